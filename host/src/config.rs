@@ -1,0 +1,348 @@
+//! The operator's configuration file: webhooks, egress policy, sandbox limits and the
+//! tenants with their plugin configuration.
+//!
+//! The host owns what must not enter the sandbox (webhook URLs and headers) and what
+//! bounds the sandbox (limits). Each tenant's document is handed to its component
+//! as-is, except for the host-level key `component`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Why a configuration file was refused. Every variant names the file and, where
+/// known, the line and the dotted path of the field.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        /// The file.
+        file: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid JSON, or a field has the wrong shape.
+    #[error("{file}:{line}:{column}: {path}{message}")]
+    Syntax {
+        /// The file.
+        file: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// Dotted path of the field followed by `: `, or empty.
+        path: String,
+        /// What serde found wrong.
+        message: String,
+    },
+    /// A field is well-formed but its value is not acceptable.
+    #[error("{file}: {path}: {reason}")]
+    Invalid {
+        /// The file.
+        file: PathBuf,
+        /// Dotted path of the field.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// The parsed, checked configuration.
+#[derive(Clone, Debug)]
+pub struct HostConfig {
+    /// Webhooks by name.
+    pub webhooks: BTreeMap<String, Webhook>,
+    /// Where outbound requests may go.
+    pub egress: Egress,
+    /// Bounds on every plugin instance.
+    pub limits: Limits,
+    /// Tenants in name order.
+    pub tenants: Vec<TenantConfig>,
+}
+
+/// An outbound webhook the operator configured. Plugins name it; only the host sees
+/// its URL and headers. `Debug` redacts header values: they often carry tokens.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Webhook {
+    /// Where requests go.
+    pub url: url::Url,
+    /// HTTP method: `POST` (default), `PUT` or `PATCH`.
+    pub method: String,
+    /// Static headers added to every request (e.g. `Authorization`).
+    pub headers: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<&str> = self.headers.keys().map(String::as_str).collect();
+        f.debug_struct("Webhook")
+            .field("url", &self.url.as_str())
+            .field("method", &self.method)
+            .field("headers (values redacted)", &headers)
+            .finish()
+    }
+}
+
+/// Egress policy for outbound requests.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Egress {
+    /// Let webhooks reach loopback and private addresses (on-premise push services,
+    /// tests). Off by default.
+    #[serde(default)]
+    pub allow_private_networks: bool,
+}
+
+/// Bounds on each plugin instance. A hook that exceeds them traps; the host replaces
+/// the instance and backs the tenant off.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Wall-clock budget of one hook call, in milliseconds (epoch interruption).
+    pub hook_time_ms: u64,
+    /// Linear memory an instance may grow to, in MiB.
+    pub memory_mib: u64,
+    /// Actions (posts, closes, timers, requests) one hook call may take.
+    pub actions_per_hook: usize,
+    /// Longest text a plugin may post, in bytes.
+    pub max_post_bytes: usize,
+    /// Largest timer payload, in bytes.
+    pub max_timer_payload_bytes: usize,
+    /// Pending timers per session.
+    pub timers_per_session: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            hook_time_ms: 100,
+            memory_mib: 32,
+            actions_per_hook: 64,
+            max_post_bytes: 16 * 1024,
+            max_timer_payload_bytes: 1024,
+            timers_per_session: 16,
+        }
+    }
+}
+
+/// One tenant: its name, the component it runs and that component's configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TenantConfig {
+    /// The tenant's name as gateways send it.
+    pub name: String,
+    /// A component of its own (`component` key, relative to the config file), or the
+    /// host's default component.
+    pub component: Option<PathBuf>,
+    /// The tenant's document without `component`, as JSON text for `configure`.
+    pub plugin_config: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    webhooks: BTreeMap<String, RawWebhook>,
+    #[serde(default)]
+    egress: Egress,
+    #[serde(default)]
+    limits: Limits,
+    #[serde(default)]
+    tenants: BTreeMap<String, serde_json::Map<String, Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    url: String,
+    #[serde(default)]
+    method: Option<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+}
+
+/// The host-level key of a tenant naming its own component.
+const COMPONENT_KEY: &str = "component";
+
+impl HostConfig {
+    /// Reads and checks the file at `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and checks `text`; `file` names it in errors and anchors relative
+    /// component paths.
+    pub fn parse(text: &str, file: &Path) -> Result<Self, ConfigError> {
+        let syntax = |path: String, inner: serde_json::Error| {
+            let message = inner.to_string();
+            let message = match message.rfind(" at line ") {
+                Some(cut) => message[..cut].to_owned(),
+                None => message,
+            };
+            ConfigError::Syntax {
+                file: file.to_owned(),
+                line: inner.line(),
+                column: inner.column(),
+                path: if path.is_empty() || path == "." { String::new() } else { format!("{path}: ") },
+                message,
+            }
+        };
+        let mut de = serde_json::Deserializer::from_str(text);
+        let raw: RawConfig = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            syntax(path, e.into_inner())
+        })?;
+        // Trailing characters after the document are an error too.
+        de.end().map_err(|e| syntax(String::new(), e))?;
+        let invalid = |path: String, reason: String| ConfigError::Invalid {
+            file: file.to_owned(),
+            path,
+            reason,
+        };
+
+        let mut webhooks = BTreeMap::new();
+        for (name, raw) in raw.webhooks {
+            let path = format!("webhooks.{name}");
+            if name.is_empty() {
+                return Err(invalid("webhooks".into(), "a webhook name is empty".into()));
+            }
+            let url = url::Url::parse(&raw.url)
+                .map_err(|e| invalid(format!("{path}.url"), format!("{:?} is not a URL: {e}", raw.url)))?;
+            if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+                return Err(invalid(
+                    format!("{path}.url"),
+                    format!("{:?} must be an http:// or https:// URL with a host", raw.url),
+                ));
+            }
+            let method = raw.method.unwrap_or_else(|| "POST".to_owned());
+            if !matches!(method.as_str(), "POST" | "PUT" | "PATCH") {
+                return Err(invalid(
+                    format!("{path}.method"),
+                    format!("{method:?} is not allowed (use POST, PUT or PATCH)"),
+                ));
+            }
+            for header in raw.headers.keys() {
+                let valid = !header.is_empty()
+                    && header.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
+                if !valid {
+                    return Err(invalid(
+                        format!("{path}.headers"),
+                        format!("{header:?} is not a valid header name"),
+                    ));
+                }
+            }
+            webhooks.insert(
+                name,
+                Webhook {
+                    url,
+                    method,
+                    headers: raw.headers,
+                },
+            );
+        }
+
+        let limits = raw.limits;
+        if limits.hook_time_ms == 0 || limits.hook_time_ms > 60_000 {
+            return Err(invalid("limits.hook_time_ms".into(), "must be between 1 and 60000".into()));
+        }
+        if limits.memory_mib == 0 || limits.memory_mib > 4096 {
+            return Err(invalid("limits.memory_mib".into(), "must be between 1 and 4096".into()));
+        }
+
+        let base = file.parent().unwrap_or(Path::new("."));
+        let mut tenants = Vec::with_capacity(raw.tenants.len());
+        for (name, mut doc) in raw.tenants {
+            if name.is_empty() {
+                return Err(invalid("tenants".into(), "a tenant name is empty".into()));
+            }
+            let component = match doc.remove(COMPONENT_KEY) {
+                None => None,
+                Some(Value::String(p)) if !p.is_empty() => Some(base.join(p)),
+                Some(other) => {
+                    return Err(invalid(
+                        format!("tenants.{name}.{COMPONENT_KEY}"),
+                        format!("must be the path of a .wasm component, not {other}"),
+                    ));
+                }
+            };
+            tenants.push(TenantConfig {
+                plugin_config: Value::Object(doc).to_string(),
+                name,
+                component,
+            });
+        }
+        Ok(HostConfig {
+            webhooks,
+            egress: raw.egress,
+            limits,
+            tenants,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<HostConfig, String> {
+        HostConfig::parse(text, Path::new("cfg.json")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn splits_host_keys_from_the_tenant_document() {
+        let config = parse(
+            r#"{"webhooks":{"p":{"url":"https://push.example.com/hook","headers":{"Authorization":"Bearer x"}}},
+                "tenants":{"acme":{"component":"vendor.wasm","channels":{}}}}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.webhooks["p"].method, "POST");
+        assert_eq!(config.tenants[0].component.as_deref(), Some(Path::new("vendor.wasm")));
+        assert_eq!(config.tenants[0].plugin_config, r#"{"channels":{}}"#);
+        assert_eq!(config.limits, Limits::default());
+        assert!(!config.egress.allow_private_networks);
+        let shown = format!("{:?}", config.webhooks["p"]);
+        assert!(shown.contains("Authorization") && !shown.contains("Bearer"), "{shown}");
+    }
+
+    #[test]
+    fn syntax_errors_name_file_line_and_column() {
+        let e = parse("{\n  \"tenants\": {\n    \"acme\": [}\n}").unwrap_err();
+        assert!(e.starts_with("cfg.json:3:"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_name_the_path_and_line() {
+        let e = parse("{\"webhooks\": {\"p\": {\"url\": \"https://x.example\",\n \"sekret\": 1}}}").unwrap_err();
+        assert!(e.starts_with("cfg.json:2:"), "{e}");
+        assert!(e.contains("webhooks.p.sekret: unknown field `sekret`"), "{e}");
+    }
+
+    #[test]
+    fn bad_webhooks_are_refused_with_their_path() {
+        let e = parse(r#"{"webhooks":{"p":{"url":"not a url"}}}"#).unwrap_err();
+        assert!(e.starts_with("cfg.json: webhooks.p.url: \"not a url\" is not a URL"), "{e}");
+        let e = parse(r#"{"webhooks":{"p":{"url":"ftp://x.example/"}}}"#).unwrap_err();
+        assert!(e.contains("webhooks.p.url: \"ftp://x.example/\" must be an http"), "{e}");
+        let e = parse(r#"{"webhooks":{"p":{"url":"https://x.example/","method":"GET"}}}"#).unwrap_err();
+        assert!(e.contains("webhooks.p.method: \"GET\" is not allowed"), "{e}");
+        let e = parse(r#"{"webhooks":{"p":{"url":"https://x.example/","headers":{"a b":"c"}}}}"#).unwrap_err();
+        assert!(e.contains("webhooks.p.headers: \"a b\" is not a valid header name"), "{e}");
+    }
+
+    #[test]
+    fn bad_tenants_and_limits_are_refused() {
+        let e = parse(r#"{"tenants":{"acme":{"component":7}}}"#).unwrap_err();
+        assert!(e.contains("tenants.acme.component: must be the path"), "{e}");
+        let e = parse(r#"{"tenants":{"acme":[]}}"#).unwrap_err();
+        assert!(e.contains("tenants.acme: invalid type: sequence"), "{e}");
+        let e = parse(r#"{"limits":{"hook_time_ms":0}}"#).unwrap_err();
+        assert!(e.contains("limits.hook_time_ms: must be between"), "{e}");
+        let e = parse(r#"{} x"#).unwrap_err();
+        assert!(e.contains("trailing characters"), "{e}");
+    }
+}

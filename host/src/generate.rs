@@ -1,0 +1,169 @@
+//! A generator of realistic scenarios, for load figures and soak tests: many sessions
+//! across tenants and channels, agents answering, end users replying late or never,
+//! some chats closed by people, some left to the plugin.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use serde_json::Value;
+
+use crate::event::{GatewayEvent, MessageEvent, Sender, Visibility};
+
+/// What to generate.
+#[derive(Clone, Debug)]
+pub struct Spec {
+    /// Number of sessions.
+    pub sessions: usize,
+    /// Tenants, used round-robin.
+    pub tenants: Vec<String>,
+    /// Channels, used round-robin (offset from the tenants).
+    pub channels: Vec<String>,
+    /// Seed: the same spec gives the same bytes.
+    pub seed: u64,
+    /// Sessions start spread over this many milliseconds.
+    pub spread_ms: u64,
+}
+
+/// SplitMix64: a tiny, well-known generator; enough for reproducible test data.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `low..high` (`high > low`).
+    fn range(&mut self, low: u64, high: u64) -> u64 {
+        low + self.next() % (high - low)
+    }
+
+    /// True with probability `percent`%.
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+/// Writes the scenario as JSON Lines, in time order; returns the number of lines.
+pub fn generate(spec: &Spec, out: &mut impl Write) -> std::io::Result<usize> {
+    let mut rng = Rng(spec.seed);
+    let mut events: Vec<(u64, usize, GatewayEvent)> = Vec::new();
+    for index in 0..spec.sessions {
+        let tenant = spec.tenants[index % spec.tenants.len()].clone();
+        let channel = spec.channels[(index / spec.tenants.len()) % spec.channels.len()].clone();
+        let session = format!("s{index}");
+        let mut at = rng.range(0, spec.spread_ms.max(1));
+        let mut push = |at: u64, event: GatewayEvent| {
+            let order = events.len();
+            events.push((at, order, event));
+        };
+        let message = |sender: Sender, id: usize, origin: Option<&str>| {
+            GatewayEvent::Message(MessageEvent {
+                tenant: tenant.clone(),
+                session: session.clone(),
+                sender,
+                id: Some(format!("{session}-m{id}")),
+                text: Some(format!("message {id}")),
+                channel: None,
+                origin: origin.map(str::to_owned),
+                attachment: false,
+            })
+        };
+        let mut attributes = BTreeMap::new();
+        attributes.insert("locale".to_owned(), ["en", "pt-BR", "de"][index % 3].to_owned());
+        push(
+            at,
+            GatewayEvent::SessionOpened {
+                tenant: tenant.clone(),
+                session: session.clone(),
+                channel,
+                attributes,
+            },
+        );
+        let mut id = 0;
+        let rounds = rng.range(1, 5);
+        for _ in 0..rounds {
+            at += rng.range(1_000, 30_000);
+            push(at, message(if rng.chance(80) { Sender::Agent } else { Sender::Bot }, id, None));
+            id += 1;
+            if rng.chance(10) {
+                at += rng.range(100, 2_000);
+                push(at, message(Sender::System, id, None));
+                id += 1;
+            }
+            if rng.chance(20) {
+                at += rng.range(1_000, 60_000);
+                push(
+                    at,
+                    GatewayEvent::Presence {
+                        tenant: tenant.clone(),
+                        session: session.clone(),
+                        state: Visibility::Hidden,
+                    },
+                );
+            }
+            if !rng.chance(65) {
+                break; // the end user goes quiet: the plugin takes it from here
+            }
+            // Replies sometimes come after the warning (3 minutes in the examples).
+            at += rng.range(5_000, 240_000);
+            push(at, message(Sender::EndUser, id, None));
+            id += 1;
+        }
+        if rng.chance(25) {
+            at += rng.range(10_000, 120_000);
+            push(
+                at,
+                GatewayEvent::SessionClosed {
+                    tenant: tenant.clone(),
+                    session: session.clone(),
+                },
+            );
+        }
+    }
+    events.sort_by_key(|(at, order, _)| (*at, *order));
+    for (at, _, event) in &events {
+        let mut line = serde_json::Map::new();
+        line.insert("at_ms".to_owned(), Value::from(*at));
+        if let Value::Object(fields) = serde_json::to_value(event)? {
+            line.extend(fields);
+        }
+        serde_json::to_writer(&mut *out, &line)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(events.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(seed: u64) -> Spec {
+        Spec {
+            sessions: 50,
+            tenants: vec!["acme".into(), "globex".into()],
+            channels: vec!["web_chat".into(), "http_api".into()],
+            seed,
+            spread_ms: 60_000,
+        }
+    }
+
+    #[test]
+    fn output_is_a_valid_ordered_scenario_and_reproducible() {
+        let mut first = Vec::new();
+        let lines = generate(&spec(7), &mut first).unwrap_or_else(|e| panic!("{e}"));
+        let text = String::from_utf8(first.clone()).unwrap_or_else(|e| panic!("{e}"));
+        let parsed = crate::scenario::parse(&text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(parsed.len(), lines);
+        assert!(lines >= 100, "50 sessions give at least open + agent message each");
+        let mut again = Vec::new();
+        generate(&spec(7), &mut again).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(first, again);
+        let mut other = Vec::new();
+        generate(&spec(8), &mut other).unwrap_or_else(|e| panic!("{e}"));
+        assert_ne!(first, other);
+    }
+}

@@ -1,0 +1,75 @@
+//! Replay: runs a checked scenario through a [`Gateway`] on virtual time and writes
+//! the transcript, one JSON action per line.
+
+use std::io::Write;
+
+use crate::gateway::{EventError, Gateway};
+use crate::scenario::ScenarioLine;
+
+/// How long after the last event replay keeps firing timers. Durations are capped at
+/// 7 days, so any cycle started by the last event ends well within this.
+pub const DEFAULT_TAIL_MS: u64 = 30 * 24 * 60 * 60 * 1000;
+
+/// Why a replay stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// An event was refused.
+    #[error("line {line}: {source}")]
+    Event {
+        /// Scenario line.
+        line: usize,
+        /// Why.
+        source: EventError,
+    },
+    /// The transcript could not be written.
+    #[error("cannot write the transcript: {0}")]
+    Write(#[from] std::io::Error),
+}
+
+/// What a replay did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReplaySummary {
+    /// Events handled.
+    pub events: usize,
+    /// Actions written.
+    pub actions: usize,
+    /// Virtual time at the end.
+    pub end_ms: u64,
+}
+
+/// Replays `lines`, then fires timers for up to `tail_ms` after the last event.
+pub fn replay(
+    gateway: &mut Gateway,
+    lines: &[ScenarioLine],
+    tail_ms: u64,
+    out: &mut impl Write,
+) -> Result<ReplaySummary, ReplayError> {
+    let mut summary = ReplaySummary::default();
+    for line in lines {
+        gateway
+            .handle(line.at_ms, &line.event)
+            .map_err(|source| ReplayError::Event {
+                line: line.line,
+                source,
+            })?;
+        summary.events += 1;
+        summary.actions += write_actions(gateway, out)?;
+    }
+    let horizon = gateway.now().saturating_add(tail_ms);
+    while let Some(due) = gateway.next_due().filter(|due| *due <= horizon) {
+        gateway.advance_to(due);
+        summary.actions += write_actions(gateway, out)?;
+    }
+    summary.end_ms = gateway.now();
+    out.flush()?;
+    Ok(summary)
+}
+
+fn write_actions(gateway: &mut Gateway, out: &mut impl Write) -> std::io::Result<usize> {
+    let actions = gateway.take_actions();
+    for action in &actions {
+        serde_json::to_writer(&mut *out, action)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(actions.len())
+}

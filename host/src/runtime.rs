@@ -1,0 +1,185 @@
+//! The wasmtime side: one engine per process, compiled components, and the sandbox
+//! every instance runs in.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, Store, StoreLimitsBuilder};
+
+use crate::bindings::{Plugin, PluginPre};
+use crate::config::Limits;
+use crate::instance::InstanceState;
+
+/// How often the epoch advances. A hook's time budget is counted in these ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Why a component could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The engine could not be set up.
+    #[error("cannot set up the wasm engine: {0:#}")]
+    Engine(wasmtime::Error),
+    /// The file could not be read.
+    #[error("{path}: cannot read component: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The bytes are not a component of the `chat-gateway:plugin` world.
+    #[error("{name}: not a usable chat-gateway:plugin component: {source:#}")]
+    Invalid {
+        /// File name or label.
+        name: String,
+        /// What wasmtime found wrong.
+        source: wasmtime::Error,
+    },
+}
+
+/// A compiled component, ready to instantiate many times.
+pub struct PluginComponent {
+    name: String,
+    pre: PluginPre<InstanceState>,
+}
+
+impl PluginComponent {
+    /// The file name or label it was loaded from.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl std::fmt::Debug for PluginComponent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginComponent").field("name", &self.name).finish()
+    }
+}
+
+/// The engine, the linker with the host's capabilities, and the epoch ticker that
+/// bounds every hook's run time.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<InstanceState>,
+    limits: Limits,
+    _ticker: EpochTicker,
+}
+
+impl Runtime {
+    /// Sets up the engine for `limits`.
+    pub fn new(limits: Limits) -> Result<Self, LoadError> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        // Native stack a hook may use; deep recursion traps instead of crashing the host.
+        config.max_wasm_stack(512 * 1024);
+        let engine = Engine::new(&config).map_err(LoadError::Engine)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(LoadError::Engine)?;
+        Plugin::add_to_linker::<_, HasSelf<InstanceState>>(&mut linker, |state| state)
+            .map_err(LoadError::Engine)?;
+        let ticker = EpochTicker::start(engine.clone()).map_err(|e| {
+            LoadError::Engine(wasmtime::format_err!("cannot start the epoch thread: {e}"))
+        })?;
+        Ok(Runtime {
+            engine,
+            linker,
+            limits,
+            _ticker: ticker,
+        })
+    }
+
+    /// The limits every instance runs under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Compiles a component from a `.wasm` file.
+    pub fn load_file(&self, path: &Path) -> Result<Arc<PluginComponent>, LoadError> {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        self.load_bytes(&path.display().to_string(), &bytes)
+    }
+
+    /// Compiles a component from its bytes; `name` labels it in errors and logs.
+    pub fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<Arc<PluginComponent>, LoadError> {
+        let invalid = |source| LoadError::Invalid {
+            name: name.to_owned(),
+            source,
+        };
+        let component = Component::new(&self.engine, bytes).map_err(invalid)?;
+        let pre = self.linker.instantiate_pre(&component).map_err(invalid)?;
+        let pre = PluginPre::new(pre).map_err(invalid)?;
+        Ok(Arc::new(PluginComponent {
+            name: name.to_owned(),
+            pre,
+        }))
+    }
+
+    /// A fresh store with the sandbox's limits, and an instance of `component` in it.
+    pub(crate) fn instantiate(
+        &self,
+        component: &PluginComponent,
+        state: InstanceState,
+    ) -> wasmtime::Result<(Store<InstanceState>, Plugin)> {
+        let mut store = Store::new(&self.engine, state);
+        store.data_mut().limiter = StoreLimitsBuilder::new()
+            .memory_size(usize::try_from(self.limits.memory_mib * 1024 * 1024).unwrap_or(usize::MAX))
+            .instances(16)
+            .tables(64)
+            .table_elements(100_000)
+            .build();
+        store.limiter(|state| &mut state.limiter);
+        store.epoch_deadline_trap();
+        self.arm_deadline(&mut store);
+        let plugin = component.pre.instantiate(&mut store)?;
+        Ok((store, plugin))
+    }
+
+    /// Gives the next call into `store` the configured time budget.
+    pub(crate) fn arm_deadline(&self, store: &mut Store<InstanceState>) {
+        let ticks = self.limits.hook_time_ms.div_ceil(EPOCH_TICK.as_millis() as u64) + 1;
+        store.set_epoch_deadline(ticks);
+    }
+}
+
+/// A thread that advances the engine's epoch every [`EPOCH_TICK`], so that a hook
+/// running past its budget is interrupted. Stopped and joined on drop.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    fn start(engine: Engine) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("autoclose-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::park_timeout(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })?;
+        Ok(EpochTicker {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
+            let _ = thread.join();
+        }
+    }
+}

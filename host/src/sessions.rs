@@ -1,0 +1,143 @@
+//! What the host knows about each chat session, and the interning of names into the
+//! small handles that cross the component boundary.
+
+use std::collections::HashMap;
+
+use crate::bindings::chat_gateway::plugin::types::Presence;
+
+/// Handle of a tenant (index into the gateway's tenant list).
+pub type TenantId = u32;
+/// Handle of a session (index into [`Sessions`]).
+pub type SessionId = u64;
+/// Handle of a channel name (index into an [`Interner`]).
+pub type ChannelId = u32;
+
+/// Interns strings into dense `u32` handles, so that hot-path calls carry integers.
+#[derive(Debug, Default)]
+pub struct Interner {
+    ids: HashMap<Box<str>, u32>,
+    names: Vec<Box<str>>,
+}
+
+impl Interner {
+    /// The handle of `name`, allocating one on first sight.
+    pub fn intern(&mut self, name: &str) -> u32 {
+        if let Some(id) = self.ids.get(name) {
+            return *id;
+        }
+        let id = u32::try_from(self.names.len()).expect("fewer than 2^32 distinct names");
+        self.names.push(name.into());
+        self.ids.insert(name.into(), id);
+        id
+    }
+
+    /// The handle of `name` if it was interned.
+    pub fn get(&self, name: &str) -> Option<u32> {
+        self.ids.get(name).copied()
+    }
+
+    /// The name behind `id`.
+    pub fn name(&self, id: u32) -> Option<&str> {
+        self.names.get(id as usize).map(|n| &**n)
+    }
+}
+
+/// One session as the gateway described it.
+#[derive(Debug)]
+pub struct Session {
+    /// Its tenant.
+    pub tenant: TenantId,
+    /// The gateway's session id.
+    pub external: Box<str>,
+    /// Its channel, once known (from `session_opened` or a message).
+    pub channel: Option<ChannelId>,
+    /// Attributes from `session_opened`, sorted by name.
+    pub attributes: Vec<(String, String)>,
+    /// What the end user's client last reported.
+    pub presence: Presence,
+    /// Closed sessions stay as tombstones so late events are recognised and ignored.
+    pub closed: bool,
+}
+
+/// All sessions, addressable by handle or by (tenant, gateway id).
+#[derive(Debug, Default)]
+pub struct Sessions {
+    by_key: HashMap<(TenantId, Box<str>), SessionId>,
+    records: Vec<Session>,
+}
+
+impl Sessions {
+    /// The handle of the tenant's session `external`, creating the record on first sight.
+    pub fn open_or_get(&mut self, tenant: TenantId, external: &str) -> SessionId {
+        if let Some(id) = self.by_key.get(&(tenant, Box::from(external))) {
+            return *id;
+        }
+        let id = self.records.len() as SessionId;
+        self.records.push(Session {
+            tenant,
+            external: external.into(),
+            channel: None,
+            attributes: Vec::new(),
+            presence: Presence::Unknown,
+            closed: false,
+        });
+        self.by_key.insert((tenant, external.into()), id);
+        id
+    }
+
+    /// The session `id`.
+    pub fn get(&self, id: SessionId) -> Option<&Session> {
+        self.records.get(usize::try_from(id).ok()?)
+    }
+
+    /// The session `id`, mutably.
+    pub fn get_mut(&mut self, id: SessionId) -> Option<&mut Session> {
+        self.records.get_mut(usize::try_from(id).ok()?)
+    }
+
+    /// The session `id` if it belongs to `tenant` and is open: the view a tenant's
+    /// plugin gets, so that one tenant can never reach another's sessions.
+    pub fn open_of(&self, tenant: TenantId, id: SessionId) -> Option<&Session> {
+        self.get(id).filter(|s| s.tenant == tenant && !s.closed)
+    }
+
+    /// Number of sessions ever seen (open and closed).
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether no session was ever seen.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interner_hands_out_dense_stable_ids() {
+        let mut names = Interner::default();
+        assert_eq!(names.intern("web_chat"), 0);
+        assert_eq!(names.intern("http_api"), 1);
+        assert_eq!(names.intern("web_chat"), 0);
+        assert_eq!(names.name(1), Some("http_api"));
+        assert_eq!(names.get("other"), None);
+    }
+
+    #[test]
+    fn sessions_are_scoped_by_tenant() {
+        let mut sessions = Sessions::default();
+        let a = sessions.open_or_get(0, "s1");
+        let b = sessions.open_or_get(1, "s1");
+        assert_ne!(a, b);
+        assert_eq!(sessions.open_or_get(0, "s1"), a);
+        assert!(sessions.open_of(0, a).is_some());
+        assert!(sessions.open_of(1, a).is_none(), "tenant 1 must not see tenant 0's session");
+        if let Some(s) = sessions.get_mut(a) {
+            s.closed = true;
+        }
+        assert!(sessions.open_of(0, a).is_none());
+    }
+}

@@ -1,0 +1,169 @@
+//! The host's timer store: keyed timers with payloads, fired in due order.
+//!
+//! Set, replace and cancel are O(log n); firing takes the earliest due timer, ties
+//! broken by the order in which timers were set. Stays fast with millions pending.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::sessions::SessionId;
+
+/// Identifies a timer: the session it belongs to and the plugin's key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TimerKey {
+    /// The session.
+    pub session: SessionId,
+    /// The plugin's key within the session.
+    pub key: u32,
+}
+
+/// A timer that came due.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FiredTimer {
+    /// Which timer.
+    pub key: TimerKey,
+    /// When it was due.
+    pub due: u64,
+    /// The payload it was set with.
+    pub payload: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    due: u64,
+    seq: u64,
+    payload: Box<[u8]>,
+}
+
+/// Pending timers.
+#[derive(Debug, Default)]
+pub struct TimerStore {
+    entries: BTreeMap<TimerKey, Entry>,
+    order: BTreeSet<(u64, u64, TimerKey)>,
+    next_seq: u64,
+}
+
+impl TimerStore {
+    /// Sets `key` to fire at `due`, replacing any timer with the same key.
+    pub fn set(&mut self, key: TimerKey, due: u64, payload: &[u8]) {
+        self.cancel(key);
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.order.insert((due, seq, key));
+        self.entries.insert(
+            key,
+            Entry {
+                due,
+                seq,
+                payload: payload.into(),
+            },
+        );
+    }
+
+    /// Cancels `key`; returns whether it was pending.
+    pub fn cancel(&mut self, key: TimerKey) -> bool {
+        match self.entries.remove(&key) {
+            Some(entry) => {
+                self.order.remove(&(entry.due, entry.seq, key));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether `key` is pending.
+    pub fn contains(&self, key: TimerKey) -> bool {
+        self.entries.contains_key(&key)
+    }
+
+    /// Cancels every timer of `session`; returns how many there were.
+    pub fn cancel_session(&mut self, session: SessionId) -> usize {
+        let keys: Vec<TimerKey> = self
+            .entries
+            .range(TimerKey { session, key: 0 }..=TimerKey { session, key: u32::MAX })
+            .map(|(k, _)| *k)
+            .collect();
+        keys.iter().filter(|k| self.cancel(**k)).count()
+    }
+
+    /// Number of timers `session` has pending.
+    pub fn count_session(&self, session: SessionId) -> usize {
+        self.entries
+            .range(TimerKey { session, key: 0 }..=TimerKey { session, key: u32::MAX })
+            .count()
+    }
+
+    /// When the earliest timer is due.
+    pub fn next_due(&self) -> Option<u64> {
+        self.order.first().map(|(due, _, _)| *due)
+    }
+
+    /// Removes and returns the earliest timer if it is due at or before `now`.
+    pub fn pop_due(&mut self, now: u64) -> Option<FiredTimer> {
+        let &(due, _, key) = self.order.first()?;
+        if due > now {
+            return None;
+        }
+        self.order.pop_first();
+        let entry = self.entries.remove(&key)?;
+        Some(FiredTimer {
+            key,
+            due,
+            payload: entry.payload.into_vec(),
+        })
+    }
+
+    /// Number of pending timers.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing is pending.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(session: SessionId, key: u32) -> TimerKey {
+        TimerKey { session, key }
+    }
+
+    #[test]
+    fn fires_in_due_order_with_ties_in_set_order() {
+        let mut timers = TimerStore::default();
+        timers.set(key(1, 0), 50, b"b");
+        timers.set(key(2, 0), 10, b"a");
+        timers.set(key(3, 0), 50, b"c");
+        let fired: Vec<_> = std::iter::from_fn(|| timers.pop_due(100)).map(|t| t.payload).collect();
+        assert_eq!(fired, vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+        assert!(timers.is_empty());
+    }
+
+    #[test]
+    fn replacing_moves_the_timer_and_cancel_removes_it() {
+        let mut timers = TimerStore::default();
+        timers.set(key(1, 0), 10, b"old");
+        timers.set(key(1, 0), 30, b"new");
+        assert_eq!(timers.len(), 1);
+        assert_eq!(timers.pop_due(20), None);
+        assert_eq!(timers.next_due(), Some(30));
+        assert!(timers.cancel(key(1, 0)));
+        assert!(!timers.cancel(key(1, 0)));
+        assert_eq!(timers.next_due(), None);
+    }
+
+    #[test]
+    fn a_session_s_timers_go_together() {
+        let mut timers = TimerStore::default();
+        timers.set(key(1, 0), 10, b"");
+        timers.set(key(1, 7), 10, b"");
+        timers.set(key(2, 0), 10, b"");
+        assert_eq!(timers.count_session(1), 2);
+        assert_eq!(timers.cancel_session(1), 2);
+        assert_eq!(timers.len(), 1);
+        assert!(timers.contains(key(2, 0)));
+    }
+}

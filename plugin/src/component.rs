@@ -1,0 +1,205 @@
+//! The component glue: host events in, policy plans out through host capabilities.
+//!
+//! Kept thin on purpose. The only state is each tenant's parsed configuration and a
+//! cache of channel names; both are rebuilt by `configure` and lazy look-ups when the
+//! host replaces the instance.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use crate::config::{self, Settings, TenantSettings};
+use crate::policy::{self, Plan, Sender, TimerOp};
+use crate::push;
+
+wit_bindgen::generate!({
+    path: "../wit",
+    world: "chat-gateway:plugin/plugin",
+});
+
+use chat_gateway::plugin::types::{
+    ChannelId, ConfigError, Interests, MessageFields, SenderRole, SessionId, TenantId,
+};
+use chat_gateway::plugin::events::{
+    HttpOutcome, HttpResponseEvent, MessageEvent, SessionChange, SessionEvent, TimerEvent,
+};
+use chat_gateway::plugin::{chat, clock, http, logging, sessions, timers};
+use exports::chat_gateway::plugin::hooks::Guest;
+
+struct Tenant {
+    name: String,
+    settings: TenantSettings,
+    /// Channel handle to channel name, filled on first use.
+    channels: HashMap<ChannelId, Option<String>>,
+}
+
+thread_local! {
+    static TENANTS: RefCell<HashMap<TenantId, Tenant>> = RefCell::new(HashMap::new());
+}
+
+/// Runs `f` with the settings of `channel` for `tenant` (`None` where auto-close is off
+/// or the tenant is not configured).
+fn with_settings<R>(
+    tenant: TenantId,
+    channel: ChannelId,
+    f: impl FnOnce(Option<&Settings>, &str) -> R,
+) -> R {
+    TENANTS.with_borrow_mut(|tenants| match tenants.get_mut(&tenant) {
+        None => f(None, ""),
+        Some(t) => {
+            let name = t
+                .channels
+                .entry(channel)
+                .or_insert_with(|| sessions::channel_name(channel));
+            let settings = name.as_deref().and_then(|n| t.settings.channel(n));
+            f(settings, &t.name)
+        }
+    })
+}
+
+fn sender(role: SenderRole) -> Sender {
+    match role {
+        SenderRole::Agent => Sender::Agent,
+        SenderRole::EndUser => Sender::EndUser,
+        SenderRole::Bot => Sender::Bot,
+        SenderRole::System => Sender::System,
+    }
+}
+
+/// Carries out a plan in the documented order: post, push, timer, close.
+fn execute(plan: Plan, session: SessionId, channel: ChannelId, tenant_name: &str) {
+    if let Some(note) = plan.note {
+        logging::log(logging::Level::Debug, Some(session), note);
+    }
+    if let Some((notice, text)) = &plan.post
+        && let Err(e) = chat::post_message(session, notice.post_kind(), text)
+    {
+        logging::log(
+            logging::Level::Warn,
+            Some(session),
+            &format!("posting the {} failed: {e:?}", notice.post_kind()),
+        );
+    }
+    if let Some(p) = &plan.push {
+        let external = sessions::external_id(session).unwrap_or_default();
+        let channel_name = sessions::channel_name(channel).unwrap_or_default();
+        let attributes = sessions::attributes(session);
+        let data = push::data(
+            p,
+            push::Recipient {
+                tenant: tenant_name,
+                session: &external,
+                channel: &channel_name,
+                attributes: &attributes,
+            },
+        );
+        let request = http::WebhookRequest {
+            webhook: p.webhook.clone(),
+            event_type: p.notice.event_type().to_owned(),
+            data,
+        };
+        if let Err(e) = http::send(session, &request) {
+            logging::log(
+                logging::Level::Warn,
+                Some(session),
+                &format!("push {} not sent: {e:?}", p.notice.event_type()),
+            );
+        }
+    }
+    match plan.timer {
+        Some(TimerOp::Set { due, pending }) => {
+            timers::set(session, policy::TIMER_KEY, due, &pending.encode())
+        }
+        Some(TimerOp::Cancel) => {
+            timers::cancel(session, policy::TIMER_KEY);
+        }
+        None => {}
+    }
+    if plan.close
+        && let Err(e) = chat::close_session(session, policy::CLOSE_REASON)
+    {
+        logging::log(
+            logging::Level::Warn,
+            Some(session),
+            &format!("closing failed: {e:?}"),
+        );
+    }
+}
+
+struct Component;
+
+impl Guest for Component {
+    fn configure(
+        tenant: TenantId,
+        name: String,
+        config: String,
+        webhooks: Vec<String>,
+    ) -> Result<Interests, ConfigError> {
+        let settings = config::parse(&config, &webhooks).map_err(|e| ConfigError {
+            path: e.path,
+            reason: e.reason,
+        })?;
+        TENANTS.with_borrow_mut(|tenants| {
+            tenants.insert(
+                tenant,
+                Tenant {
+                    name,
+                    settings,
+                    channels: HashMap::new(),
+                },
+            )
+        });
+        Ok(Interests {
+            message_fields: MessageFields::empty(),
+        })
+    }
+
+    fn on_message(event: MessageEvent) {
+        let message = policy::Message {
+            sender: sender(event.sender),
+            own_echo: event.origin.as_deref() == Some(policy::ORIGIN),
+            at: event.at,
+        };
+        with_settings(event.tenant, event.channel, |settings, tenant| {
+            let plan = policy::on_message(settings, message);
+            execute(plan, event.session, event.channel, tenant);
+        });
+    }
+
+    fn on_session_event(event: SessionEvent) {
+        if let SessionChange::Closed(_) = event.change {
+            with_settings(event.tenant, event.channel, |_, tenant| {
+                execute(policy::on_session_closed(), event.session, event.channel, tenant)
+            });
+        }
+    }
+
+    fn on_timer(event: TimerEvent) {
+        if event.key != policy::TIMER_KEY {
+            return;
+        }
+        let now = clock::now();
+        with_settings(event.tenant, event.channel, |settings, tenant| {
+            let plan = policy::on_timer(settings, &event.payload, now);
+            execute(plan, event.session, event.channel, tenant);
+        });
+    }
+
+    fn on_http_response(event: HttpResponseEvent) {
+        let (level, outcome) = match &event.outcome {
+            HttpOutcome::Answered(answer) if (200..300).contains(&answer.status) => {
+                (logging::Level::Debug, format!("status {}", answer.status))
+            }
+            HttpOutcome::Answered(answer) => {
+                (logging::Level::Warn, format!("status {}", answer.status))
+            }
+            HttpOutcome::Failed(reason) => (logging::Level::Warn, reason.clone()),
+        };
+        logging::log(
+            level,
+            Some(event.session),
+            &format!("push request {} ended: {outcome}", event.request),
+        );
+    }
+}
+
+export!(Component);
