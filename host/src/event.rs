@@ -28,41 +28,60 @@ pub enum Visibility {
     Hidden,
 }
 
-/// One event from a gateway. `type` selects the variant; unknown fields are errors so
-/// that a typo never silently changes behaviour.
+/// One event from a gateway, tagged by `type` in JSON. Unknown fields are errors so
+/// that a typo never silently changes behaviour; parse with [`GatewayEvent::from_json`]
+/// for errors that name the field.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum GatewayEvent {
     /// A session started.
-    SessionOpened {
-        /// The tenant.
-        tenant: String,
-        /// The gateway's session id.
-        session: String,
-        /// The widget kind, e.g. `web_chat` or `http_api`.
-        channel: String,
-        /// Attributes such as `locale` or the end user's name.
-        #[serde(default)]
-        attributes: BTreeMap<String, String>,
-    },
+    SessionOpened(OpenedEvent),
     /// A message was written.
     Message(MessageEvent),
     /// The end user's client reported its visibility.
-    Presence {
-        /// The tenant.
-        tenant: String,
-        /// The gateway's session id.
-        session: String,
-        /// What it reported.
-        state: Visibility,
-    },
+    Presence(PresenceEvent),
     /// The session ended (by anyone other than a plugin).
-    SessionClosed {
-        /// The tenant.
-        tenant: String,
-        /// The gateway's session id.
-        session: String,
-    },
+    SessionClosed(ClosedEvent),
+}
+
+/// The event types, as written in `type`.
+pub const EVENT_TYPES: [&str; 4] = ["session_opened", "message", "presence", "session_closed"];
+
+/// A session started.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenedEvent {
+    /// The tenant.
+    pub tenant: String,
+    /// The gateway's session id.
+    pub session: String,
+    /// The widget kind, e.g. `web_chat` or `http_api`.
+    pub channel: String,
+    /// Attributes such as `locale` or the end user's name.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// The end user's client reported its visibility.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresenceEvent {
+    /// The tenant.
+    pub tenant: String,
+    /// The gateway's session id.
+    pub session: String,
+    /// What it reported.
+    pub state: Visibility,
+}
+
+/// The session ended (by anyone other than a plugin).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClosedEvent {
+    /// The tenant.
+    pub tenant: String,
+    /// The gateway's session id.
+    pub session: String,
 }
 
 /// A message event.
@@ -93,23 +112,53 @@ pub struct MessageEvent {
 }
 
 impl GatewayEvent {
+    /// Parses an event object (without `at_ms`). The error names the field, e.g.
+    /// `sender: unknown variant `customer`, expected one of ...`.
+    pub fn from_json(mut object: serde_json::Map<String, serde_json::Value>) -> Result<Self, String> {
+        let kind = match object.remove("type") {
+            None => return Err("missing type".to_owned()),
+            Some(serde_json::Value::String(kind)) => kind,
+            Some(other) => return Err(format!("type: {other} is not a string")),
+        };
+        let rest = serde_json::Value::Object(object);
+        match kind.as_str() {
+            "session_opened" => fields(rest).map(GatewayEvent::SessionOpened),
+            "message" => fields(rest).map(GatewayEvent::Message),
+            "presence" => fields(rest).map(GatewayEvent::Presence),
+            "session_closed" => fields(rest).map(GatewayEvent::SessionClosed),
+            other => Err(format!(
+                "type: unknown event type {other:?} (expected one of {})",
+                EVENT_TYPES.join(", ")
+            )),
+        }
+    }
+
     /// The tenant the event belongs to.
     pub fn tenant(&self) -> &str {
         match self {
-            GatewayEvent::SessionOpened { tenant, .. }
-            | GatewayEvent::Presence { tenant, .. }
-            | GatewayEvent::SessionClosed { tenant, .. } => tenant,
-            GatewayEvent::Message(m) => &m.tenant,
+            GatewayEvent::SessionOpened(e) => &e.tenant,
+            GatewayEvent::Message(e) => &e.tenant,
+            GatewayEvent::Presence(e) => &e.tenant,
+            GatewayEvent::SessionClosed(e) => &e.tenant,
         }
     }
 
     /// The gateway's id of the session the event belongs to.
     pub fn session(&self) -> &str {
         match self {
-            GatewayEvent::SessionOpened { session, .. }
-            | GatewayEvent::Presence { session, .. }
-            | GatewayEvent::SessionClosed { session, .. } => session,
-            GatewayEvent::Message(m) => &m.session,
+            GatewayEvent::SessionOpened(e) => &e.session,
+            GatewayEvent::Message(e) => &e.session,
+            GatewayEvent::Presence(e) => &e.session,
+            GatewayEvent::SessionClosed(e) => &e.session,
         }
     }
+}
+
+/// Deserialises one event's fields, naming the offending field on error.
+fn fields<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        if path == "." { inner } else { format!("{path}: {inner}") }
+    })
 }

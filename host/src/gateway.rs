@@ -29,7 +29,7 @@ use crate::bindings::chat_gateway::plugin::events::{
 };
 use crate::bindings::chat_gateway::plugin::types::{Interests, MessageFields, Presence, SenderRole};
 use crate::config::{HostConfig, TenantConfig};
-use crate::event::{GatewayEvent, Sender, Visibility};
+use crate::event::{GatewayEvent, OpenedEvent, PresenceEvent, Sender, Visibility};
 use crate::instance::{Command, GatewayState, InstanceState};
 use crate::runtime::{LoadError, PluginComponent, Runtime};
 use crate::sessions::{SessionId, TenantId};
@@ -290,11 +290,11 @@ impl Gateway {
             return Ok(());
         }
         let hook = match event {
-            GatewayEvent::SessionOpened {
+            GatewayEvent::SessionOpened(OpenedEvent {
                 channel,
                 attributes,
                 ..
-            } => {
+            }) => {
                 let channel = self.state.channels.intern(channel);
                 let record = self.state.sessions.get_mut(session).expect("session exists");
                 record.channel = Some(channel);
@@ -342,7 +342,7 @@ impl Gateway {
                     text: message.text.clone().filter(|_| fields.contains(MessageFields::TEXT)),
                 })
             }
-            GatewayEvent::Presence { state, .. } => {
+            GatewayEvent::Presence(PresenceEvent { state, .. }) => {
                 let presence = match state {
                     Visibility::Visible => Presence::Visible,
                     Visibility::Hidden => Presence::Hidden,
@@ -359,7 +359,7 @@ impl Gateway {
                     change: SessionChange::Presence(presence),
                 })
             }
-            GatewayEvent::SessionClosed { .. } => {
+            GatewayEvent::SessionClosed(_) => {
                 record.closed = true;
                 let channel = record.channel;
                 self.state.timers.cancel_session(session);

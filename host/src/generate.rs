@@ -7,7 +7,7 @@ use std::io::Write;
 
 use serde_json::Value;
 
-use crate::event::{GatewayEvent, MessageEvent, Sender, Visibility};
+use crate::event::{ClosedEvent, GatewayEvent, MessageEvent, OpenedEvent, PresenceEvent, Sender, Visibility};
 
 /// What to generate.
 #[derive(Clone, Debug)]
@@ -76,12 +76,12 @@ pub fn generate(spec: &Spec, out: &mut impl Write) -> std::io::Result<usize> {
         attributes.insert("locale".to_owned(), ["en", "pt-BR", "de"][index % 3].to_owned());
         push(
             at,
-            GatewayEvent::SessionOpened {
+            GatewayEvent::SessionOpened(OpenedEvent {
                 tenant: tenant.clone(),
                 session: session.clone(),
                 channel,
                 attributes,
-            },
+            }),
         );
         let mut id = 0;
         let rounds = rng.range(1, 5);
@@ -98,11 +98,11 @@ pub fn generate(spec: &Spec, out: &mut impl Write) -> std::io::Result<usize> {
                 at += rng.range(1_000, 60_000);
                 push(
                     at,
-                    GatewayEvent::Presence {
+                    GatewayEvent::Presence(PresenceEvent {
                         tenant: tenant.clone(),
                         session: session.clone(),
                         state: Visibility::Hidden,
-                    },
+                    }),
                 );
             }
             if !rng.chance(65) {
@@ -117,10 +117,10 @@ pub fn generate(spec: &Spec, out: &mut impl Write) -> std::io::Result<usize> {
             at += rng.range(10_000, 120_000);
             push(
                 at,
-                GatewayEvent::SessionClosed {
+                GatewayEvent::SessionClosed(ClosedEvent {
                     tenant: tenant.clone(),
                     session: session.clone(),
-                },
+                }),
             );
         }
     }

@@ -53,7 +53,7 @@ pub fn parse(text: &str) -> Result<Vec<ScenarioLine>, ScenarioError> {
         previous = Some((parsed.0, line));
         let key = (parsed.1.tenant().to_owned(), parsed.1.session().to_owned());
         match &parsed.1 {
-            GatewayEvent::SessionOpened { .. } => {
+            GatewayEvent::SessionOpened(_) => {
                 with_channel.insert(key);
             }
             GatewayEvent::Message(m) if m.channel.is_some() => {
@@ -88,14 +88,7 @@ pub fn parse_line(raw: &str) -> Result<(u64, GatewayEvent), String> {
             .as_u64()
             .ok_or_else(|| format!("at_ms: {value} is not a whole number of milliseconds"))?,
     };
-    if !object.contains_key("type") {
-        return Err("missing type".to_owned());
-    }
-    let event: GatewayEvent = serde_path_to_error::deserialize(Value::Object(object)).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
-        if path == "." { inner } else { format!("{path}: {inner}") }
-    })?;
+    let event = GatewayEvent::from_json(object)?;
     Ok((at_ms, event))
 }
 
@@ -132,13 +125,13 @@ mod tests {
         ));
         assert!(e.starts_with("line 2: sender: unknown variant `customer`"), "{e}");
         let e = err(r#"{"at_ms":1,"type":"typing","tenant":"acme","session":"s1"}"#);
-        assert!(e.starts_with("line 1: unknown variant `typing`"), "{e}");
+        assert!(e.starts_with("line 1: type: unknown event type \"typing\""), "{e}");
         let e = err(r#"{"type":"session_closed","tenant":"acme","session":"s1"}"#);
         assert_eq!(e, "line 1: missing at_ms");
         let e = err(r#"{"at_ms":-5,"type":"session_closed","tenant":"acme","session":"s1"}"#);
         assert_eq!(e, "line 1: at_ms: -5 is not a whole number of milliseconds");
         let e = err(r#"{"at_ms":5,"type":"session_closed","tenant":"acme","session":"s1","extra":1}"#);
-        assert!(e.starts_with("line 1: unknown field `extra`"), "{e}");
+        assert!(e.starts_with("line 1: extra: unknown field `extra`"), "{e}");
     }
 
     #[test]

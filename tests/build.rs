@@ -1,0 +1,13 @@
+//! Builds the test components the integration tests load into the host.
+
+use std::path::Path;
+
+fn main() {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let wasm = autoclose_guest_build::build_component(
+        "misbehaving-plugin",
+        &here.join("guests/misbehaving"),
+        &[&here.join("../wit")],
+    );
+    println!("cargo:rustc-env=MISBEHAVING_PLUGIN_WASM={}", wasm.display());
+}

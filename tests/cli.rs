@@ -1,0 +1,155 @@
+//! The `autoclose` CLI as a real process: the README's main command, logs, other
+//! components, configuration checks and the scenario generator.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use autoclose_tests::MISBEHAVING_PLUGIN;
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn cli(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_autoclose-cli-under-test"))
+        .current_dir(repo())
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run the CLI: {e}"))
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn lines(stdout: &[u8]) -> Vec<Value> {
+    text(stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("autoclose-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    dir.join(name)
+}
+
+#[test]
+fn the_readme_example_replays() {
+    let out = cli(&["replay", "--config", "examples/config.json", "examples/conversation.jsonl"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let actions = lines(&out.stdout);
+    let kinds: Vec<String> = actions
+        .iter()
+        .map(|a| format!("{} {} {}", a["at_ms"], a["session"].as_str().unwrap_or(""), a["action"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "105000 g1 post_message",
+            "105000 g1 webhook",
+            "135000 g1 post_message",
+            "135000 g1 webhook",
+            "135000 g1 close_session",
+            "181000 s1 post_message",
+            "181000 s1 webhook",
+            "301000 s1 post_message",
+            "301000 s1 close_session",
+        ]
+    );
+    // The operator's header (a token) never appears in the output.
+    assert!(!text(&out.stdout).contains("Bearer"), "secrets must not reach the transcript");
+}
+
+#[test]
+fn events_for_unknown_tenants_are_logged() {
+    let scenario = scratch("unknown-tenant.jsonl");
+    std::fs::write(
+        &scenario,
+        r#"{"at_ms":0,"type":"message","tenant":"initech","session":"i1","sender":"agent","channel":"web_chat"}"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let out = cli(&["replay", "--config", "examples/config.json", &scenario.display().to_string()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("no such tenant configured: event ignored") && stderr.contains("initech"), "{stderr}");
+}
+
+#[test]
+fn another_component_can_be_given_with_plugin() {
+    let config = scratch("other-component.json");
+    std::fs::write(&config, r#"{"tenants": {"acme": {"on_message": "post"}}}"#).unwrap_or_else(|e| panic!("{e}"));
+    let out = cli(&[
+        "replay",
+        "--config",
+        &config.display().to_string(),
+        "--plugin",
+        MISBEHAVING_PLUGIN,
+        "examples/conversation.jsonl",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let actions = lines(&out.stdout);
+    assert_eq!(actions.len(), 2, "one post per acme message (agent and echo)");
+    assert!(actions.iter().all(|a| a["kind"] == "test" && a["tenant"] == "acme"));
+}
+
+#[test]
+fn check_config_accepts_the_example_and_names_errors() {
+    let out = cli(&["check-config", "examples/config.json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("ok: 2 tenant(s), 1 webhook(s)"));
+    let bad = scratch("bad.json");
+    std::fs::write(&bad, r#"{"tenants": {"acme": {"channels": {"web_chat": {"auto_close": {"close_after": "soon"}}}}}}"#)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let out = cli(&["check-config", &bad.display().to_string()]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains(r#"tenants.acme.channels.web_chat.auto_close.close_after: "soon" is not a duration"#),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// Generates 2,000 sessions, replays them and checks the transcript against the rules
+/// for `acme`'s web_chat (warning 3m, close 2m after it).
+#[test]
+fn a_generated_scenario_replays_and_keeps_the_rules() {
+    let scenario = scratch("generated.jsonl");
+    let out = cli(&["generate", "--sessions", "2000", "--seed", "42", "-o", &scenario.display().to_string()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = cli(&["replay", "--config", "examples/config.json", &scenario.display().to_string()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let actions = lines(&out.stdout);
+    assert!(actions.len() > 1000, "a busy contact centre closes many chats: {}", actions.len());
+
+    let mut previous = 0;
+    let mut warned: HashMap<String, u64> = HashMap::new();
+    let mut closed: HashSet<String> = HashSet::new();
+    for action in &actions {
+        let at = action["at_ms"].as_u64().unwrap_or_else(|| panic!("at_ms in {action}"));
+        assert!(at >= previous, "transcript in time order");
+        previous = at;
+        let key = format!("{}/{}", action["tenant"].as_str().unwrap_or(""), action["session"].as_str().unwrap_or(""));
+        assert!(!closed.contains(&key), "nothing after a close: {action}");
+        match (action["action"].as_str(), action["kind"].as_str()) {
+            (Some("post_message"), Some("warning")) => {
+                warned.insert(key, at);
+            }
+            (Some("close_session"), _) => {
+                if key.starts_with("acme/") && action["reason"] == "inactivity" {
+                    // acme's web_chat warns; its http_api closes without warning.
+                    if let Some(warned_at) = warned.get(&key) {
+                        assert_eq!(at - warned_at, 120_000, "close 2m after the warning: {key}");
+                    }
+                }
+                closed.insert(key);
+            }
+            _ => {}
+        }
+    }
+    assert!(!warned.is_empty() && !closed.is_empty());
+}

@@ -1,0 +1,83 @@
+//! A deliberately bad plugin. Its tenant configuration picks the misbehaviour:
+//! `{"on_message": "loop" | "trap" | "grow" | "post", "on_configure": "ok" | "trap"}`.
+//! `post` behaves: it posts `ok` for every message, so tests can see it recover.
+
+#![cfg(target_arch = "wasm32")]
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+wit_bindgen::generate!({
+    path: "../../../wit",
+    world: "chat-gateway:plugin/plugin",
+});
+
+use chat_gateway::plugin::chat;
+use chat_gateway::plugin::events::{
+    HttpResponseEvent, MessageEvent, SessionEvent, TimerEvent,
+};
+use chat_gateway::plugin::types::{ConfigError, Interests, MessageFields, TenantId};
+use exports::chat_gateway::plugin::hooks::Guest;
+
+thread_local! {
+    static MODES: RefCell<HashMap<TenantId, String>> = RefCell::new(HashMap::new());
+}
+
+fn field<'a>(config: &'a str, name: &str) -> Option<&'a str> {
+    let start = config.find(&format!("\"{name}\""))? + name.len() + 2;
+    let rest = &config[start..];
+    let open = rest.find('"')? + 1;
+    let close = rest[open..].find('"')? + open;
+    Some(&rest[open..close])
+}
+
+struct Misbehaving;
+
+impl Guest for Misbehaving {
+    fn configure(
+        tenant: TenantId,
+        _name: String,
+        config: String,
+        _webhooks: Vec<String>,
+    ) -> Result<Interests, ConfigError> {
+        if field(&config, "on_configure") == Some("trap") {
+            panic!("configured to trap in configure");
+        }
+        let mode = field(&config, "on_message").unwrap_or("post").to_owned();
+        MODES.with_borrow_mut(|m| m.insert(tenant, mode));
+        Ok(Interests {
+            message_fields: MessageFields::empty(),
+        })
+    }
+
+    fn on_message(event: MessageEvent) {
+        let mode = MODES.with_borrow(|m| m.get(&event.tenant).cloned()).unwrap_or_default();
+        match mode.as_str() {
+            "loop" => {
+                let mut n: u64 = 0;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            "trap" => panic!("configured to trap on every message"),
+            "grow" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            _ => {
+                let _ = chat::post_message(event.session, "test", "ok");
+            }
+        }
+    }
+
+    fn on_session_event(_event: SessionEvent) {}
+
+    fn on_timer(_event: TimerEvent) {}
+
+    fn on_http_response(_event: HttpResponseEvent) {}
+}
+
+export!(Misbehaving);

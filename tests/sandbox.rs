@@ -1,0 +1,136 @@
+//! A misbehaving component is contained: it runs out of time or memory or traps, its
+//! instance is replaced, it is backed off, and other tenants never notice.
+
+use std::time::Instant;
+
+use autoclose_tests::{CONFIG, gateway, message, opened, replay_on, scenario, summary, transcript};
+
+/// CONFIG plus a tenant `bad` running the misbehaving component in `mode`.
+fn config_with_bad(mode: &str, limits: &str) -> String {
+    let bad = format!(
+        r#""bad": {{"component": "{{MISBEHAVING}}", "on_message": "{mode}"}},"#
+    );
+    let config = CONFIG.replacen(r#""tenants": {"#, &format!(r#""tenants": {{{bad}"#), 1);
+    if limits.is_empty() {
+        config
+    } else {
+        config.replacen('{', &format!("{{\"limits\": {limits},"), 1)
+    }
+}
+
+/// acme's conversation interleaved with 100 messages to `bad` within one second.
+fn interleaved() -> (String, String) {
+    let acme = vec![
+        (0, opened("acme", "s1", "web_chat")),
+        (1_000, message("acme", "s1", "agent")),
+    ];
+    let mut both = vec![(0, opened("bad", "b1", "web_chat"))];
+    both.push(acme[0].clone());
+    for i in 0..100u64 {
+        both.push((500 + i * 10, message("bad", "b1", "agent")));
+        if i == 50 {
+            both.push(acme[1].clone());
+        }
+    }
+    let acme_alone = scenario(&[(0, opened("acme", "s1", "web_chat")), (1_000, message("acme", "s1", "agent"))]);
+    (scenario(&both), acme_alone)
+}
+
+fn acme_only(lines: Vec<String>) -> Vec<String> {
+    lines.into_iter().filter(|l| l.contains(" acme/")).collect()
+}
+
+#[test]
+fn a_looping_component_is_interrupted_and_others_carry_on() {
+    let config = config_with_bad("loop", r#"{"hook_time_ms": 20}"#);
+    let (both, acme_alone) = interleaved();
+    let mut gw = gateway(&config).unwrap_or_else(|e| panic!("{e}"));
+    let started = Instant::now();
+    let out = summary(&replay_on(&mut gw, &both).unwrap_or_else(|e| panic!("{e}")));
+    let elapsed = started.elapsed();
+    let expected = summary(&transcript(CONFIG, &acme_alone));
+    assert_eq!(acme_only(out), expected, "acme's transcript is the same as when running alone");
+    let stats = gw.tenant_stats("bad").unwrap_or_else(|| panic!("bad is configured"));
+    // First failure retried at once, second backs off 1s: the other 98 are dropped.
+    assert_eq!(stats.hooks_failed, 2, "{stats:?}");
+    assert_eq!(stats.events_dropped, 100, "{stats:?}");
+    assert_eq!(stats.hooks_ok, 1, "only session_opened ran to completion: {stats:?}");
+    assert_eq!(gw.tenant_stats("acme").map(|s| s.hooks_failed), Some(0));
+    // Not a timing assertion: a sanity bound so a missing interrupt fails instead of hanging CI.
+    assert!(elapsed.as_secs() < 60, "took {elapsed:?}");
+}
+
+#[test]
+fn a_trapping_component_is_replaced_and_backed_off() {
+    let config = config_with_bad("trap", "");
+    let (both, acme_alone) = interleaved();
+    let mut gw = gateway(&config).unwrap_or_else(|e| panic!("{e}"));
+    let out = summary(&replay_on(&mut gw, &both).unwrap_or_else(|e| panic!("{e}")));
+    assert_eq!(acme_only(out), summary(&transcript(CONFIG, &acme_alone)));
+    let stats = gw.tenant_stats("bad").unwrap_or_else(|| panic!("bad is configured"));
+    assert_eq!((stats.hooks_failed, stats.events_dropped, stats.restarts), (2, 100, 1), "{stats:?}");
+}
+
+#[test]
+fn a_backed_off_tenant_comes_back_after_its_wait() {
+    // Trapping messages at t=0 and t=1 (two failures: 1s back-off), then silence;
+    // the session_opened hooks after the wait run on a fresh instance.
+    let config = config_with_bad("trap", "");
+    let lines = scenario(&[
+        (0, opened("bad", "b1", "web_chat")),
+        (0, message("bad", "b1", "agent")),
+        (1, message("bad", "b1", "agent")),
+        (500, opened("bad", "b2", "web_chat")),
+        (1_001, opened("bad", "b3", "web_chat")),
+    ]);
+    let mut gw = gateway(&config).unwrap_or_else(|e| panic!("{e}"));
+    replay_on(&mut gw, &lines).unwrap_or_else(|e| panic!("{e}"));
+    let stats = gw.tenant_stats("bad").unwrap_or_else(|| panic!("bad is configured"));
+    assert_eq!(stats.hooks_failed, 2, "{stats:?}");
+    assert_eq!(stats.events_dropped, 3, "two trapped, one during the back-off: {stats:?}");
+    assert_eq!(stats.restarts, 2, "{stats:?}");
+    assert_eq!(stats.hooks_ok, 2, "opened b1 before the traps and b3 after the wait: {stats:?}");
+}
+
+#[test]
+fn a_component_growing_past_the_memory_cap_is_stopped() {
+    let config = config_with_bad("grow", r#"{"memory_mib": 8}"#);
+    let (both, acme_alone) = interleaved();
+    let mut gw = gateway(&config).unwrap_or_else(|e| panic!("{e}"));
+    let out = summary(&replay_on(&mut gw, &both).unwrap_or_else(|e| panic!("{e}")));
+    assert_eq!(acme_only(out), summary(&transcript(CONFIG, &acme_alone)));
+    let stats = gw.tenant_stats("bad").unwrap_or_else(|| panic!("bad is configured"));
+    assert_eq!(stats.hooks_failed, 2, "{stats:?}");
+}
+
+#[test]
+fn a_well_behaved_test_component_posts_and_shows_the_harness_works() {
+    let config = config_with_bad("post", "");
+    let lines = scenario(&[(0, opened("bad", "b1", "web_chat")), (5, message("bad", "b1", "agent"))]);
+    let out = summary(&transcript(&config, &lines));
+    assert_eq!(out, vec!["5 post_message bad/b1 test"]);
+}
+
+#[test]
+fn a_component_that_traps_in_configure_is_refused_at_start() {
+    let config = CONFIG.replacen(
+        r#""tenants": {"#,
+        r#""tenants": {"bad": {"component": "{MISBEHAVING}", "on_configure": "trap"},"#,
+        1,
+    );
+    let err = gateway(&config).err().unwrap_or_else(|| panic!("start must fail"));
+    assert!(err.starts_with("tenants.bad: component "), "{err}");
+    assert!(err.contains("configured to trap in configure"), "the guest's panic message is reported: {err}");
+}
+
+#[test]
+fn a_file_that_is_not_a_component_is_refused_with_its_name() {
+    let dir = std::env::temp_dir().join(format!("autoclose-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.join("not-a-component.wasm");
+    std::fs::write(&path, b"\0asm garbage").unwrap_or_else(|e| panic!("{e}"));
+    let config = format!(r#"{{"tenants": {{"x": {{"component": "{}"}}}}}}"#, path.display());
+    let err = gateway(&config).err().unwrap_or_else(|| panic!("start must fail"));
+    assert!(err.contains("not-a-component.wasm: not a usable chat-gateway:plugin component"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,125 @@
+//! Helpers for the integration tests: start a gateway from config text, replay
+//! scenario text, read the transcript back as JSON.
+
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use autoclose_host::config::HostConfig;
+use autoclose_host::gateway::{AnswerOk, Gateway, GatewayError};
+use autoclose_host::runtime::{PluginComponent, Runtime};
+use autoclose_host::{DEFAULT_PLUGIN, replay, scenario};
+use serde_json::Value;
+
+/// The misbehaving test component built by this package's build script.
+pub const MISBEHAVING_PLUGIN: &str = env!("MISBEHAVING_PLUGIN_WASM");
+
+/// The config used by most rule tests: acme with a warning on `web_chat` and a plain
+/// close on `http_api`; globex with a push on warning and on close.
+pub const CONFIG: &str = r#"{
+  "webhooks": {"mobile-push": {"url": "https://push.example.com/hook"}},
+  "tenants": {
+    "acme": {"channels": {
+      "web_chat": {"auto_close": {
+        "warning_after": "3m", "close_after": "2m",
+        "warning_message": "Are you still there? This chat closes in {{minutes_left}} minutes.",
+        "close_message": "This chat was closed because we did not hear from you.",
+        "push": {"webhook": "mobile-push", "on_warning": true, "on_close": false}}},
+      "http_api": {"auto_close": {"close_after": "10m", "close_message": "Closed."}},
+      "sms": {"auto_close": {"enabled": false}}}},
+    "globex": {"channels": {
+      "web_chat": {"auto_close": {
+        "warning_after": "1m", "close_after": "30s",
+        "warning_message": "Closing in {{seconds_left}} seconds ({{minutes_left}} min).",
+        "close_message": "Closed for inactivity.",
+        "push": {"webhook": "mobile-push", "on_warning": true, "on_close": true}}}}}
+  }
+}"#;
+
+/// A runtime with default limits and the built-in plugin, compiled once per test binary.
+fn shared() -> &'static (Arc<Runtime>, Arc<PluginComponent>) {
+    static SHARED: OnceLock<(Arc<Runtime>, Arc<PluginComponent>)> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        let runtime = Arc::new(Runtime::new(Default::default()).unwrap_or_else(|e| panic!("{e}")));
+        let plugin = runtime
+            .load_bytes("auto-close", DEFAULT_PLUGIN)
+            .unwrap_or_else(|e| panic!("{e}"));
+        (runtime, plugin)
+    })
+}
+
+/// Starts a gateway for `config` (JSON text); `{MISBEHAVING}` in it stands for the path
+/// of the misbehaving test component.
+pub fn gateway(config: &str) -> Result<Gateway, String> {
+    let text = config.replace("{MISBEHAVING}", MISBEHAVING_PLUGIN);
+    let config = HostConfig::parse(&text, Path::new("test-config.json")).map_err(|e| e.to_string())?;
+    let (runtime, plugin) = if config.limits == Default::default() {
+        shared().clone()
+    } else {
+        let runtime = Arc::new(Runtime::new(config.limits).map_err(|e| e.to_string())?);
+        let plugin = runtime.load_bytes("auto-close", DEFAULT_PLUGIN).map_err(|e| e.to_string())?;
+        (runtime, plugin)
+    };
+    Gateway::new(runtime, &config, plugin, Box::new(AnswerOk)).map_err(|e: GatewayError| e.to_string())
+}
+
+/// Replays `scenario` (JSON Lines) on `gateway` and returns the transcript lines.
+pub fn replay_on(gateway: &mut Gateway, scenario: &str) -> Result<Vec<Value>, String> {
+    let lines = scenario::parse(scenario).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    replay::replay(gateway, &lines, replay::DEFAULT_TAIL_MS, &mut out).map_err(|e| e.to_string())?;
+    let text = String::from_utf8(out).map_err(|e| e.to_string())?;
+    text.lines()
+        .map(|l| serde_json::from_str(l).map_err(|e| format!("{e}: {l}")))
+        .collect()
+}
+
+/// Replays `scenario` with [`CONFIG`]-like `config` and returns the transcript.
+pub fn transcript(config: &str, scenario: &str) -> Vec<Value> {
+    let mut gateway = gateway(config).unwrap_or_else(|e| panic!("{e}"));
+    replay_on(&mut gateway, scenario).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A compact view of transcript lines: `at_ms action session detail`, where detail is
+/// the post kind, the webhook event or the close reason. Makes assertions readable.
+pub fn summary(transcript: &[Value]) -> Vec<String> {
+    transcript
+        .iter()
+        .map(|a| {
+            let detail = match a["action"].as_str() {
+                Some("post_message") => a["kind"].as_str(),
+                Some("webhook") => a["event"].as_str(),
+                Some("close_session") => a["reason"].as_str(),
+                _ => None,
+            };
+            format!(
+                "{} {} {}/{} {}",
+                a["at_ms"],
+                a["action"].as_str().unwrap_or("?"),
+                a["tenant"].as_str().unwrap_or("?"),
+                a["session"].as_str().unwrap_or("?"),
+                detail.unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+/// Builds scenario text from `(at_ms, json-without-at_ms)` pairs.
+pub fn scenario(lines: &[(u64, String)]) -> String {
+    lines
+        .iter()
+        .map(|(at, rest)| {
+            let rest = rest.trim().trim_start_matches('{');
+            format!("{{\"at_ms\":{at},{rest}\n")
+        })
+        .collect()
+}
+
+/// `session_opened` for `tenant`/`session` on `channel` (JSON without `at_ms`).
+pub fn opened(tenant: &str, session: &str, channel: &str) -> String {
+    format!(r#"{{"type":"session_opened","tenant":"{tenant}","session":"{session}","channel":"{channel}","attributes":{{"locale":"en"}}}}"#)
+}
+
+/// A message from `sender` (JSON without `at_ms`).
+pub fn message(tenant: &str, session: &str, sender: &str) -> String {
+    format!(r#"{{"type":"message","tenant":"{tenant}","session":"{session}","sender":"{sender}"}}"#)
+}
