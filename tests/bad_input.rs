@@ -46,8 +46,14 @@ fn replay(name: &str, config: &str, scenario: &str) -> (bool, String, String) {
 fn refused(name: &str, config: &str, scenario: &str, expected: &str) {
     let (ok, stdout, stderr) = replay(name, config, scenario);
     assert!(!ok, "{name}: must fail; stderr: {stderr}");
-    assert!(stdout.is_empty(), "{name}: no transcript may be printed, got {stdout}");
-    assert!(stderr.contains(expected), "{name}: expected {expected:?} in stderr:\n{stderr}");
+    assert!(
+        stdout.is_empty(),
+        "{name}: no transcript may be printed, got {stdout}"
+    );
+    assert!(
+        stderr.contains(expected),
+        "{name}: expected {expected:?} in stderr:\n{stderr}"
+    );
 }
 
 fn config_with(from: &str, to: &str) -> String {
@@ -59,14 +65,21 @@ fn config_with(from: &str, to: &str) -> String {
 fn the_good_inputs_pass() {
     let (ok, stdout, stderr) = replay("good", CONFIG, GOOD_SCENARIO);
     assert!(ok, "{stderr}");
-    assert_eq!(stdout.lines().count(), 4, "warning post, push, close post, close: {stdout}");
+    assert_eq!(
+        stdout.lines().count(),
+        4,
+        "warning post, push, close post, close: {stdout}"
+    );
 }
 
 #[test]
 fn a_bad_duration_names_its_path_and_suggests_a_fix() {
     refused(
         "duration",
-        &config_with(r#""warning_after": "3m""#, r#""warning_after": "3 minutes""#),
+        &config_with(
+            r#""warning_after": "3m""#,
+            r#""warning_after": "3 minutes""#,
+        ),
         GOOD_SCENARIO,
         r#"tenants.acme.channels.web_chat.auto_close.warning_after: "3 minutes" is not a duration (try "3m")"#,
     );
@@ -86,7 +99,10 @@ fn an_out_of_range_duration_is_refused() {
 fn an_unknown_key_is_refused_with_its_path() {
     refused(
         "unknown-key",
-        &config_with(r#""close_after": "2m","#, r#""close_after": "2m", "close_afer": "2m","#),
+        &config_with(
+            r#""close_after": "2m","#,
+            r#""close_after": "2m", "close_afer": "2m","#,
+        ),
         GOOD_SCENARIO,
         "tenants.acme.channels.web_chat.auto_close.close_afer: unknown field `close_afer`",
     );
@@ -118,7 +134,10 @@ fn a_wrong_type_is_refused_with_its_path_and_line() {
 fn an_unknown_webhook_name_is_refused() {
     refused(
         "webhook",
-        &config_with(r#""webhook": "mobile-push", "on_warning": true, "on_close": false"#, r#""webhook": "pager""#),
+        &config_with(
+            r#""webhook": "mobile-push", "on_warning": true, "on_close": false"#,
+            r#""webhook": "pager""#,
+        ),
         GOOD_SCENARIO,
         r#"tenants.acme.channels.web_chat.auto_close.push.webhook: unknown webhook "pager" (configured: mobile-push)"#,
     );
@@ -149,7 +168,12 @@ fn warning_after_without_warning_message_is_refused() {
 
 #[test]
 fn invalid_json_names_the_line() {
-    refused("syntax", "{\n  \"tenants\": {\n    \"acme\": {,}\n  }\n}\n", GOOD_SCENARIO, ".json:3:");
+    refused(
+        "syntax",
+        "{\n  \"tenants\": {\n    \"acme\": {,}\n  }\n}\n",
+        GOOD_SCENARIO,
+        ".json:3:",
+    );
 }
 
 #[test]
@@ -164,7 +188,12 @@ fn an_unknown_sender_is_named() {
         "{GOOD_SCENARIO}{}\n",
         r#"{"at_ms":2000,"type":"message","tenant":"acme","session":"s1","sender":"customer"}"#
     );
-    refused("sender", CONFIG, &scenario, "line 3: sender: unknown variant `customer`");
+    refused(
+        "sender",
+        CONFIG,
+        &scenario,
+        "line 3: sender: unknown variant `customer`",
+    );
 }
 
 #[test]
@@ -173,7 +202,12 @@ fn an_unknown_event_type_is_named() {
         "{}\n{GOOD_SCENARIO}",
         r#"{"at_ms":0,"type":"typing","tenant":"acme","session":"s1"}"#
     );
-    refused("type", CONFIG, &scenario, "line 1: type: unknown event type \"typing\"");
+    refused(
+        "type",
+        CONFIG,
+        &scenario,
+        "line 1: type: unknown event type \"typing\"",
+    );
 }
 
 #[test]
@@ -182,5 +216,10 @@ fn time_going_backwards_is_named() {
         "{GOOD_SCENARIO}{}\n",
         r#"{"at_ms":999,"type":"message","tenant":"acme","session":"s1","sender":"agent"}"#
     );
-    refused("order", CONFIG, &scenario, "line 3: at_ms 999 is earlier than 1000 on line 2");
+    refused(
+        "order",
+        CONFIG,
+        &scenario,
+        "line 3: at_ms 999 is earlier than 1000 on line 2",
+    );
 }

@@ -39,12 +39,24 @@ fn scratch(name: &str) -> PathBuf {
 
 #[test]
 fn the_readme_example_replays() {
-    let out = cli(&["replay", "--config", "examples/config.json", "examples/conversation.jsonl"]);
+    let out = cli(&[
+        "replay",
+        "--config",
+        "examples/config.json",
+        "examples/conversation.jsonl",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let actions = lines(&out.stdout);
     let kinds: Vec<String> = actions
         .iter()
-        .map(|a| format!("{} {} {}", a["at_ms"], a["session"].as_str().unwrap_or(""), a["action"].as_str().unwrap_or("")))
+        .map(|a| {
+            format!(
+                "{} {} {}",
+                a["at_ms"],
+                a["session"].as_str().unwrap_or(""),
+                a["action"].as_str().unwrap_or("")
+            )
+        })
         .collect();
     assert_eq!(
         kinds,
@@ -61,7 +73,10 @@ fn the_readme_example_replays() {
         ]
     );
     // The operator's header (a token) never appears in the output.
-    assert!(!text(&out.stdout).contains("Bearer"), "secrets must not reach the transcript");
+    assert!(
+        !text(&out.stdout).contains("Bearer"),
+        "secrets must not reach the transcript"
+    );
 }
 
 #[test]
@@ -72,17 +87,26 @@ fn events_for_unknown_tenants_are_logged() {
         r#"{"at_ms":0,"type":"message","tenant":"initech","session":"i1","sender":"agent","channel":"web_chat"}"#,
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let out = cli(&["replay", "--config", "examples/config.json", &scenario.display().to_string()]);
+    let out = cli(&[
+        "replay",
+        "--config",
+        "examples/config.json",
+        &scenario.display().to_string(),
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(out.stdout.is_empty());
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("no such tenant configured: event ignored") && stderr.contains("initech"), "{stderr}");
+    assert!(
+        stderr.contains("no such tenant configured: event ignored") && stderr.contains("initech"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn another_component_can_be_given_with_plugin() {
     let config = scratch("other-component.json");
-    std::fs::write(&config, r#"{"tenants": {"acme": {"on_message": "post"}}}"#).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&config, r#"{"tenants": {"acme": {"on_message": "post"}}}"#)
+        .unwrap_or_else(|e| panic!("{e}"));
     let out = cli(&[
         "replay",
         "--config",
@@ -93,8 +117,16 @@ fn another_component_can_be_given_with_plugin() {
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let actions = lines(&out.stdout);
-    assert_eq!(actions.len(), 2, "one post per acme message (agent and echo)");
-    assert!(actions.iter().all(|a| a["kind"] == "test" && a["tenant"] == "acme"));
+    assert_eq!(
+        actions.len(),
+        2,
+        "one post per acme message (agent and echo)"
+    );
+    assert!(
+        actions
+            .iter()
+            .all(|a| a["kind"] == "test" && a["tenant"] == "acme")
+    );
 }
 
 #[test]
@@ -108,7 +140,9 @@ fn check_config_accepts_the_example_and_names_errors() {
     let out = cli(&["check-config", &bad.display().to_string()]);
     assert!(!out.status.success());
     assert!(
-        text(&out.stderr).contains(r#"tenants.acme.channels.web_chat.auto_close.close_after: "soon" is not a duration"#),
+        text(&out.stderr).contains(
+            r#"tenants.acme.channels.web_chat.auto_close.close_after: "soon" is not a duration"#
+        ),
         "{}",
         text(&out.stderr)
     );
@@ -119,21 +153,44 @@ fn check_config_accepts_the_example_and_names_errors() {
 #[test]
 fn a_generated_scenario_replays_and_keeps_the_rules() {
     let scenario = scratch("generated.jsonl");
-    let out = cli(&["generate", "--sessions", "2000", "--seed", "42", "-o", &scenario.display().to_string()]);
+    let out = cli(&[
+        "generate",
+        "--sessions",
+        "2000",
+        "--seed",
+        "42",
+        "-o",
+        &scenario.display().to_string(),
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let out = cli(&["replay", "--config", "examples/config.json", &scenario.display().to_string()]);
+    let out = cli(&[
+        "replay",
+        "--config",
+        "examples/config.json",
+        &scenario.display().to_string(),
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let actions = lines(&out.stdout);
-    assert!(actions.len() > 1000, "a busy contact centre closes many chats: {}", actions.len());
+    assert!(
+        actions.len() > 1000,
+        "a busy contact centre closes many chats: {}",
+        actions.len()
+    );
 
     let mut previous = 0;
     let mut warned: HashMap<String, u64> = HashMap::new();
     let mut closed: HashSet<String> = HashSet::new();
     for action in &actions {
-        let at = action["at_ms"].as_u64().unwrap_or_else(|| panic!("at_ms in {action}"));
+        let at = action["at_ms"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("at_ms in {action}"));
         assert!(at >= previous, "transcript in time order");
         previous = at;
-        let key = format!("{}/{}", action["tenant"].as_str().unwrap_or(""), action["session"].as_str().unwrap_or(""));
+        let key = format!(
+            "{}/{}",
+            action["tenant"].as_str().unwrap_or(""),
+            action["session"].as_str().unwrap_or("")
+        );
         assert!(!closed.contains(&key), "nothing after a close: {action}");
         match (action["action"].as_str(), action["kind"].as_str()) {
             (Some("post_message"), Some("warning")) => {

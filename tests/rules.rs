@@ -9,7 +9,9 @@ fn run(lines: &[(u64, String)]) -> Vec<String> {
 }
 
 fn with_origin(tenant: &str, session: &str, sender: &str, origin: &str) -> String {
-    format!(r#"{{"type":"message","tenant":"{tenant}","session":"{session}","sender":"{sender}","origin":"{origin}"}}"#)
+    format!(
+        r#"{{"type":"message","tenant":"{tenant}","session":"{session}","sender":"{sender}","origin":"{origin}"}}"#
+    )
 }
 
 #[test]
@@ -40,7 +42,10 @@ fn rule1_an_agent_or_bot_message_starts_the_cycle_and_a_later_one_restarts_it() 
 fn rule2_the_warning_is_posted_and_pushed_with_the_envelope() {
     let t = transcript(
         CONFIG,
-        &scenario(&[(0, opened("acme", "s1", "web_chat")), (1_000, message("acme", "s1", "agent"))]),
+        &scenario(&[
+            (0, opened("acme", "s1", "web_chat")),
+            (1_000, message("acme", "s1", "agent")),
+        ]),
     );
     assert_eq!(
         t[0],
@@ -62,7 +67,10 @@ fn rule2_the_warning_is_posted_and_pushed_with_the_envelope() {
 
 #[test]
 fn rule3_the_close_follows_the_warning_in_the_documented_order() {
-    let out = run(&[(0, opened("globex", "g1", "web_chat")), (0, message("globex", "g1", "agent"))]);
+    let out = run(&[
+        (0, opened("globex", "g1", "web_chat")),
+        (0, message("globex", "g1", "agent")),
+    ]);
     assert_eq!(
         out,
         vec![
@@ -77,10 +85,16 @@ fn rule3_the_close_follows_the_warning_in_the_documented_order() {
 
 #[test]
 fn rule3_without_a_warning_the_close_comes_close_after_the_last_message() {
-    let out = run(&[(0, opened("acme", "h1", "http_api")), (5_000, message("acme", "h1", "agent"))]);
+    let out = run(&[
+        (0, opened("acme", "h1", "http_api")),
+        (5_000, message("acme", "h1", "agent")),
+    ]);
     assert_eq!(
         out,
-        vec!["605000 post_message acme/h1 close", "605000 close_session acme/h1 inactivity"]
+        vec![
+            "605000 post_message acme/h1 close",
+            "605000 close_session acme/h1 inactivity"
+        ]
     );
 }
 
@@ -96,7 +110,10 @@ fn rule4_an_end_user_message_cancels_what_is_pending() {
     ]);
     assert_eq!(
         out,
-        vec!["380000 post_message acme/s1 warning", "380000 webhook acme/s1 chat.auto_close.warning"],
+        vec![
+            "380000 post_message acme/s1 warning",
+            "380000 webhook acme/s1 chat.auto_close.warning"
+        ],
         "the first cycle was cancelled before its warning, the second after it"
     );
 }
@@ -128,12 +145,15 @@ fn rule5_system_messages_and_own_echoes_never_touch_the_cycle() {
         (0, opened("acme", "s3", "web_chat")),
         (1_000, with_origin("acme", "s3", "bot", "csat-survey")),
     ]);
-    assert_eq!(out.first().map(String::as_str), Some("181000 post_message acme/s3 warning"));
+    assert_eq!(
+        out.first().map(String::as_str),
+        Some("181000 post_message acme/s3 warning")
+    );
 }
 
 #[test]
 fn rule6_nothing_happens_after_a_session_is_closed() {
-    let closed = format!(r#"{{"type":"session_closed","tenant":"acme","session":"s1"}}"#);
+    let closed = r#"{"type":"session_closed","tenant":"acme","session":"s1"}"#.to_owned();
     let out = run(&[
         (0, opened("acme", "s1", "web_chat")),
         (1_000, message("acme", "s1", "agent")),
@@ -153,7 +173,7 @@ fn rule6_nothing_happens_after_a_session_is_closed() {
 
 #[test]
 fn rule6_a_close_during_the_warning_stops_the_close() {
-    let closed = format!(r#"{{"type":"session_closed","tenant":"acme","session":"s1"}}"#);
+    let closed = r#"{"type":"session_closed","tenant":"acme","session":"s1"}"#.to_owned();
     let out = run(&[
         (0, opened("acme", "s1", "web_chat")),
         (1_000, message("acme", "s1", "agent")),
@@ -161,7 +181,10 @@ fn rule6_a_close_during_the_warning_stops_the_close() {
     ]);
     assert_eq!(
         out,
-        vec!["181000 post_message acme/s1 warning", "181000 webhook acme/s1 chat.auto_close.warning"]
+        vec![
+            "181000 post_message acme/s1 warning",
+            "181000 webhook acme/s1 chat.auto_close.warning"
+        ]
     );
 }
 
@@ -185,7 +208,10 @@ fn rule8_a_reply_at_the_exact_warning_or_close_instant_wins() {
         (1_000, message("acme", "s1", "agent")),
         (181_000, message("acme", "s1", "end_user")),
     ]);
-    assert!(out.is_empty(), "reply at the warning instant: no warning, got {out:?}");
+    assert!(
+        out.is_empty(),
+        "reply at the warning instant: no warning, got {out:?}"
+    );
     let out = run(&[
         (0, opened("acme", "s1", "web_chat")),
         (1_000, message("acme", "s1", "agent")),
@@ -193,7 +219,10 @@ fn rule8_a_reply_at_the_exact_warning_or_close_instant_wins() {
     ]);
     assert_eq!(
         out,
-        vec!["181000 post_message acme/s1 warning", "181000 webhook acme/s1 chat.auto_close.warning"],
+        vec![
+            "181000 post_message acme/s1 warning",
+            "181000 webhook acme/s1 chat.auto_close.warning"
+        ],
         "reply at the close instant: warned, but not closed"
     );
 }
@@ -202,10 +231,16 @@ fn rule8_a_reply_at_the_exact_warning_or_close_instant_wins() {
 fn rule9_templates_fill_minutes_rounded_up_and_seconds() {
     let t = transcript(
         CONFIG,
-        &scenario(&[(0, opened("globex", "g1", "web_chat")), (0, message("globex", "g1", "agent"))]),
+        &scenario(&[
+            (0, opened("globex", "g1", "web_chat")),
+            (0, message("globex", "g1", "agent")),
+        ]),
     );
     assert_eq!(t[0]["text"], "Closing in 30 seconds (1 min).");
-    assert_eq!(t[1]["body"]["data"]["message"], "Closing in 30 seconds (1 min).");
+    assert_eq!(
+        t[1]["body"]["data"]["message"],
+        "Closing in 30 seconds (1 min)."
+    );
 }
 
 #[test]
@@ -253,7 +288,13 @@ fn a_burst_of_agent_messages_gives_one_cycle_from_the_last() {
 fn a_message_may_carry_the_channel_instead_of_session_opened() {
     let line = r#"{"type":"message","tenant":"acme","session":"h9","sender":"agent","channel":"http_api"}"#;
     let out = run(&[(0, line.to_owned())]);
-    assert_eq!(out, vec!["600000 post_message acme/h9 close", "600000 close_session acme/h9 inactivity"]);
+    assert_eq!(
+        out,
+        vec![
+            "600000 post_message acme/h9 close",
+            "600000 close_session acme/h9 inactivity"
+        ]
+    );
 }
 
 #[test]

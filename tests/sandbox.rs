@@ -7,9 +7,7 @@ use autoclose_tests::{CONFIG, gateway, message, opened, replay_on, scenario, sum
 
 /// CONFIG plus a tenant `bad` running the misbehaving component in `mode`.
 fn config_with_bad(mode: &str, limits: &str) -> String {
-    let bad = format!(
-        r#""bad": {{"component": "{{MISBEHAVING}}", "on_message": "{mode}"}},"#
-    );
+    let bad = format!(r#""bad": {{"component": "{{MISBEHAVING}}", "on_message": "{mode}"}},"#);
     let config = CONFIG.replacen(r#""tenants": {"#, &format!(r#""tenants": {{{bad}"#), 1);
     if limits.is_empty() {
         config
@@ -20,7 +18,7 @@ fn config_with_bad(mode: &str, limits: &str) -> String {
 
 /// acme's conversation interleaved with 100 messages to `bad` within one second.
 fn interleaved() -> (String, String) {
-    let acme = vec![
+    let acme = [
         (0, opened("acme", "s1", "web_chat")),
         (1_000, message("acme", "s1", "agent")),
     ];
@@ -32,7 +30,10 @@ fn interleaved() -> (String, String) {
             both.push(acme[1].clone());
         }
     }
-    let acme_alone = scenario(&[(0, opened("acme", "s1", "web_chat")), (1_000, message("acme", "s1", "agent"))]);
+    let acme_alone = scenario(&[
+        (0, opened("acme", "s1", "web_chat")),
+        (1_000, message("acme", "s1", "agent")),
+    ]);
     (scenario(&both), acme_alone)
 }
 
@@ -49,12 +50,21 @@ fn a_looping_component_is_interrupted_and_others_carry_on() {
     let out = summary(&replay_on(&mut gw, &both).unwrap_or_else(|e| panic!("{e}")));
     let elapsed = started.elapsed();
     let expected = summary(&transcript(CONFIG, &acme_alone));
-    assert_eq!(acme_only(out), expected, "acme's transcript is the same as when running alone");
-    let stats = gw.tenant_stats("bad").unwrap_or_else(|| panic!("bad is configured"));
+    assert_eq!(
+        acme_only(out),
+        expected,
+        "acme's transcript is the same as when running alone"
+    );
+    let stats = gw
+        .tenant_stats("bad")
+        .unwrap_or_else(|| panic!("bad is configured"));
     // First failure retried at once, second backs off 1s: the other 98 are dropped.
     assert_eq!(stats.hooks_failed, 2, "{stats:?}");
     assert_eq!(stats.events_dropped, 100, "{stats:?}");
-    assert_eq!(stats.hooks_ok, 1, "only session_opened ran to completion: {stats:?}");
+    assert_eq!(
+        stats.hooks_ok, 1,
+        "only session_opened ran to completion: {stats:?}"
+    );
     assert_eq!(gw.tenant_stats("acme").map(|s| s.hooks_failed), Some(0));
     // Not a timing assertion: a sanity bound so a missing interrupt fails instead of hanging CI.
     assert!(elapsed.as_secs() < 60, "took {elapsed:?}");
@@ -67,8 +77,14 @@ fn a_trapping_component_is_replaced_and_backed_off() {
     let mut gw = gateway(&config).unwrap_or_else(|e| panic!("{e}"));
     let out = summary(&replay_on(&mut gw, &both).unwrap_or_else(|e| panic!("{e}")));
     assert_eq!(acme_only(out), summary(&transcript(CONFIG, &acme_alone)));
-    let stats = gw.tenant_stats("bad").unwrap_or_else(|| panic!("bad is configured"));
-    assert_eq!((stats.hooks_failed, stats.events_dropped, stats.restarts), (2, 100, 1), "{stats:?}");
+    let stats = gw
+        .tenant_stats("bad")
+        .unwrap_or_else(|| panic!("bad is configured"));
+    assert_eq!(
+        (stats.hooks_failed, stats.events_dropped, stats.restarts),
+        (2, 100, 1),
+        "{stats:?}"
+    );
 }
 
 #[test]
@@ -85,11 +101,19 @@ fn a_backed_off_tenant_comes_back_after_its_wait() {
     ]);
     let mut gw = gateway(&config).unwrap_or_else(|e| panic!("{e}"));
     replay_on(&mut gw, &lines).unwrap_or_else(|e| panic!("{e}"));
-    let stats = gw.tenant_stats("bad").unwrap_or_else(|| panic!("bad is configured"));
+    let stats = gw
+        .tenant_stats("bad")
+        .unwrap_or_else(|| panic!("bad is configured"));
     assert_eq!(stats.hooks_failed, 2, "{stats:?}");
-    assert_eq!(stats.events_dropped, 3, "two trapped, one during the back-off: {stats:?}");
+    assert_eq!(
+        stats.events_dropped, 3,
+        "two trapped, one during the back-off: {stats:?}"
+    );
     assert_eq!(stats.restarts, 2, "{stats:?}");
-    assert_eq!(stats.hooks_ok, 2, "opened b1 before the traps and b3 after the wait: {stats:?}");
+    assert_eq!(
+        stats.hooks_ok, 2,
+        "opened b1 before the traps and b3 after the wait: {stats:?}"
+    );
 }
 
 #[test]
@@ -99,14 +123,19 @@ fn a_component_growing_past_the_memory_cap_is_stopped() {
     let mut gw = gateway(&config).unwrap_or_else(|e| panic!("{e}"));
     let out = summary(&replay_on(&mut gw, &both).unwrap_or_else(|e| panic!("{e}")));
     assert_eq!(acme_only(out), summary(&transcript(CONFIG, &acme_alone)));
-    let stats = gw.tenant_stats("bad").unwrap_or_else(|| panic!("bad is configured"));
+    let stats = gw
+        .tenant_stats("bad")
+        .unwrap_or_else(|| panic!("bad is configured"));
     assert_eq!(stats.hooks_failed, 2, "{stats:?}");
 }
 
 #[test]
 fn a_well_behaved_test_component_posts_and_shows_the_harness_works() {
     let config = config_with_bad("post", "");
-    let lines = scenario(&[(0, opened("bad", "b1", "web_chat")), (5, message("bad", "b1", "agent"))]);
+    let lines = scenario(&[
+        (0, opened("bad", "b1", "web_chat")),
+        (5, message("bad", "b1", "agent")),
+    ]);
     let out = summary(&transcript(&config, &lines));
     assert_eq!(out, vec!["5 post_message bad/b1 test"]);
 }
@@ -118,9 +147,14 @@ fn a_component_that_traps_in_configure_is_refused_at_start() {
         r#""tenants": {"bad": {"component": "{MISBEHAVING}", "on_configure": "trap"},"#,
         1,
     );
-    let err = gateway(&config).err().unwrap_or_else(|| panic!("start must fail"));
+    let err = gateway(&config)
+        .err()
+        .unwrap_or_else(|| panic!("start must fail"));
     assert!(err.starts_with("tenants.bad: component "), "{err}");
-    assert!(err.contains("configured to trap in configure"), "the guest's panic message is reported: {err}");
+    assert!(
+        err.contains("configured to trap in configure"),
+        "the guest's panic message is reported: {err}"
+    );
 }
 
 #[test]
@@ -129,8 +163,35 @@ fn a_file_that_is_not_a_component_is_refused_with_its_name() {
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     let path = dir.join("not-a-component.wasm");
     std::fs::write(&path, b"\0asm garbage").unwrap_or_else(|e| panic!("{e}"));
-    let config = format!(r#"{{"tenants": {{"x": {{"component": "{}"}}}}}}"#, path.display());
-    let err = gateway(&config).err().unwrap_or_else(|| panic!("start must fail"));
-    assert!(err.contains("not-a-component.wasm: not a usable chat-gateway:plugin component"), "{err}");
+    let config = format!(
+        r#"{{"tenants": {{"x": {{"component": "{}"}}}}}}"#,
+        path.display()
+    );
+    let err = gateway(&config)
+        .err()
+        .unwrap_or_else(|| panic!("start must fail"));
+    assert!(
+        err.contains("not-a-component.wasm: not a usable chat-gateway:plugin component"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_component_re_arming_a_timer_due_now_cannot_spin_the_host() {
+    let config = config_with_bad("rearm", "");
+    let lines = scenario(&[
+        (0, opened("bad", "b1", "web_chat")),
+        (0, message("bad", "b1", "agent")),
+    ]);
+    let mut gw = gateway(&config).unwrap_or_else(|e| panic!("{e}"));
+    let parsed = autoclose_host::scenario::parse(&lines).unwrap_or_else(|e| panic!("{e}"));
+    for line in &parsed {
+        gw.handle(line.at_ms, &line.event)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    gw.advance_to(60_000);
+    let ticks: Vec<u64> = gw.take_actions().iter().map(|a| a.at_ms).collect();
+    // One fire per second of host time: 1s, 2s, ... 60s.
+    assert_eq!(ticks, (1..=60).map(|s| s * 1_000).collect::<Vec<_>>());
 }

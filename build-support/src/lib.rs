@@ -30,28 +30,47 @@ pub fn build_component(package: &str, package_dir: &Path, watch: &[&Path]) -> Pa
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(&workspace)
-        .args(["build", "--package", package, "--target", TARGET, "--profile", PROFILE])
+        .args([
+            "build",
+            "--package",
+            package,
+            "--target",
+            TARGET,
+            "--profile",
+            PROFILE,
+        ])
         .env("CARGO_TARGET_DIR", &target_dir)
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_BUILD_RUSTFLAGS")
         .status()
         .unwrap_or_else(|e| panic!("could not run cargo to build guest {package}: {e}"));
-    assert!(status.success(), "building guest {package} for {TARGET} failed ({status})");
+    assert!(
+        status.success(),
+        "building guest {package} for {TARGET} failed ({status})"
+    );
 
     for dir in [package_dir].iter().copied().chain(watch.iter().copied()) {
         println!("cargo:rerun-if-changed={}", dir.display());
     }
-    println!("cargo:rerun-if-changed={}", workspace.join("Cargo.lock").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        workspace.join("Cargo.lock").display()
+    );
     let file = format!("{}.wasm", package.replace('-', "_"));
     let wasm = target_dir.join(TARGET).join(PROFILE).join(file);
-    assert!(wasm.exists(), "cargo built guest {package} but {} is missing", wasm.display());
+    assert!(
+        wasm.exists(),
+        "cargo built guest {package} but {} is missing",
+        wasm.display()
+    );
     wasm
 }
 
 /// The workspace root: the parent of the directory holding the calling package.
 fn workspace_root() -> PathBuf {
-    let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("run from a build script"));
+    let manifest =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("run from a build script"));
     manifest
         .ancestors()
         .find(|dir| dir.join("Cargo.lock").exists() || dir.join("rust-toolchain.toml").exists())
@@ -81,12 +100,17 @@ fn ensure_target() {
     if installed {
         return;
     }
-    println!("cargo:warning=the {TARGET} target is missing: installing it with `rustup target add {TARGET}`");
+    println!(
+        "cargo:warning=the {TARGET} target is missing: installing it with `rustup target add {TARGET}`"
+    );
     let status = Command::new("rustup")
         .args(["target", "add", TARGET])
         .status()
         .unwrap_or_else(|e| {
             panic!("the {TARGET} target is missing and rustup could not be run ({e}); install it with `rustup target add {TARGET}`")
         });
-    assert!(status.success(), "`rustup target add {TARGET}` failed ({status})");
+    assert!(
+        status.success(),
+        "`rustup target add {TARGET}` failed ({status})"
+    );
 }

@@ -116,8 +116,13 @@ fn run(cli: Cli) -> Result<()> {
             let replay_started = Instant::now();
             let stdout = std::io::stdout().lock();
             let mut out = BufWriter::with_capacity(1 << 16, stdout);
-            let summary = replay::replay(&mut gateway, &lines, tail_ms, &mut out)
-                .with_context(|| format!("{}: replay stopped; the transcript is incomplete", path.display()))?;
+            let summary =
+                replay::replay(&mut gateway, &lines, tail_ms, &mut out).with_context(|| {
+                    format!(
+                        "{}: replay stopped; the transcript is incomplete",
+                        path.display()
+                    )
+                })?;
             let replayed = replay_started.elapsed();
             if stats {
                 eprintln!(
@@ -159,7 +164,10 @@ fn run(cli: Cli) -> Result<()> {
             spread_ms,
             output,
         } => {
-            anyhow::ensure!(!tenants.is_empty() && !channels.is_empty(), "--tenants and --channels must not be empty");
+            anyhow::ensure!(
+                !tenants.is_empty() && !channels.is_empty(),
+                "--tenants and --channels must not be empty"
+            );
             let spec = generate::Spec {
                 sessions,
                 tenants,
@@ -169,7 +177,8 @@ fn run(cli: Cli) -> Result<()> {
             };
             let mut out: Box<dyn Write> = match &output {
                 Some(path) => Box::new(BufWriter::new(
-                    File::create(path).with_context(|| format!("{}: cannot create", path.display()))?,
+                    File::create(path)
+                        .with_context(|| format!("{}: cannot create", path.display()))?,
                 )),
                 None => Box::new(BufWriter::new(std::io::stdout().lock())),
             };

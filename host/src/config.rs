@@ -188,7 +188,11 @@ impl HostConfig {
                 file: file.to_owned(),
                 line: inner.line(),
                 column: inner.column(),
-                path: if path.is_empty() || path == "." { String::new() } else { format!("{path}: ") },
+                path: if path.is_empty() || path == "." {
+                    String::new()
+                } else {
+                    format!("{path}: ")
+                },
                 message,
             }
         };
@@ -211,12 +215,19 @@ impl HostConfig {
             if name.is_empty() {
                 return Err(invalid("webhooks".into(), "a webhook name is empty".into()));
             }
-            let url = url::Url::parse(&raw.url)
-                .map_err(|e| invalid(format!("{path}.url"), format!("{:?} is not a URL: {e}", raw.url)))?;
+            let url = url::Url::parse(&raw.url).map_err(|e| {
+                invalid(
+                    format!("{path}.url"),
+                    format!("{:?} is not a URL: {e}", raw.url),
+                )
+            })?;
             if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
                 return Err(invalid(
                     format!("{path}.url"),
-                    format!("{:?} must be an http:// or https:// URL with a host", raw.url),
+                    format!(
+                        "{:?} must be an http:// or https:// URL with a host",
+                        raw.url
+                    ),
                 ));
             }
             let method = raw.method.unwrap_or_else(|| "POST".to_owned());
@@ -228,7 +239,9 @@ impl HostConfig {
             }
             for header in raw.headers.keys() {
                 let valid = !header.is_empty()
-                    && header.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
+                    && header
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
                 if !valid {
                     return Err(invalid(
                         format!("{path}.headers"),
@@ -248,10 +261,16 @@ impl HostConfig {
 
         let limits = raw.limits;
         if limits.hook_time_ms == 0 || limits.hook_time_ms > 60_000 {
-            return Err(invalid("limits.hook_time_ms".into(), "must be between 1 and 60000".into()));
+            return Err(invalid(
+                "limits.hook_time_ms".into(),
+                "must be between 1 and 60000".into(),
+            ));
         }
         if limits.memory_mib == 0 || limits.memory_mib > 4096 {
-            return Err(invalid("limits.memory_mib".into(), "must be between 1 and 4096".into()));
+            return Err(invalid(
+                "limits.memory_mib".into(),
+                "must be between 1 and 4096".into(),
+            ));
         }
 
         let base = file.parent().unwrap_or(Path::new("."));
@@ -301,12 +320,18 @@ mod tests {
         )
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(config.webhooks["p"].method, "POST");
-        assert_eq!(config.tenants[0].component.as_deref(), Some(Path::new("vendor.wasm")));
+        assert_eq!(
+            config.tenants[0].component.as_deref(),
+            Some(Path::new("vendor.wasm"))
+        );
         assert_eq!(config.tenants[0].plugin_config, r#"{"channels":{}}"#);
         assert_eq!(config.limits, Limits::default());
         assert!(!config.egress.allow_private_networks);
         let shown = format!("{:?}", config.webhooks["p"]);
-        assert!(shown.contains("Authorization") && !shown.contains("Bearer"), "{shown}");
+        assert!(
+            shown.contains("Authorization") && !shown.contains("Bearer"),
+            "{shown}"
+        );
     }
 
     #[test]
@@ -317,27 +342,48 @@ mod tests {
 
     #[test]
     fn unknown_keys_name_the_path_and_line() {
-        let e = parse("{\"webhooks\": {\"p\": {\"url\": \"https://x.example\",\n \"sekret\": 1}}}").unwrap_err();
+        let e = parse("{\"webhooks\": {\"p\": {\"url\": \"https://x.example\",\n \"sekret\": 1}}}")
+            .unwrap_err();
         assert!(e.starts_with("cfg.json:2:"), "{e}");
-        assert!(e.contains("webhooks.p.sekret: unknown field `sekret`"), "{e}");
+        assert!(
+            e.contains("webhooks.p.sekret: unknown field `sekret`"),
+            "{e}"
+        );
     }
 
     #[test]
     fn bad_webhooks_are_refused_with_their_path() {
         let e = parse(r#"{"webhooks":{"p":{"url":"not a url"}}}"#).unwrap_err();
-        assert!(e.starts_with("cfg.json: webhooks.p.url: \"not a url\" is not a URL"), "{e}");
+        assert!(
+            e.starts_with("cfg.json: webhooks.p.url: \"not a url\" is not a URL"),
+            "{e}"
+        );
         let e = parse(r#"{"webhooks":{"p":{"url":"ftp://x.example/"}}}"#).unwrap_err();
-        assert!(e.contains("webhooks.p.url: \"ftp://x.example/\" must be an http"), "{e}");
-        let e = parse(r#"{"webhooks":{"p":{"url":"https://x.example/","method":"GET"}}}"#).unwrap_err();
-        assert!(e.contains("webhooks.p.method: \"GET\" is not allowed"), "{e}");
-        let e = parse(r#"{"webhooks":{"p":{"url":"https://x.example/","headers":{"a b":"c"}}}}"#).unwrap_err();
-        assert!(e.contains("webhooks.p.headers: \"a b\" is not a valid header name"), "{e}");
+        assert!(
+            e.contains("webhooks.p.url: \"ftp://x.example/\" must be an http"),
+            "{e}"
+        );
+        let e =
+            parse(r#"{"webhooks":{"p":{"url":"https://x.example/","method":"GET"}}}"#).unwrap_err();
+        assert!(
+            e.contains("webhooks.p.method: \"GET\" is not allowed"),
+            "{e}"
+        );
+        let e = parse(r#"{"webhooks":{"p":{"url":"https://x.example/","headers":{"a b":"c"}}}}"#)
+            .unwrap_err();
+        assert!(
+            e.contains("webhooks.p.headers: \"a b\" is not a valid header name"),
+            "{e}"
+        );
     }
 
     #[test]
     fn bad_tenants_and_limits_are_refused() {
         let e = parse(r#"{"tenants":{"acme":{"component":7}}}"#).unwrap_err();
-        assert!(e.contains("tenants.acme.component: must be the path"), "{e}");
+        assert!(
+            e.contains("tenants.acme.component: must be the path"),
+            "{e}"
+        );
         let e = parse(r#"{"tenants":{"acme":[]}}"#).unwrap_err();
         assert!(e.contains("tenants.acme: invalid type: sequence"), "{e}");
         let e = parse(r#"{"limits":{"hook_time_ms":0}}"#).unwrap_err();

@@ -114,7 +114,9 @@ pub struct MessageEvent {
 impl GatewayEvent {
     /// Parses an event object (without `at_ms`). The error names the field, e.g.
     /// `sender: unknown variant `customer`, expected one of ...`.
-    pub fn from_json(mut object: serde_json::Map<String, serde_json::Value>) -> Result<Self, String> {
+    pub fn from_json(
+        mut object: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Self, String> {
         let kind = match object.remove("type") {
             None => return Err("missing type".to_owned()),
             Some(serde_json::Value::String(kind)) => kind,
@@ -159,6 +161,10 @@ fn fields<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T,
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
-        if path == "." { inner } else { format!("{path}: {inner}") }
+        if path == "." {
+            inner
+        } else {
+            format!("{path}: {inner}")
+        }
     })
 }

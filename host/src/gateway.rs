@@ -27,13 +27,19 @@ use crate::bindings::chat_gateway::plugin::events::{
     CloseCause, HttpAnswer, HttpOutcome, HttpResponseEvent, MessageEvent, SessionChange,
     SessionEvent, TimerEvent,
 };
-use crate::bindings::chat_gateway::plugin::types::{Interests, MessageFields, Presence, SenderRole};
+use crate::bindings::chat_gateway::plugin::types::{
+    Interests, MessageFields, Presence, SenderRole,
+};
 use crate::config::{HostConfig, TenantConfig};
 use crate::event::{GatewayEvent, OpenedEvent, PresenceEvent, Sender, Visibility};
 use crate::instance::{Command, GatewayState, InstanceState};
 use crate::runtime::{LoadError, PluginComponent, Runtime};
 use crate::sessions::{SessionId, TenantId};
 use crate::timers::FiredTimer;
+
+/// The earliest a timer may fire, after the time it is set at (see `timers.set` in
+/// the WIT): a floor that keeps a plugin from spinning the host through timers.
+pub const MIN_TIMER_DELAY_MS: u64 = 1_000;
 
 /// Longest a failing tenant waits before its next instance is tried.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -246,7 +252,13 @@ impl Gateway {
                 retry_at: 0,
                 stats: TenantStats::default(),
             };
-            match start(&gateway.runtime, &mut tenant, id, &gateway.webhook_names, &mut gateway.state) {
+            match start(
+                &gateway.runtime,
+                &mut tenant,
+                id,
+                &gateway.webhook_names,
+                &mut gateway.state,
+            ) {
                 Ok(live) => tenant.live = Some(live),
                 Err(StartError::Config { path, reason }) => {
                     return Err(GatewayError::Config {
@@ -277,7 +289,11 @@ impl Gateway {
         }
         self.state.now = self.state.now.max(at);
         let Some(&tenant) = self.tenant_ids.get(event.tenant()) else {
-            tracing::info!(tenant = event.tenant(), session = event.session(), "no such tenant configured: event ignored");
+            tracing::info!(
+                tenant = event.tenant(),
+                session = event.session(),
+                "no such tenant configured: event ignored"
+            );
             return Ok(());
         };
         let session = self.state.sessions.open_or_get(tenant, event.session());
@@ -286,7 +302,11 @@ impl Gateway {
             return Ok(());
         };
         if record.closed {
-            tracing::debug!(tenant = event.tenant(), session = event.session(), "session already closed: event ignored");
+            tracing::debug!(
+                tenant = event.tenant(),
+                session = event.session(),
+                "session already closed: event ignored"
+            );
             return Ok(());
         }
         let hook = match event {
@@ -296,9 +316,16 @@ impl Gateway {
                 ..
             }) => {
                 let channel = self.state.channels.intern(channel);
-                let record = self.state.sessions.get_mut(session).expect("session exists");
+                let record = self
+                    .state
+                    .sessions
+                    .get_mut(session)
+                    .expect("session exists");
                 record.channel = Some(channel);
-                record.attributes = attributes.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                record.attributes = attributes
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
                 Hook::Session(SessionEvent {
                     tenant,
                     session,
@@ -338,8 +365,14 @@ impl Gateway {
                     at: now,
                     has_attachment: message.attachment,
                     origin: message.origin.clone(),
-                    message_id: message.id.clone().filter(|_| fields.contains(MessageFields::MESSAGE_ID)),
-                    text: message.text.clone().filter(|_| fields.contains(MessageFields::TEXT)),
+                    message_id: message
+                        .id
+                        .clone()
+                        .filter(|_| fields.contains(MessageFields::MESSAGE_ID)),
+                    text: message
+                        .text
+                        .clone()
+                        .filter(|_| fields.contains(MessageFields::TEXT)),
                 })
             }
             GatewayEvent::Presence(PresenceEvent { state, .. }) => {
@@ -472,7 +505,8 @@ impl Gateway {
                     session,
                     reason,
                 } => {
-                    let Some(channel) = self.state.sessions.get(session).and_then(|s| s.channel) else {
+                    let Some(channel) = self.state.sessions.get(session).and_then(|s| s.channel)
+                    else {
                         continue;
                     };
                     self.call(
@@ -530,7 +564,9 @@ impl Gateway {
                 Err(e) => {
                     slot.stats.events_dropped += 1;
                     let reason = match e {
-                        StartError::Config { path, reason } => format!("configure refused {path}: {reason}"),
+                        StartError::Config { path, reason } => {
+                            format!("configure refused {path}: {reason}")
+                        }
                         StartError::Trap(reason) => reason,
                     };
                     let stderr = String::new();
@@ -542,14 +578,18 @@ impl Gateway {
         let Some(live) = slot.live.as_mut() else {
             return;
         };
-        let result = with_lent_state(runtime, &mut live.store, state, |store, plugin_hooks| {
-            match hook {
+        let result = with_lent_state(
+            runtime,
+            &mut live.store,
+            state,
+            |store, plugin_hooks| match hook {
                 Hook::Message(e) => plugin_hooks.call_on_message(store, &e),
                 Hook::Session(e) => plugin_hooks.call_on_session_event(store, &e),
                 Hook::Timer(e) => plugin_hooks.call_on_timer(store, &e),
                 Hook::Http(e) => plugin_hooks.call_on_http_response(store, &e),
-            }
-        }, &live.plugin);
+            },
+            &live.plugin,
+        );
         let commands = std::mem::take(&mut live.store.data_mut().commands);
         match result {
             Ok(()) => {
@@ -580,6 +620,7 @@ impl Gateway {
             match command {
                 Command::SetTimer { key, due, payload } => {
                     if self.state.sessions.open_of(tenant, key.session).is_some() {
+                        let due = due.max(now.saturating_add(MIN_TIMER_DELAY_MS));
                         self.state.timers.set(key, due, &payload);
                     }
                 }
@@ -694,12 +735,20 @@ fn start(
         .map_err(|e| StartError::Trap(format!("{e:#}")))?;
     let name = tenant.name.clone();
     let config = tenant.config.clone();
-    let configured = with_lent_state(runtime, &mut store, state, |store, hooks| {
-        hooks.call_configure(store, id, &name, &config, webhooks)
-    }, &plugin);
+    let configured = with_lent_state(
+        runtime,
+        &mut store,
+        state,
+        |store, hooks| hooks.call_configure(store, id, &name, &config, webhooks),
+        &plugin,
+    );
     let ignored = std::mem::take(&mut store.data_mut().commands);
     if !ignored.is_empty() {
-        tracing::warn!(tenant = &*tenant.name, count = ignored.len(), "actions taken during configure were ignored");
+        tracing::warn!(
+            tenant = &*tenant.name,
+            count = ignored.len(),
+            "actions taken during configure were ignored"
+        );
     }
     match configured {
         Err(trap) => {
@@ -762,7 +811,9 @@ pub fn backoff(failures: u32) -> Duration {
         return Duration::ZERO;
     }
     let doublings = (failures - 2).min(16);
-    FIRST_BACKOFF.saturating_mul(1 << doublings).min(MAX_BACKOFF)
+    FIRST_BACKOFF
+        .saturating_mul(1 << doublings)
+        .min(MAX_BACKOFF)
 }
 
 /// Milliseconds since the Unix epoch as RFC 3339 (UTC, whole seconds).

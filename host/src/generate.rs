@@ -7,7 +7,9 @@ use std::io::Write;
 
 use serde_json::Value;
 
-use crate::event::{ClosedEvent, GatewayEvent, MessageEvent, OpenedEvent, PresenceEvent, Sender, Visibility};
+use crate::event::{
+    ClosedEvent, GatewayEvent, MessageEvent, OpenedEvent, PresenceEvent, Sender, Visibility,
+};
 
 /// What to generate.
 #[derive(Clone, Debug)]
@@ -73,7 +75,10 @@ pub fn generate(spec: &Spec, out: &mut impl Write) -> std::io::Result<usize> {
             })
         };
         let mut attributes = BTreeMap::new();
-        attributes.insert("locale".to_owned(), ["en", "pt-BR", "de"][index % 3].to_owned());
+        attributes.insert(
+            "locale".to_owned(),
+            ["en", "pt-BR", "de"][index % 3].to_owned(),
+        );
         push(
             at,
             GatewayEvent::SessionOpened(OpenedEvent {
@@ -87,7 +92,18 @@ pub fn generate(spec: &Spec, out: &mut impl Write) -> std::io::Result<usize> {
         let rounds = rng.range(1, 5);
         for _ in 0..rounds {
             at += rng.range(1_000, 30_000);
-            push(at, message(if rng.chance(80) { Sender::Agent } else { Sender::Bot }, id, None));
+            push(
+                at,
+                message(
+                    if rng.chance(80) {
+                        Sender::Agent
+                    } else {
+                        Sender::Bot
+                    },
+                    id,
+                    None,
+                ),
+            );
             id += 1;
             if rng.chance(10) {
                 at += rng.range(100, 2_000);
@@ -158,7 +174,10 @@ mod tests {
         let text = String::from_utf8(first.clone()).unwrap_or_else(|e| panic!("{e}"));
         let parsed = crate::scenario::parse(&text).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(parsed.len(), lines);
-        assert!(lines >= 100, "50 sessions give at least open + agent message each");
+        assert!(
+            lines >= 100,
+            "50 sessions give at least open + agent message each"
+        );
         let mut again = Vec::new();
         generate(&spec(7), &mut again).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(first, again);

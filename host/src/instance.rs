@@ -132,7 +132,9 @@ impl InstanceState {
 
     /// What the plugin wrote to stderr (a panic message, usually), for the log.
     pub(crate) fn stderr_text(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.contents()).trim().to_owned()
+        String::from_utf8_lossy(&self.stderr.contents())
+            .trim()
+            .to_owned()
     }
 
     fn push(&mut self, command: Command) -> wasmtime::Result<()> {
@@ -250,7 +252,11 @@ impl http::Host for InstanceState {
         }
         let data = match serde_json::from_str::<Value>(&request.data) {
             Ok(data @ Value::Object(_)) => data,
-            Ok(_) => return Ok(Err(http::SendError::InvalidData("not a JSON object".into()))),
+            Ok(_) => {
+                return Ok(Err(http::SendError::InvalidData(
+                    "not a JSON object".into(),
+                )));
+            }
             Err(e) => return Ok(Err(http::SendError::InvalidData(e.to_string()))),
         };
         let id = self.lent.next_request;
@@ -275,7 +281,9 @@ impl chat::Host for InstanceState {
     ) -> wasmtime::Result<Result<(), chat::ActionError>> {
         let max = self.limits.max_post_bytes;
         if text.len() > max || kind.len() > MAX_KIND_BYTES {
-            return Ok(Err(chat::ActionError::TooLong(u32::try_from(max).unwrap_or(u32::MAX))));
+            return Ok(Err(chat::ActionError::TooLong(
+                u32::try_from(max).unwrap_or(u32::MAX),
+            )));
         }
         if !self.may_act_on(session) {
             return Ok(Err(chat::ActionError::NoSession));
@@ -369,10 +377,14 @@ impl logging::Host for InstanceState {
         let tenant = &*self.tenant_name;
         let session = session.and_then(|s| self.external(s)).unwrap_or("");
         match level {
-            logging::Level::Debug => tracing::debug!(target: "plugin", tenant, session, "{message}"),
+            logging::Level::Debug => {
+                tracing::debug!(target: "plugin", tenant, session, "{message}")
+            }
             logging::Level::Info => tracing::info!(target: "plugin", tenant, session, "{message}"),
             logging::Level::Warn => tracing::warn!(target: "plugin", tenant, session, "{message}"),
-            logging::Level::Error => tracing::error!(target: "plugin", tenant, session, "{message}"),
+            logging::Level::Error => {
+                tracing::error!(target: "plugin", tenant, session, "{message}")
+            }
         }
         Ok(())
     }

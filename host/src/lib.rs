@@ -20,7 +20,6 @@ pub mod scenario;
 pub mod sessions;
 pub mod timers;
 
-
 /// The auto-close component built from `plugin/` by this crate's build script.
 pub const DEFAULT_PLUGIN: &[u8] = include_bytes!(env!("AUTOCLOSE_PLUGIN_WASM"));
 

@@ -56,7 +56,9 @@ impl PluginComponent {
 
 impl std::fmt::Debug for PluginComponent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PluginComponent").field("name", &self.name).finish()
+        f.debug_struct("PluginComponent")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -129,7 +131,9 @@ impl Runtime {
     ) -> wasmtime::Result<(Store<InstanceState>, Plugin)> {
         let mut store = Store::new(&self.engine, state);
         store.data_mut().limiter = StoreLimitsBuilder::new()
-            .memory_size(usize::try_from(self.limits.memory_mib * 1024 * 1024).unwrap_or(usize::MAX))
+            .memory_size(
+                usize::try_from(self.limits.memory_mib * 1024 * 1024).unwrap_or(usize::MAX),
+            )
             .instances(16)
             .tables(64)
             .table_elements(100_000)
@@ -143,7 +147,11 @@ impl Runtime {
 
     /// Gives the next call into `store` the configured time budget.
     pub(crate) fn arm_deadline(&self, store: &mut Store<InstanceState>) {
-        let ticks = self.limits.hook_time_ms.div_ceil(EPOCH_TICK.as_millis() as u64) + 1;
+        let ticks = self
+            .limits
+            .hook_time_ms
+            .div_ceil(EPOCH_TICK.as_millis() as u64)
+            + 1;
         store.set_epoch_deadline(ticks);
     }
 }

@@ -118,19 +118,29 @@ mod tests {
 
     #[test]
     fn bad_lines_are_named_by_number() {
-        assert_eq!(err(&format!("{OPEN}\n{{nope")).split(':').next(), Some("line 2"));
+        assert_eq!(
+            err(&format!("{OPEN}\n{{nope")).split(':').next(),
+            Some("line 2")
+        );
         let e = err(&format!(
             "{OPEN}\n{}",
             r#"{"at_ms":1,"type":"message","tenant":"acme","session":"s1","sender":"customer"}"#
         ));
-        assert!(e.starts_with("line 2: sender: unknown variant `customer`"), "{e}");
+        assert!(
+            e.starts_with("line 2: sender: unknown variant `customer`"),
+            "{e}"
+        );
         let e = err(r#"{"at_ms":1,"type":"typing","tenant":"acme","session":"s1"}"#);
-        assert!(e.starts_with("line 1: type: unknown event type \"typing\""), "{e}");
+        assert!(
+            e.starts_with("line 1: type: unknown event type \"typing\""),
+            "{e}"
+        );
         let e = err(r#"{"type":"session_closed","tenant":"acme","session":"s1"}"#);
         assert_eq!(e, "line 1: missing at_ms");
         let e = err(r#"{"at_ms":-5,"type":"session_closed","tenant":"acme","session":"s1"}"#);
         assert_eq!(e, "line 1: at_ms: -5 is not a whole number of milliseconds");
-        let e = err(r#"{"at_ms":5,"type":"session_closed","tenant":"acme","session":"s1","extra":1}"#);
+        let e =
+            err(r#"{"at_ms":5,"type":"session_closed","tenant":"acme","session":"s1","extra":1}"#);
         assert!(e.starts_with("line 1: extra: unknown field `extra`"), "{e}");
     }
 
@@ -141,14 +151,20 @@ mod tests {
             r#"{"at_ms":2000,"type":"session_closed","tenant":"a","session":"s"}"#,
             r#"{"at_ms":1000,"type":"session_closed","tenant":"a","session":"t"}"#
         ));
-        assert_eq!(e, "line 2: at_ms 1000 is earlier than 2000 on line 1: lines must be in time order");
+        assert_eq!(
+            e,
+            "line 2: at_ms 1000 is earlier than 2000 on line 1: lines must be in time order"
+        );
     }
 
     #[test]
     fn messages_need_a_channel() {
-        let e = err(r#"{"at_ms":1,"type":"message","tenant":"acme","session":"s9","sender":"agent"}"#);
+        let e =
+            err(r#"{"at_ms":1,"type":"message","tenant":"acme","session":"s9","sender":"agent"}"#);
         assert!(e.starts_with("line 1: message for session \"s9\""), "{e}");
-        let ok = parse(r#"{"at_ms":1,"type":"message","tenant":"acme","session":"s9","sender":"agent","channel":"http_api"}"#);
+        let ok = parse(
+            r#"{"at_ms":1,"type":"message","tenant":"acme","session":"s9","sender":"agent","channel":"http_api"}"#,
+        );
         assert!(ok.is_ok());
     }
 }

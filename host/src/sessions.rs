@@ -134,7 +134,10 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(sessions.open_or_get(0, "s1"), a);
         assert!(sessions.open_of(0, a).is_some());
-        assert!(sessions.open_of(1, a).is_none(), "tenant 1 must not see tenant 0's session");
+        assert!(
+            sessions.open_of(1, a).is_none(),
+            "tenant 1 must not see tenant 0's session"
+        );
         if let Some(s) = sessions.get_mut(a) {
             s.closed = true;
         }

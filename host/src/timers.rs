@@ -79,7 +79,12 @@ impl TimerStore {
     pub fn cancel_session(&mut self, session: SessionId) -> usize {
         let keys: Vec<TimerKey> = self
             .entries
-            .range(TimerKey { session, key: 0 }..=TimerKey { session, key: u32::MAX })
+            .range(
+                TimerKey { session, key: 0 }..=TimerKey {
+                    session,
+                    key: u32::MAX,
+                },
+            )
             .map(|(k, _)| *k)
             .collect();
         keys.iter().filter(|k| self.cancel(**k)).count()
@@ -88,7 +93,12 @@ impl TimerStore {
     /// Number of timers `session` has pending.
     pub fn count_session(&self, session: SessionId) -> usize {
         self.entries
-            .range(TimerKey { session, key: 0 }..=TimerKey { session, key: u32::MAX })
+            .range(
+                TimerKey { session, key: 0 }..=TimerKey {
+                    session,
+                    key: u32::MAX,
+                },
+            )
             .count()
     }
 
@@ -137,7 +147,9 @@ mod tests {
         timers.set(key(1, 0), 50, b"b");
         timers.set(key(2, 0), 10, b"a");
         timers.set(key(3, 0), 50, b"c");
-        let fired: Vec<_> = std::iter::from_fn(|| timers.pop_due(100)).map(|t| t.payload).collect();
+        let fired: Vec<_> = std::iter::from_fn(|| timers.pop_due(100))
+            .map(|t| t.payload)
+            .collect();
         assert_eq!(fired, vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
         assert!(timers.is_empty());
     }

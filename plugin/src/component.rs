@@ -16,11 +16,11 @@ wit_bindgen::generate!({
     world: "chat-gateway:plugin/plugin",
 });
 
-use chat_gateway::plugin::types::{
-    ChannelId, ConfigError, Interests, MessageFields, SenderRole, SessionId, TenantId,
-};
 use chat_gateway::plugin::events::{
     HttpOutcome, HttpResponseEvent, MessageEvent, SessionChange, SessionEvent, TimerEvent,
+};
+use chat_gateway::plugin::types::{
+    ChannelId, ConfigError, Interests, MessageFields, SenderRole, SessionId, TenantId,
 };
 use chat_gateway::plugin::{chat, clock, http, logging, sessions, timers};
 use exports::chat_gateway::plugin::hooks::Guest;
@@ -168,7 +168,12 @@ impl Guest for Component {
     fn on_session_event(event: SessionEvent) {
         if let SessionChange::Closed(_) = event.change {
             with_settings(event.tenant, event.channel, |_, tenant| {
-                execute(policy::on_session_closed(), event.session, event.channel, tenant)
+                execute(
+                    policy::on_session_closed(),
+                    event.session,
+                    event.channel,
+                    tenant,
+                )
             });
         }
     }

@@ -138,7 +138,10 @@ pub fn parse(text: &str, webhooks: &[String]) -> Result<TenantSettings, ConfigEr
     // point into the host's re-serialised text, not into the operator's file.
     let raw: RawTenant = serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        ConfigError::at(if path == "." { String::new() } else { path }, e.into_inner().to_string())
+        ConfigError::at(
+            if path == "." { String::new() } else { path },
+            e.into_inner().to_string(),
+        )
     })?;
     let mut channels = BTreeMap::new();
     for (name, channel) in raw.channels {
@@ -159,7 +162,10 @@ fn check_auto_close(
         return Ok(None);
     }
     let close_after = raw.close_after.ok_or_else(|| {
-        ConfigError::at(format!("{path}.close_after"), "missing (required while enabled)")
+        ConfigError::at(
+            format!("{path}.close_after"),
+            "missing (required while enabled)",
+        )
     })?;
     let warning = match (raw.warning_after, raw.warning_message) {
         (Some(after), Some(message)) => Some(Warning {
@@ -200,7 +206,10 @@ fn check_text(path: &str, text: &str) -> Result<Template, ConfigError> {
     if text.len() > MAX_TEXT_BYTES {
         return Err(ConfigError::at(
             path,
-            format!("{} bytes long; at most {MAX_TEXT_BYTES} are allowed", text.len()),
+            format!(
+                "{} bytes long; at most {MAX_TEXT_BYTES} are allowed",
+                text.len()
+            ),
         ));
     }
     Template::parse(text).map_err(|reason| ConfigError::at(path, reason))
@@ -212,7 +221,7 @@ fn check_push(
     webhooks: &[String],
     has_warning: bool,
 ) -> Result<Push, ConfigError> {
-    if !webhooks.iter().any(|w| *w == raw.webhook) {
+    if !webhooks.contains(&raw.webhook) {
         let known = if webhooks.is_empty() {
             "no webhooks are configured".to_owned()
         } else {
@@ -259,7 +268,10 @@ mod tests {
         let tenant = parse(GOOD, &hooks()).unwrap_or_else(|e| panic!("{e}"));
         let settings = tenant.channel("web_chat").expect("web_chat configured");
         assert_eq!(settings.close_after.as_ms(), 120_000);
-        assert_eq!(settings.warning.as_ref().map(|w| w.after.as_ms()), Some(180_000));
+        assert_eq!(
+            settings.warning.as_ref().map(|w| w.after.as_ms()),
+            Some(180_000)
+        );
         assert_eq!(
             settings.push,
             Some(Push {
@@ -273,53 +285,101 @@ mod tests {
 
     #[test]
     fn disabled_channels_are_absent() {
-        let tenant = parse(r#"{"channels":{"web_chat":{"auto_close":{"enabled":false}}}}"#, &[])
-            .unwrap_or_else(|e| panic!("{e}"));
+        let tenant = parse(
+            r#"{"channels":{"web_chat":{"auto_close":{"enabled":false}}}}"#,
+            &[],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         assert!(tenant.channel("web_chat").is_none());
     }
 
     #[test]
     fn names_the_path_of_a_bad_duration() {
         assert_eq!(
-            err(r#"{"channels":{"web_chat":{"auto_close":{"warning_after":"3 minutes","close_after":"2m","warning_message":"x"}}}}"#),
+            err(
+                r#"{"channels":{"web_chat":{"auto_close":{"warning_after":"3 minutes","close_after":"2m","warning_message":"x"}}}}"#
+            ),
             r#"channels.web_chat.auto_close.warning_after: "3 minutes" is not a duration (try "3m")"#
         );
     }
 
     #[test]
     fn names_unknown_keys_and_wrong_types() {
-        let e = err(r#"{"channels":{"web_chat":{"auto_close":{"close_after":"2m","colse_message":"x"}}}}"#);
-        assert!(e.starts_with("channels.web_chat.auto_close.colse_message: unknown field `colse_message`"), "{e}");
+        let e = err(
+            r#"{"channels":{"web_chat":{"auto_close":{"close_after":"2m","colse_message":"x"}}}}"#,
+        );
+        assert!(
+            e.starts_with(
+                "channels.web_chat.auto_close.colse_message: unknown field `colse_message`"
+            ),
+            "{e}"
+        );
         let e = err(r#"{"channels":{"web_chat":{"auto_close":{"close_after":120}}}}"#);
-        assert!(e.starts_with("channels.web_chat.auto_close.close_after: invalid type: integer `120`"), "{e}");
+        assert!(
+            e.starts_with("channels.web_chat.auto_close.close_after: invalid type: integer `120`"),
+            "{e}"
+        );
         let e = err(r#"{"tenants":{}}"#);
         assert!(e.starts_with("tenants: unknown field `tenants`"), "{e}");
     }
 
     #[test]
     fn names_unknown_webhooks_and_placeholders() {
-        let e = err(r#"{"channels":{"c":{"auto_close":{"close_after":"2m","push":{"webhook":"pager","on_close":true}}}}}"#);
-        assert_eq!(e, r#"channels.c.auto_close.push.webhook: unknown webhook "pager" (configured: mobile-push)"#);
-        let e = err(r#"{"channels":{"c":{"auto_close":{"close_after":"2m","close_message":"Bye {{user}}"}}}}"#);
-        assert!(e.starts_with("channels.c.auto_close.close_message: unknown placeholder {{user}}"), "{e}");
+        let e = err(
+            r#"{"channels":{"c":{"auto_close":{"close_after":"2m","push":{"webhook":"pager","on_close":true}}}}}"#,
+        );
+        assert_eq!(
+            e,
+            r#"channels.c.auto_close.push.webhook: unknown webhook "pager" (configured: mobile-push)"#
+        );
+        let e = err(
+            r#"{"channels":{"c":{"auto_close":{"close_after":"2m","close_message":"Bye {{user}}"}}}}"#,
+        );
+        assert!(
+            e.starts_with("channels.c.auto_close.close_message: unknown placeholder {{user}}"),
+            "{e}"
+        );
     }
 
     #[test]
     fn warning_fields_go_together() {
-        let e = err(r#"{"channels":{"c":{"auto_close":{"close_after":"2m","warning_after":"1m"}}}}"#);
-        assert_eq!(e, "channels.c.auto_close.warning_message: missing: warning_after and warning_message go together");
-        let e = err(r#"{"channels":{"c":{"auto_close":{"close_after":"2m","warning_message":"hi"}}}}"#);
-        assert_eq!(e, "channels.c.auto_close.warning_after: missing: warning_after and warning_message go together");
-        let e = err(r#"{"channels":{"c":{"auto_close":{"warning_after":"1m","warning_message":"hi"}}}}"#);
-        assert_eq!(e, "channels.c.auto_close.close_after: missing (required while enabled)");
-        let e = err(r#"{"channels":{"c":{"auto_close":{"close_after":"2m","push":{"webhook":"mobile-push","on_warning":true}}}}}"#);
-        assert!(e.starts_with("channels.c.auto_close.push.on_warning: set, but"), "{e}");
+        let e =
+            err(r#"{"channels":{"c":{"auto_close":{"close_after":"2m","warning_after":"1m"}}}}"#);
+        assert_eq!(
+            e,
+            "channels.c.auto_close.warning_message: missing: warning_after and warning_message go together"
+        );
+        let e =
+            err(r#"{"channels":{"c":{"auto_close":{"close_after":"2m","warning_message":"hi"}}}}"#);
+        assert_eq!(
+            e,
+            "channels.c.auto_close.warning_after: missing: warning_after and warning_message go together"
+        );
+        let e = err(
+            r#"{"channels":{"c":{"auto_close":{"warning_after":"1m","warning_message":"hi"}}}}"#,
+        );
+        assert_eq!(
+            e,
+            "channels.c.auto_close.close_after: missing (required while enabled)"
+        );
+        let e = err(
+            r#"{"channels":{"c":{"auto_close":{"close_after":"2m","push":{"webhook":"mobile-push","on_warning":true}}}}}"#,
+        );
+        assert!(
+            e.starts_with("channels.c.auto_close.push.on_warning: set, but"),
+            "{e}"
+        );
     }
 
     #[test]
     fn rejects_overlong_texts() {
         let long = "x".repeat(MAX_TEXT_BYTES + 1);
-        let e = err(&format!(r#"{{"channels":{{"c":{{"auto_close":{{"close_after":"2m","close_message":"{long}"}}}}}}}}"#));
-        assert!(e.starts_with("channels.c.auto_close.close_message: 2001 bytes long"), "{e}");
+        let e = err(&format!(
+            r#"{{"channels":{{"c":{{"auto_close":{{"close_after":"2m","close_message":"{long}"}}}}}}}}"#
+        ));
+        assert!(
+            e.starts_with("channels.c.auto_close.close_message: 2001 bytes long"),
+            "{e}"
+        );
     }
 }

@@ -153,7 +153,9 @@ mod tests {
 
     #[test]
     fn rejects_units_out_of_order_or_repeated() {
-        for bad in ["30m1h", "1m1m", "1h 30m", "", "m", "1x", "-1s", "1.5m", "3M"] {
+        for bad in [
+            "30m1h", "1m1m", "1h 30m", "", "m", "1x", "-1s", "1.5m", "3M",
+        ] {
             assert!(Duration::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }
@@ -172,6 +174,9 @@ mod tests {
             let again = Duration::parse(&parsed.to_string()).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(parsed, again);
         }
-        assert_eq!(Duration::parse("90s").map(|d| d.to_string()), Ok("1m30s".to_owned()));
+        assert_eq!(
+            Duration::parse("90s").map(|d| d.to_string()),
+            Ok("1m30s".to_owned())
+        );
     }
 }

@@ -362,8 +362,14 @@ mod tests {
     #[test]
     fn end_user_cancels_system_and_echoes_do_nothing() {
         let s = with_warning();
-        assert_eq!(on_message(Some(&s), msg(Sender::EndUser, 0)).timer, Some(TimerOp::Cancel));
-        assert_eq!(on_message(None, msg(Sender::EndUser, 0)).timer, Some(TimerOp::Cancel));
+        assert_eq!(
+            on_message(Some(&s), msg(Sender::EndUser, 0)).timer,
+            Some(TimerOp::Cancel)
+        );
+        assert_eq!(
+            on_message(None, msg(Sender::EndUser, 0)).timer,
+            Some(TimerOp::Cancel)
+        );
         assert_eq!(on_message(Some(&s), msg(Sender::System, 0)).timer, None);
         let echo = Message {
             own_echo: true,
@@ -388,7 +394,10 @@ mod tests {
         .encode();
         let plan = on_timer(Some(&s), &payload, 181_000);
         assert_eq!(plan.post, Some((Notice::Warning, "2 min left".to_owned())));
-        assert_eq!(plan.push.as_ref().map(|p| (p.notice, p.message.as_str())), Some((Notice::Warning, "2 min left")));
+        assert_eq!(
+            plan.push.as_ref().map(|p| (p.notice, p.message.as_str())),
+            Some((Notice::Warning, "2 min left"))
+        );
         assert_eq!(
             plan.timer,
             Some(TimerOp::Set {
@@ -436,9 +445,13 @@ mod tests {
     #[test]
     fn foreign_payloads_are_ignored() {
         let s = with_warning();
-        for payload in [&[][..], &[9, 0, 0, 0, 0, 0, 0, 0, 0, 0], &[1, 7, 0, 0, 0, 0, 0, 0, 0, 0]] {
+        for payload in [
+            &[][..],
+            &[9, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            &[1, 7, 0, 0, 0, 0, 0, 0, 0, 0],
+        ] {
             let plan = on_timer(Some(&s), payload, 0);
-            assert_eq!(plan.note.is_some(), true);
+            assert!(plan.note.is_some());
             assert!(!plan.close && plan.post.is_none() && plan.timer.is_none());
         }
     }

@@ -56,16 +56,22 @@ impl Template {
                 segments.push(Segment::Text(rest[..open].to_owned()));
             }
             let after = &rest[open + 2..];
-            let close = after
-                .find("}}")
-                .ok_or_else(|| format!("unclosed \"{{{{\" at byte {}", text.len() - rest.len() + open))?;
+            let close = after.find("}}").ok_or_else(|| {
+                format!(
+                    "unclosed \"{{{{\" at byte {}",
+                    text.len() - rest.len() + open
+                )
+            })?;
             let name = after[..close].trim();
             let placeholder = Placeholder::from_name(name).ok_or_else(|| {
                 let known: Vec<String> = Placeholder::ALL
                     .iter()
                     .map(|(n, _)| format!("{{{{{n}}}}}"))
                     .collect();
-                format!("unknown placeholder {{{{{name}}}}} (known: {})", known.join(", "))
+                format!(
+                    "unknown placeholder {{{{{name}}}}} (known: {})",
+                    known.join(", ")
+                )
             })?;
             segments.push(Segment::Slot(placeholder));
             rest = &after[close + 2..];
@@ -106,8 +112,14 @@ mod tests {
 
     #[test]
     fn fills_minutes_rounded_up_and_seconds() {
-        assert_eq!(render("closes in {{minutes_left}} min", 120_000), "closes in 2 min");
-        assert_eq!(render("closes in {{minutes_left}} min", 120_001), "closes in 3 min");
+        assert_eq!(
+            render("closes in {{minutes_left}} min", 120_000),
+            "closes in 2 min"
+        );
+        assert_eq!(
+            render("closes in {{minutes_left}} min", 120_001),
+            "closes in 3 min"
+        );
         assert_eq!(render("{{ seconds_left }}s", 1_500), "2s");
         assert_eq!(render("no slots", 5), "no slots");
         assert_eq!(render("", 5), "");

@@ -51,22 +51,27 @@ fn shared() -> &'static (Arc<Runtime>, Arc<PluginComponent>) {
 /// of the misbehaving test component.
 pub fn gateway(config: &str) -> Result<Gateway, String> {
     let text = config.replace("{MISBEHAVING}", MISBEHAVING_PLUGIN);
-    let config = HostConfig::parse(&text, Path::new("test-config.json")).map_err(|e| e.to_string())?;
+    let config =
+        HostConfig::parse(&text, Path::new("test-config.json")).map_err(|e| e.to_string())?;
     let (runtime, plugin) = if config.limits == Default::default() {
         shared().clone()
     } else {
         let runtime = Arc::new(Runtime::new(config.limits).map_err(|e| e.to_string())?);
-        let plugin = runtime.load_bytes("auto-close", DEFAULT_PLUGIN).map_err(|e| e.to_string())?;
+        let plugin = runtime
+            .load_bytes("auto-close", DEFAULT_PLUGIN)
+            .map_err(|e| e.to_string())?;
         (runtime, plugin)
     };
-    Gateway::new(runtime, &config, plugin, Box::new(AnswerOk)).map_err(|e: GatewayError| e.to_string())
+    Gateway::new(runtime, &config, plugin, Box::new(AnswerOk))
+        .map_err(|e: GatewayError| e.to_string())
 }
 
 /// Replays `scenario` (JSON Lines) on `gateway` and returns the transcript lines.
 pub fn replay_on(gateway: &mut Gateway, scenario: &str) -> Result<Vec<Value>, String> {
     let lines = scenario::parse(scenario).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
-    replay::replay(gateway, &lines, replay::DEFAULT_TAIL_MS, &mut out).map_err(|e| e.to_string())?;
+    replay::replay(gateway, &lines, replay::DEFAULT_TAIL_MS, &mut out)
+        .map_err(|e| e.to_string())?;
     let text = String::from_utf8(out).map_err(|e| e.to_string())?;
     text.lines()
         .map(|l| serde_json::from_str(l).map_err(|e| format!("{e}: {l}")))
@@ -116,7 +121,9 @@ pub fn scenario(lines: &[(u64, String)]) -> String {
 
 /// `session_opened` for `tenant`/`session` on `channel` (JSON without `at_ms`).
 pub fn opened(tenant: &str, session: &str, channel: &str) -> String {
-    format!(r#"{{"type":"session_opened","tenant":"{tenant}","session":"{session}","channel":"{channel}","attributes":{{"locale":"en"}}}}"#)
+    format!(
+        r#"{{"type":"session_opened","tenant":"{tenant}","session":"{session}","channel":"{channel}","attributes":{{"locale":"en"}}}}"#
+    )
 }
 
 /// A message from `sender` (JSON without `at_ms`).

@@ -1,6 +1,7 @@
 //! A deliberately bad plugin. Its tenant configuration picks the misbehaviour:
-//! `{"on_message": "loop" | "trap" | "grow" | "post", "on_configure": "ok" | "trap"}`.
+//! `{"on_message": "loop" | "trap" | "grow" | "rearm" | "post", "on_configure": "ok" | "trap"}`.
 //! `post` behaves: it posts `ok` for every message, so tests can see it recover.
+//! `rearm` sets a timer due now and re-sets it every time it fires, posting `tick`.
 
 #![cfg(target_arch = "wasm32")]
 
@@ -12,11 +13,9 @@ wit_bindgen::generate!({
     world: "chat-gateway:plugin/plugin",
 });
 
-use chat_gateway::plugin::chat;
-use chat_gateway::plugin::events::{
-    HttpResponseEvent, MessageEvent, SessionEvent, TimerEvent,
-};
+use chat_gateway::plugin::events::{HttpResponseEvent, MessageEvent, SessionEvent, TimerEvent};
 use chat_gateway::plugin::types::{ConfigError, Interests, MessageFields, TenantId};
+use chat_gateway::plugin::{chat, clock, timers};
 use exports::chat_gateway::plugin::hooks::Guest;
 
 thread_local! {
@@ -51,7 +50,9 @@ impl Guest for Misbehaving {
     }
 
     fn on_message(event: MessageEvent) {
-        let mode = MODES.with_borrow(|m| m.get(&event.tenant).cloned()).unwrap_or_default();
+        let mode = MODES
+            .with_borrow(|m| m.get(&event.tenant).cloned())
+            .unwrap_or_default();
         match mode.as_str() {
             "loop" => {
                 let mut n: u64 = 0;
@@ -60,6 +61,7 @@ impl Guest for Misbehaving {
                 }
             }
             "trap" => panic!("configured to trap on every message"),
+            "rearm" => timers::set(event.session, 1, clock::now(), &[]),
             "grow" => {
                 let mut hoard: Vec<Vec<u8>> = Vec::new();
                 loop {
@@ -75,7 +77,10 @@ impl Guest for Misbehaving {
 
     fn on_session_event(_event: SessionEvent) {}
 
-    fn on_timer(_event: TimerEvent) {}
+    fn on_timer(event: TimerEvent) {
+        let _ = chat::post_message(event.session, "tick", "tick");
+        timers::set(event.session, event.key, clock::now(), &[]);
+    }
 
     fn on_http_response(_event: HttpResponseEvent) {}
 }
