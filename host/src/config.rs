@@ -11,6 +11,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::webhook::format::Format;
+use crate::webhook::retry::{RawRetry, RetryPolicy};
+use crate::webhook::secret::Secret;
+
 /// Why a configuration file was refused. Every variant names the file and, where
 /// known, the line and the dotted path of the field.
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +68,7 @@ pub struct HostConfig {
 
 /// An outbound webhook the operator configured. Plugins name it; only the host sees
 /// its URL and headers. `Debug` redacts header values: they often carry tokens.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq)]
 pub struct Webhook {
     /// Where requests go.
     pub url: url::Url,
@@ -72,7 +76,18 @@ pub struct Webhook {
     pub method: String,
     /// Static headers added to every request (e.g. `Authorization`).
     pub headers: BTreeMap<String, String>,
+    /// Signing secrets: none (unsigned), one, or two during a rotation.
+    pub secrets: Vec<Secret>,
+    /// Total time one attempt may take, connecting included.
+    pub timeout_ms: u64,
+    /// When to retry and when to give up.
+    pub retry: RetryPolicy,
+    /// How the body is built.
+    pub format: Format,
 }
+
+/// Default total time of one attempt.
+pub const DEFAULT_WEBHOOK_TIMEOUT_MS: u64 = 10_000;
 
 impl std::fmt::Debug for Webhook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -81,6 +96,10 @@ impl std::fmt::Debug for Webhook {
             .field("url", &self.url.as_str())
             .field("method", &self.method)
             .field("headers (values redacted)", &headers)
+            .field("secrets", &self.secrets)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("retry", &self.retry)
+            .field("format", &self.format)
             .finish()
     }
 }
@@ -112,6 +131,8 @@ pub struct Limits {
     pub max_timer_payload_bytes: usize,
     /// Pending timers per session.
     pub timers_per_session: usize,
+    /// Webhook deliveries a tenant may have under way; further sends are refused.
+    pub http_in_flight_per_tenant: usize,
 }
 
 impl Default for Limits {
@@ -123,6 +144,7 @@ impl Default for Limits {
             max_post_bytes: 16 * 1024,
             max_timer_payload_bytes: 1024,
             timers_per_session: 16,
+            http_in_flight_per_tenant: 64,
         }
     }
 }
@@ -160,13 +182,30 @@ struct RawWebhook {
     method: Option<String>,
     #[serde(default)]
     headers: BTreeMap<String, String>,
+    #[serde(default)]
+    secret: Option<SecretSpec>,
+    #[serde(default)]
+    timeout: Option<autoclose_duration::Duration>,
+    #[serde(default)]
+    retry: Option<RawRetry>,
+    #[serde(default)]
+    format: Option<Value>,
+}
+
+/// One secret, or two during a rotation.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SecretSpec {
+    One(String),
+    Rotation(Vec<String>),
 }
 
 /// The host-level key of a tenant naming its own component.
 const COMPONENT_KEY: &str = "component";
 
 impl HostConfig {
-    /// Reads and checks the file at `path`.
+    /// Reads and checks the file at `path`; `env:NAME` secrets come from the process
+    /// environment.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             file: path.to_owned(),
@@ -176,8 +215,17 @@ impl HostConfig {
     }
 
     /// Parses and checks `text`; `file` names it in errors and anchors relative
-    /// component paths.
+    /// component paths. `env:NAME` secrets come from the process environment.
     pub fn parse(text: &str, file: &Path) -> Result<Self, ConfigError> {
+        Self::parse_with_env(text, file, |name| std::env::var(name).ok())
+    }
+
+    /// [`HostConfig::parse`] with `env` looking up `env:NAME` secrets.
+    pub fn parse_with_env(
+        text: &str,
+        file: &Path,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
         let syntax = |path: String, inner: serde_json::Error| {
             let message = inner.to_string();
             let message = match message.rfind(" at line ") {
@@ -249,12 +297,51 @@ impl HostConfig {
                     ));
                 }
             }
+            let secrets = match raw.secret {
+                None => Vec::new(),
+                Some(SecretSpec::One(value)) => vec![value],
+                Some(SecretSpec::Rotation(values)) if (1..=2).contains(&values.len()) => values,
+                Some(SecretSpec::Rotation(_)) => {
+                    return Err(invalid(
+                        format!("{path}.secret"),
+                        "give one secret, or two during a rotation".into(),
+                    ));
+                }
+            };
+            let secrets = secrets
+                .iter()
+                .map(|value| Secret::resolve(value, &env))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|reason| invalid(format!("{path}.secret"), reason))?;
+            let retry = raw
+                .retry
+                .map(RetryPolicy::from_raw)
+                .transpose()
+                .map_err(|reason| invalid(format!("{path}.retry"), reason))?
+                .unwrap_or_default();
+            let format = raw
+                .format
+                .map(Format::from_value)
+                .transpose()
+                .map_err(|reason| invalid(format!("{path}.format"), reason))?
+                .unwrap_or(Format::Standard);
+            let timeout_ms = raw.timeout.map_or(DEFAULT_WEBHOOK_TIMEOUT_MS, |d| d.as_ms());
+            if timeout_ms > 60_000 {
+                return Err(invalid(
+                    format!("{path}.timeout"),
+                    "must be at most 1m: a push that slow is not a push".into(),
+                ));
+            }
             webhooks.insert(
                 name,
                 Webhook {
                     url,
                     method,
                     headers: raw.headers,
+                    secrets,
+                    timeout_ms,
+                    retry,
+                    format,
                 },
             );
         }
@@ -375,6 +462,42 @@ mod tests {
             e.contains("webhooks.p.headers: \"a b\" is not a valid header name"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn webhook_secrets_timeouts_retries_and_formats() {
+        let secret = Secret::encode(&[3u8; 32]);
+        let text = format!(
+            r#"{{"webhooks":{{"p":{{"url":"https://x.example/","secret":["{secret}","env:NEXT"],
+                "timeout":"5s","retry":{{"max_attempts":3,"deadline":"30m"}},"format":{{"preset":"gotify"}}}}}}}}"#
+        );
+        let next = Secret::encode(&[4u8; 24]);
+        let config = HostConfig::parse_with_env(&text, Path::new("cfg.json"), |n| (n == "NEXT").then(|| next.clone()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let hook = &config.webhooks["p"];
+        assert_eq!(hook.secrets.len(), 2);
+        assert_eq!(hook.timeout_ms, 5_000);
+        assert_eq!(hook.retry, RetryPolicy { max_attempts: 3, deadline_ms: 1_800_000 });
+        assert!(matches!(hook.format, Format::Template(_)));
+        let shown = format!("{hook:?}");
+        assert!(!shown.contains(&secret[6..]) && shown.contains("whsec_***"), "{shown}");
+    }
+
+    #[test]
+    fn bad_webhook_settings_name_their_path_without_the_secret() {
+        let e = parse(r#"{"webhooks":{"p":{"url":"https://x.example/","secret":"sk_live_123456"}}}"#).unwrap_err();
+        assert!(e.starts_with("cfg.json: webhooks.p.secret: must start with \"whsec_\""), "{e}");
+        assert!(!e.contains("123456"), "{e}");
+        let e = parse(r#"{"webhooks":{"p":{"url":"https://x.example/","secret":"env:AUTOCLOSE_SURELY_UNSET"}}}"#).unwrap_err();
+        assert!(e.ends_with("webhooks.p.secret: environment variable AUTOCLOSE_SURELY_UNSET is not set"), "{e}");
+        let e = parse(r#"{"webhooks":{"p":{"url":"https://x.example/","format":{"template":{"a":"{{who}}"}}}}}"#).unwrap_err();
+        assert!(e.starts_with("cfg.json: webhooks.p.format: unknown placeholder {{who}}"), "{e}");
+        let e = parse(r#"{"webhooks":{"p":{"url":"https://x.example/","retry":{"max_attempts":0}}}}"#).unwrap_err();
+        assert!(e.contains("webhooks.p.retry: max_attempts 0 is out of range"), "{e}");
+        let e = parse(r#"{"webhooks":{"p":{"url":"https://x.example/","timeout":"2m"}}}"#).unwrap_err();
+        assert!(e.contains("webhooks.p.timeout: must be at most 1m"), "{e}");
+        let e = parse(r#"{"webhooks":{"p":{"url":"https://x.example/","timeout":"ten"}}}"#).unwrap_err();
+        assert!(e.contains("webhooks.p.timeout: \"ten\" is not a duration"), "{e}");
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod runtime;
 pub mod scenario;
 pub mod sessions;
 pub mod timers;
+pub mod webhook;
 
 /// The auto-close component built from `plugin/` by this crate's build script.
 pub const DEFAULT_PLUGIN: &[u8] = include_bytes!(env!("AUTOCLOSE_PLUGIN_WASM"));

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::duration::Duration;
+use autoclose_duration::Duration;
 use crate::template::Template;
 
 /// Longest message text a tenant may configure, in bytes. Keeps posts and push bodies small.

@@ -7,7 +7,6 @@
 //! events into policy calls and plans into host capability calls.
 
 pub mod config;
-pub mod duration;
 pub mod policy;
 pub mod push;
 pub mod template;

@@ -1,5 +1,8 @@
 //! Durations as operators write them in config: `90s`, `3m`, `1h30m`, `2d`.
 //!
+//! Shared by the host (webhook timeouts and deadlines) and the auto-close plugin
+//! (warning and close times), so every duration in a config file reads the same way.
+//!
 //! A deliberately small grammar (one or more `<digits><unit>` with units `d`, `h`, `m`,
 //! `s`, largest first, each at most once) so that a typo such as `"3 minutes"` is an
 //! error at load time instead of a surprise at fire time.
