@@ -67,8 +67,8 @@ fn the_good_inputs_pass() {
     assert!(ok, "{stderr}");
     assert_eq!(
         stdout.lines().count(),
-        4,
-        "warning post, push, close post, close: {stdout}"
+        5,
+        "warning post, push, its attempt, close post, close: {stdout}"
     );
 }
 

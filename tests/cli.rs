@@ -63,11 +63,14 @@ fn the_readme_example_replays() {
         vec![
             "105000 g1 post_message",
             "105000 g1 webhook",
+            "105000 g1 webhook_attempt",
             "135000 g1 post_message",
             "135000 g1 webhook",
+            "135000 g1 webhook_attempt",
             "135000 g1 close_session",
             "181000 s1 post_message",
             "181000 s1 webhook",
+            "181000 s1 webhook_attempt",
             "301000 s1 post_message",
             "301000 s1 close_session",
         ]

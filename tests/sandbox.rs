@@ -58,9 +58,17 @@ fn a_looping_component_is_interrupted_and_others_carry_on() {
     let stats = gw
         .tenant_stats("bad")
         .unwrap_or_else(|| panic!("bad is configured"));
-    // First failure retried at once, second backs off 1s: the other 98 are dropped.
-    assert_eq!(stats.hooks_failed, 2, "{stats:?}");
-    assert_eq!(stats.events_dropped, 100, "{stats:?}");
+    // First failure retried at once, the second backs off: the other 98 messages wait
+    // in the tenant's queue and are each tried once when it is back (and fail too).
+    assert_eq!(
+        (
+            stats.hooks_failed,
+            stats.events_dropped,
+            stats.events_deferred
+        ),
+        (100, 100, 98),
+        "{stats:?}"
+    );
     assert_eq!(
         stats.hooks_ok, 1,
         "only session_opened ran to completion: {stats:?}"
@@ -81,9 +89,14 @@ fn a_trapping_component_is_replaced_and_backed_off() {
         .tenant_stats("bad")
         .unwrap_or_else(|| panic!("bad is configured"));
     assert_eq!(
-        (stats.hooks_failed, stats.events_dropped, stats.restarts),
-        (2, 100, 1),
-        "{stats:?}"
+        (
+            stats.hooks_failed,
+            stats.events_dropped,
+            stats.events_deferred,
+            stats.restarts
+        ),
+        (100, 100, 98, 99),
+        "every message is tried once, on a fresh instance each time: {stats:?}"
     );
 }
 
@@ -106,13 +119,17 @@ fn a_backed_off_tenant_comes_back_after_its_wait() {
         .unwrap_or_else(|| panic!("bad is configured"));
     assert_eq!(stats.hooks_failed, 2, "{stats:?}");
     assert_eq!(
-        stats.events_dropped, 3,
-        "two trapped, one during the back-off: {stats:?}"
+        stats.events_dropped, 2,
+        "the two trapping messages: {stats:?}"
+    );
+    assert_eq!(
+        stats.events_deferred, 1,
+        "b2 opened during the back-off: {stats:?}"
     );
     assert_eq!(stats.restarts, 2, "{stats:?}");
     assert_eq!(
-        stats.hooks_ok, 2,
-        "opened b1 before the traps and b3 after the wait: {stats:?}"
+        stats.hooks_ok, 3,
+        "b1, then b2 (held) and b3 after the wait: {stats:?}"
     );
 }
 
@@ -126,7 +143,11 @@ fn a_component_growing_past_the_memory_cap_is_stopped() {
     let stats = gw
         .tenant_stats("bad")
         .unwrap_or_else(|| panic!("bad is configured"));
-    assert_eq!(stats.hooks_failed, 2, "{stats:?}");
+    assert_eq!(
+        (stats.hooks_failed, stats.events_dropped),
+        (100, 100),
+        "{stats:?}"
+    );
 }
 
 #[test]
@@ -187,11 +208,37 @@ fn a_component_re_arming_a_timer_due_now_cannot_spin_the_host() {
     let mut gw = gateway(&config).unwrap_or_else(|e| panic!("{e}"));
     let parsed = autoclose_host::scenario::parse(&lines).unwrap_or_else(|e| panic!("{e}"));
     for line in &parsed {
-        gw.handle(line.at_ms, &line.event)
-            .unwrap_or_else(|e| panic!("{e}"));
+        if let autoclose_host::scenario::Item::Event(event) = &line.item {
+            gw.handle(line.at_ms, event)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
     }
     gw.advance_to(60_000);
     let ticks: Vec<u64> = gw.take_actions().iter().map(|a| a.at_ms).collect();
     // One fire per second of host time: 1s, 2s, ... 60s.
     assert_eq!(ticks, (1..=60).map(|s| s * 1_000).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_component_that_sleeps_is_stopped_at_once() {
+    let config = config_with_bad("sleep", "");
+    let (both, acme_alone) = interleaved();
+    let mut gw = gateway(&config).unwrap_or_else(|e| panic!("{e}"));
+    let started = Instant::now();
+    let out = summary(&replay_on(&mut gw, &both).unwrap_or_else(|e| panic!("{e}")));
+    assert_eq!(acme_only(out), summary(&transcript(CONFIG, &acme_alone)));
+    let stats = gw
+        .tenant_stats("bad")
+        .unwrap_or_else(|| panic!("bad is configured"));
+    assert_eq!(
+        (stats.hooks_failed, stats.events_dropped),
+        (100, 100),
+        "{stats:?}"
+    );
+    // Each sleep asks for an hour; the replay must not wait for any of them.
+    assert!(
+        started.elapsed().as_secs() < 60,
+        "took {:?}",
+        started.elapsed()
+    );
 }

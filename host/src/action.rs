@@ -38,12 +38,31 @@ pub enum ActionKind {
         event: String,
         /// The webhook's name.
         webhook: String,
+        /// The `webhook-id`: the same for every attempt of this delivery.
+        id: String,
         /// HTTP method.
         method: String,
         /// Target URL.
         url: String,
         /// The JSON body as it is sent.
         body: Value,
+    },
+    /// One attempt of a webhook delivery and what follows from it.
+    WebhookAttempt {
+        /// The tenant.
+        tenant: String,
+        /// The gateway's session id.
+        session: String,
+        /// The webhook's name.
+        webhook: String,
+        /// The `webhook-id`.
+        id: String,
+        /// 1 for the first attempt.
+        attempt: u32,
+        /// What the receiver did: `status 503`, `timed out after 10s`, ...
+        result: String,
+        /// `delivered after N attempts`, `retry at <ms>` or `gave up: <reason>`.
+        outcome: String,
     },
     /// A session closed by a plugin.
     CloseSession {

@@ -15,7 +15,8 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use crate::config::HostConfig;
-use crate::gateway::{AnswerOk, Gateway};
+use crate::gateway::Gateway;
+use crate::outbound::ScriptedReceiver;
 use crate::runtime::{PluginComponent, Runtime};
 use crate::{DEFAULT_PLUGIN, generate, replay, scenario};
 
@@ -108,7 +109,8 @@ fn run(cli: Cli) -> Result<()> {
             scenario: path,
         } => {
             let started = Instant::now();
-            let (mut gateway, config) = start(&config, plugin.as_deref())?;
+            let receiver = ScriptedReceiver::default();
+            let (mut gateway, config) = start(&config, plugin.as_deref(), receiver.clone())?;
             let loaded = started.elapsed();
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("{}: cannot read scenario", path.display()))?;
@@ -116,8 +118,8 @@ fn run(cli: Cli) -> Result<()> {
             let replay_started = Instant::now();
             let stdout = std::io::stdout().lock();
             let mut out = BufWriter::with_capacity(1 << 16, stdout);
-            let summary =
-                replay::replay(&mut gateway, &lines, tail_ms, &mut out).with_context(|| {
+            let summary = replay::replay(&mut gateway, &receiver, &lines, tail_ms, &mut out)
+                .with_context(|| {
                     format!(
                         "{}: replay stopped; the transcript is incomplete",
                         path.display()
@@ -140,7 +142,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::CheckConfig { config, plugin } => {
-            let (_, config) = start(&config, plugin.as_deref())?;
+            let (_, config) = start(&config, plugin.as_deref(), ScriptedReceiver::default())?;
             println!(
                 "ok: {} tenant(s), {} webhook(s)",
                 config.tenants.len(),
@@ -190,14 +192,18 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 /// Loads the configuration and the component, and starts every tenant.
-fn start(config_path: &Path, plugin: Option<&Path>) -> Result<(Gateway, HostConfig)> {
+fn start(
+    config_path: &Path,
+    plugin: Option<&Path>,
+    receiver: ScriptedReceiver,
+) -> Result<(Gateway, HostConfig)> {
     let config = HostConfig::load(config_path)?;
     let runtime = Arc::new(Runtime::new(config.limits)?);
     let component: Arc<PluginComponent> = match plugin {
         Some(path) => runtime.load_file(path)?,
         None => runtime.load_bytes("built-in auto-close plugin", DEFAULT_PLUGIN)?,
     };
-    let gateway = Gateway::new(runtime, &config, component, Box::new(AnswerOk))
+    let gateway = Gateway::new(runtime, &config, component, Box::new(receiver))
         .with_context(|| format!("{}", config_path.display()))?;
     Ok((gateway, config))
 }

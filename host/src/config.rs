@@ -157,7 +157,10 @@ pub struct TenantConfig {
     /// A component of its own (`component` key, relative to the config file), or the
     /// host's default component.
     pub component: Option<PathBuf>,
-    /// The tenant's document without `component`, as JSON text for `configure`.
+    /// The webhooks the tenant's component may call (`webhooks` key): none unless
+    /// listed, so that one tenant's component can never use another's push service.
+    pub webhooks: Vec<String>,
+    /// The tenant's document without the host keys, as JSON text for `configure`.
     pub plugin_config: String,
 }
 
@@ -202,6 +205,8 @@ enum SecretSpec {
 
 /// The host-level key of a tenant naming its own component.
 const COMPONENT_KEY: &str = "component";
+/// The host-level key of a tenant listing the webhooks it may call.
+const WEBHOOKS_KEY: &str = "webhooks";
 
 impl HostConfig {
     /// Reads and checks the file at `path`; `env:NAME` secrets come from the process
@@ -325,7 +330,9 @@ impl HostConfig {
                 .transpose()
                 .map_err(|reason| invalid(format!("{path}.format"), reason))?
                 .unwrap_or(Format::Standard);
-            let timeout_ms = raw.timeout.map_or(DEFAULT_WEBHOOK_TIMEOUT_MS, |d| d.as_ms());
+            let timeout_ms = raw
+                .timeout
+                .map_or(DEFAULT_WEBHOOK_TIMEOUT_MS, |d| d.as_ms());
             if timeout_ms > 60_000 {
                 return Err(invalid(
                     format!("{path}.timeout"),
@@ -347,17 +354,42 @@ impl HostConfig {
         }
 
         let limits = raw.limits;
-        if limits.hook_time_ms == 0 || limits.hook_time_ms > 60_000 {
-            return Err(invalid(
-                "limits.hook_time_ms".into(),
-                "must be between 1 and 60000".into(),
-            ));
-        }
-        if limits.memory_mib == 0 || limits.memory_mib > 4096 {
-            return Err(invalid(
-                "limits.memory_mib".into(),
-                "must be between 1 and 4096".into(),
-            ));
+        let ranges: [(&str, u64, u64, u64); 7] = [
+            ("hook_time_ms", limits.hook_time_ms, 1, 60_000),
+            ("memory_mib", limits.memory_mib, 1, 4096),
+            (
+                "actions_per_hook",
+                limits.actions_per_hook as u64,
+                1,
+                10_000,
+            ),
+            ("max_post_bytes", limits.max_post_bytes as u64, 1, 1 << 20),
+            (
+                "max_timer_payload_bytes",
+                limits.max_timer_payload_bytes as u64,
+                16,
+                1 << 16,
+            ),
+            (
+                "timers_per_session",
+                limits.timers_per_session as u64,
+                1,
+                1_000,
+            ),
+            (
+                "http_in_flight_per_tenant",
+                limits.http_in_flight_per_tenant as u64,
+                1,
+                100_000,
+            ),
+        ];
+        for (name, value, low, high) in ranges {
+            if !(low..=high).contains(&value) {
+                return Err(invalid(
+                    format!("limits.{name}"),
+                    format!("{value} is out of range ({low} to {high})"),
+                ));
+            }
         }
 
         let base = file.parent().unwrap_or(Path::new("."));
@@ -376,10 +408,45 @@ impl HostConfig {
                     ));
                 }
             };
+            let allowed = match doc.remove(WEBHOOKS_KEY) {
+                None => Vec::new(),
+                Some(Value::Array(names)) => {
+                    let mut allowed = Vec::with_capacity(names.len());
+                    for (index, name_value) in names.into_iter().enumerate() {
+                        let path = format!("tenants.{name}.{WEBHOOKS_KEY}[{index}]");
+                        let Value::String(hook) = name_value else {
+                            return Err(invalid(path, "must be a webhook name".into()));
+                        };
+                        if !webhooks.contains_key(&hook) {
+                            let known: Vec<&str> = webhooks.keys().map(String::as_str).collect();
+                            return Err(invalid(
+                                path,
+                                format!(
+                                    "unknown webhook {hook:?} (defined: {})",
+                                    if known.is_empty() {
+                                        "none".to_owned()
+                                    } else {
+                                        known.join(", ")
+                                    }
+                                ),
+                            ));
+                        }
+                        allowed.push(hook);
+                    }
+                    allowed
+                }
+                Some(other) => {
+                    return Err(invalid(
+                        format!("tenants.{name}.{WEBHOOKS_KEY}"),
+                        format!("must be a list of webhook names, not {other}"),
+                    ));
+                }
+            };
             tenants.push(TenantConfig {
                 plugin_config: Value::Object(doc).to_string(),
                 name,
                 component,
+                webhooks: allowed,
             });
         }
         Ok(HostConfig {
@@ -412,6 +479,10 @@ mod tests {
             Some(Path::new("vendor.wasm"))
         );
         assert_eq!(config.tenants[0].plugin_config, r#"{"channels":{}}"#);
+        assert!(
+            config.tenants[0].webhooks.is_empty(),
+            "no webhooks unless listed"
+        );
         assert_eq!(config.limits, Limits::default());
         assert!(!config.egress.allow_private_networks);
         let shown = format!("{:?}", config.webhooks["p"]);
@@ -472,32 +543,66 @@ mod tests {
                 "timeout":"5s","retry":{{"max_attempts":3,"deadline":"30m"}},"format":{{"preset":"gotify"}}}}}}}}"#
         );
         let next = Secret::encode(&[4u8; 24]);
-        let config = HostConfig::parse_with_env(&text, Path::new("cfg.json"), |n| (n == "NEXT").then(|| next.clone()))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let config = HostConfig::parse_with_env(&text, Path::new("cfg.json"), |n| {
+            (n == "NEXT").then(|| next.clone())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
         let hook = &config.webhooks["p"];
         assert_eq!(hook.secrets.len(), 2);
         assert_eq!(hook.timeout_ms, 5_000);
-        assert_eq!(hook.retry, RetryPolicy { max_attempts: 3, deadline_ms: 1_800_000 });
+        assert_eq!(
+            hook.retry,
+            RetryPolicy {
+                max_attempts: 3,
+                deadline_ms: 1_800_000
+            }
+        );
         assert!(matches!(hook.format, Format::Template(_)));
         let shown = format!("{hook:?}");
-        assert!(!shown.contains(&secret[6..]) && shown.contains("whsec_***"), "{shown}");
+        assert!(
+            !shown.contains(&secret[6..]) && shown.contains("whsec_***"),
+            "{shown}"
+        );
     }
 
     #[test]
     fn bad_webhook_settings_name_their_path_without_the_secret() {
-        let e = parse(r#"{"webhooks":{"p":{"url":"https://x.example/","secret":"sk_live_123456"}}}"#).unwrap_err();
-        assert!(e.starts_with("cfg.json: webhooks.p.secret: must start with \"whsec_\""), "{e}");
+        let e =
+            parse(r#"{"webhooks":{"p":{"url":"https://x.example/","secret":"sk_live_123456"}}}"#)
+                .unwrap_err();
+        assert!(
+            e.starts_with("cfg.json: webhooks.p.secret: must start with \"whsec_\""),
+            "{e}"
+        );
         assert!(!e.contains("123456"), "{e}");
         let e = parse(r#"{"webhooks":{"p":{"url":"https://x.example/","secret":"env:AUTOCLOSE_SURELY_UNSET"}}}"#).unwrap_err();
-        assert!(e.ends_with("webhooks.p.secret: environment variable AUTOCLOSE_SURELY_UNSET is not set"), "{e}");
+        assert!(
+            e.ends_with(
+                "webhooks.p.secret: environment variable AUTOCLOSE_SURELY_UNSET is not set"
+            ),
+            "{e}"
+        );
         let e = parse(r#"{"webhooks":{"p":{"url":"https://x.example/","format":{"template":{"a":"{{who}}"}}}}}"#).unwrap_err();
-        assert!(e.starts_with("cfg.json: webhooks.p.format: unknown placeholder {{who}}"), "{e}");
-        let e = parse(r#"{"webhooks":{"p":{"url":"https://x.example/","retry":{"max_attempts":0}}}}"#).unwrap_err();
-        assert!(e.contains("webhooks.p.retry: max_attempts 0 is out of range"), "{e}");
-        let e = parse(r#"{"webhooks":{"p":{"url":"https://x.example/","timeout":"2m"}}}"#).unwrap_err();
+        assert!(
+            e.starts_with("cfg.json: webhooks.p.format: unknown placeholder {{who}}"),
+            "{e}"
+        );
+        let e =
+            parse(r#"{"webhooks":{"p":{"url":"https://x.example/","retry":{"max_attempts":0}}}}"#)
+                .unwrap_err();
+        assert!(
+            e.contains("webhooks.p.retry: max_attempts 0 is out of range"),
+            "{e}"
+        );
+        let e =
+            parse(r#"{"webhooks":{"p":{"url":"https://x.example/","timeout":"2m"}}}"#).unwrap_err();
         assert!(e.contains("webhooks.p.timeout: must be at most 1m"), "{e}");
-        let e = parse(r#"{"webhooks":{"p":{"url":"https://x.example/","timeout":"ten"}}}"#).unwrap_err();
-        assert!(e.contains("webhooks.p.timeout: \"ten\" is not a duration"), "{e}");
+        let e = parse(r#"{"webhooks":{"p":{"url":"https://x.example/","timeout":"ten"}}}"#)
+            .unwrap_err();
+        assert!(
+            e.contains("webhooks.p.timeout: \"ten\" is not a duration"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -510,7 +615,22 @@ mod tests {
         let e = parse(r#"{"tenants":{"acme":[]}}"#).unwrap_err();
         assert!(e.contains("tenants.acme: invalid type: sequence"), "{e}");
         let e = parse(r#"{"limits":{"hook_time_ms":0}}"#).unwrap_err();
-        assert!(e.contains("limits.hook_time_ms: must be between"), "{e}");
+        assert!(
+            e.contains("limits.hook_time_ms: 0 is out of range (1 to 60000)"),
+            "{e}"
+        );
+        let e = parse(r#"{"limits":{"actions_per_hook":0}}"#).unwrap_err();
+        assert!(
+            e.contains("limits.actions_per_hook: 0 is out of range"),
+            "{e}"
+        );
+        let e = parse(r#"{"tenants":{"acme":{"webhooks":["nope"]}}}"#).unwrap_err();
+        assert!(
+            e.contains("tenants.acme.webhooks[0]: unknown webhook \"nope\" (defined: none)"),
+            "{e}"
+        );
+        let e = parse(r#"{"tenants":{"acme":{"webhooks":"p"}}}"#).unwrap_err();
+        assert!(e.contains("tenants.acme.webhooks: must be a list"), "{e}");
         let e = parse(r#"{} x"#).unwrap_err();
         assert!(e.contains("trailing characters"), "{e}");
     }

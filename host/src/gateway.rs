@@ -3,12 +3,13 @@
 //!
 //! Time is an input. Every entry point takes the host time in milliseconds; replay
 //! passes virtual time from the scenario, a server passes the wall clock. Nothing here
-//! sleeps, reads a clock or does I/O: outbound requests leave through [`Outbound`], and
+//! sleeps, reads a clock or does I/O: webhook attempts leave through [`Outbound`], and
 //! actions are collected for the caller with [`Gateway::take_actions`].
 //!
 //! Ordering rules, relied on by plugins:
 //! - an event at time `t` is handled before any timer due at `t`;
-//! - timers fire in due order, ties in the order they were set;
+//! - timers fire in due order, ties in the order they were set; a webhook retry due at
+//!   the same instant as a timer comes after it;
 //! - a hook's actions apply in the order the hook asked for them, after it returns;
 //! - follow-ups (a plugin's own close, synchronous HTTP answers) are handled before
 //!   the next event or timer.
@@ -18,7 +19,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use wasmtime::Store;
 
 use crate::action::{Action, ActionKind};
@@ -28,18 +29,45 @@ use crate::bindings::chat_gateway::plugin::events::{
     SessionEvent, TimerEvent,
 };
 use crate::bindings::chat_gateway::plugin::types::{
-    Interests, MessageFields, Presence, SenderRole,
+    HostLimits, Interests, MessageFields, Presence, SenderRole, TenantSetup,
 };
-use crate::config::{HostConfig, TenantConfig};
+use crate::config::{Egress, HostConfig, Limits, TenantConfig};
 use crate::event::{GatewayEvent, OpenedEvent, PresenceEvent, Sender, Visibility};
-use crate::instance::{Command, GatewayState, InstanceState};
+use crate::instance::{Command, GatewayState, InstanceState, MAX_WEBHOOK_DATA_BYTES};
+use crate::outbound::{Attempt, Outbound};
+use crate::outbox::Delivery;
 use crate::runtime::{LoadError, PluginComponent, Runtime};
 use crate::sessions::{SessionId, TenantId};
-use crate::timers::FiredTimer;
+use crate::timers::{FiredTimer, TimerKey};
+use crate::webhook::format::Fields;
+use crate::webhook::retry::{self, AttemptResult, Decision};
+use crate::webhook::signing;
 
 /// The earliest a timer may fire, after the time it is set at (see `timers.set` in
 /// the WIT): a floor that keeps a plugin from spinning the host through timers.
 pub const MIN_TIMER_DELAY_MS: u64 = 1_000;
+
+/// The latest host time accepted: the last millisecond of year 9999, which RFC 3339
+/// timestamps can still show.
+pub const MAX_TIME_MS: u64 = 253_402_300_799_999;
+
+/// Times a timer whose hook failed is delivered again before it is dropped.
+pub const MAX_TIMER_REDELIVERIES: u8 = 3;
+
+/// Events kept per backed-off tenant, delivered in order when it is back; beyond this
+/// the oldest are dropped.
+pub const MAX_QUEUED_EVENTS: usize = 1024;
+
+/// Follow-up hooks (a plugin's own close, webhook outcomes known at once) one tenant
+/// may cause from one event or timer before it is treated as failing: a plugin that
+/// answers every webhook outcome with another request would otherwise never stop.
+pub const MAX_FOLLOW_UPS: u32 = 256;
+
+/// After this long without a failure, a tenant's failure count starts over.
+pub const QUIET_RESET_MS: u64 = 10 * 60 * 1000;
+
+/// Most bytes of a receiver's answer handed to the plugin.
+pub const MAX_ANSWER_BODY_BYTES: usize = 64 * 1024;
 
 /// Longest a failing tenant waits before its next instance is tried.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -78,6 +106,9 @@ pub enum GatewayError {
 /// Why an event was refused.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum EventError {
+    /// A time past year 9999.
+    #[error("time {0} ms is past the year 9999")]
+    TimeOutOfRange(u64),
     /// A message for a session whose channel was never given.
     #[error(
         "session {session:?} of tenant {tenant:?} has no channel: send session_opened first or give the message a channel"
@@ -90,48 +121,6 @@ pub enum EventError {
     },
 }
 
-/// A webhook request on its way out. Carries the operator's URL and headers, which
-/// never reach the plugin.
-#[derive(Clone, Debug, PartialEq)]
-pub struct OutboundRequest {
-    /// The id the plugin was given.
-    pub id: u64,
-    /// The tenant's name.
-    pub tenant: String,
-    /// The gateway's session id.
-    pub session: String,
-    /// The webhook's name.
-    pub webhook: String,
-    /// HTTP method.
-    pub method: String,
-    /// Target URL.
-    pub url: String,
-    /// The payload envelope.
-    pub body: Value,
-}
-
-/// Where outbound requests go. Returns the outcome when it is known at once (replay's
-/// simulated receiver), or `None` when it will be reported later through
-/// [`Gateway::complete`].
-pub trait Outbound {
-    /// Takes one request.
-    fn send(&mut self, request: &OutboundRequest) -> Option<HttpOutcome>;
-}
-
-/// An [`Outbound`] that sends nothing and answers every request with `200`: replay's
-/// stand-in for the customer's receiver, whose requests appear in the transcript.
-#[derive(Debug, Default)]
-pub struct AnswerOk;
-
-impl Outbound for AnswerOk {
-    fn send(&mut self, _: &OutboundRequest) -> Option<HttpOutcome> {
-        Some(HttpOutcome::Answered(HttpAnswer {
-            status: 200,
-            body: Vec::new(),
-        }))
-    }
-}
-
 /// Counters of one tenant, for operators and tests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TenantStats {
@@ -141,8 +130,17 @@ pub struct TenantStats {
     pub hooks_failed: u64,
     /// Instances created after the first (replacements).
     pub restarts: u64,
-    /// Events dropped because the tenant was backed off or its component failed.
+    /// Events and timers lost: the ones whose hook failed (after redelivery, for
+    /// timers), and the oldest queued ones beyond [`MAX_QUEUED_EVENTS`].
     pub events_dropped: u64,
+    /// Events held while the tenant was backed off and delivered later.
+    pub events_deferred: u64,
+    /// Webhook deliveries that ended delivered.
+    pub deliveries_ok: u64,
+    /// Webhook deliveries that ended without success.
+    pub deliveries_failed: u64,
+    /// Webhook attempts retried.
+    pub retries: u64,
 }
 
 struct Live {
@@ -154,10 +152,14 @@ struct Tenant {
     name: Arc<str>,
     component: Arc<PluginComponent>,
     config: String,
+    webhooks: Arc<[String]>,
     interests: Interests,
     live: Option<Live>,
     failures: u32,
+    last_failure_at: u64,
     retry_at: u64,
+    /// Hooks held while backed off, oldest first.
+    queued: VecDeque<Hook>,
     stats: TenantStats,
 }
 
@@ -180,7 +182,8 @@ enum FollowUp {
 enum Hook {
     Message(MessageEvent),
     Session(SessionEvent),
-    Timer(TimerEvent),
+    /// A timer, and how often it was delivered before and failed.
+    Timer(TimerEvent, u8),
     Http(HttpResponseEvent),
 }
 
@@ -189,11 +192,14 @@ pub struct Gateway {
     runtime: Arc<Runtime>,
     tenants: Vec<Tenant>,
     tenant_ids: HashMap<String, TenantId>,
-    webhook_names: Vec<String>,
+    egress: Egress,
     state: GatewayState,
     actions: Vec<Action>,
     follow_ups: VecDeque<FollowUp>,
-    in_flight: HashMap<u64, (TenantId, SessionId)>,
+    /// Follow-up hooks per tenant since the last event or timer.
+    follow_up_counts: HashMap<TenantId, u32>,
+    /// When backed-off tenants with queued hooks are due back.
+    wakeups: std::collections::BTreeSet<(u64, TenantId)>,
     outbound: Box<dyn Outbound + Send>,
 }
 
@@ -212,20 +218,22 @@ impl Gateway {
             runtime,
             tenants: Vec::new(),
             tenant_ids: HashMap::new(),
-            webhook_names: config.webhooks.keys().cloned().collect(),
+            egress: config.egress.clone(),
             state: GatewayState {
                 webhooks: Arc::new(config.webhooks.clone()),
                 ..GatewayState::default()
             },
             actions: Vec::new(),
             follow_ups: VecDeque::new(),
-            in_flight: HashMap::new(),
+            follow_up_counts: HashMap::new(),
+            wakeups: std::collections::BTreeSet::new(),
             outbound,
         };
         for TenantConfig {
             name,
             component,
             plugin_config,
+            webhooks,
         } in &config.tenants
         {
             let component = match component {
@@ -244,21 +252,18 @@ impl Gateway {
                 name: name.as_str().into(),
                 component,
                 config: plugin_config.clone(),
+                webhooks: webhooks.clone().into(),
                 interests: Interests {
                     message_fields: MessageFields::empty(),
                 },
                 live: None,
                 failures: 0,
+                last_failure_at: 0,
                 retry_at: 0,
+                queued: VecDeque::new(),
                 stats: TenantStats::default(),
             };
-            match start(
-                &gateway.runtime,
-                &mut tenant,
-                id,
-                &gateway.webhook_names,
-                &mut gateway.state,
-            ) {
+            match start(&gateway.runtime, &mut tenant, id, &mut gateway.state) {
                 Ok(live) => tenant.live = Some(live),
                 Err(StartError::Config { path, reason }) => {
                     return Err(GatewayError::Config {
@@ -284,6 +289,10 @@ impl Gateway {
     /// Handles `event` at host time `at`: first fires the timers due before `at`, then
     /// the event, then whatever follows from it.
     pub fn handle(&mut self, at: u64, event: &GatewayEvent) -> Result<(), EventError> {
+        if at > MAX_TIME_MS {
+            return Err(EventError::TimeOutOfRange(at));
+        }
+        self.follow_up_counts.clear();
         if at > 0 {
             self.fire_due(at - 1);
         }
@@ -416,13 +425,26 @@ impl Gateway {
     /// Fires every timer due at or before `to` (in due order), advancing host time to
     /// each timer's due time as it goes, and finally to `to`.
     pub fn advance_to(&mut self, to: u64) {
+        let to = to.min(MAX_TIME_MS);
         self.fire_due(to);
         self.state.now = self.state.now.max(to);
     }
 
-    /// When the next timer is due, if any is pending.
+    /// When the next timer, webhook retry or tenant wake-up is due, if any.
     pub fn next_due(&self) -> Option<u64> {
-        self.state.timers.next_due()
+        [
+            self.state.timers.next_due(),
+            self.state.outbox.next_due(),
+            self.wakeups.first().map(|(at, _)| *at),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Webhook deliveries under way.
+    pub fn deliveries_pending(&self) -> usize {
+        self.state.outbox.len()
     }
 
     /// The host time: the latest event, timer or advance seen.
@@ -451,54 +473,147 @@ impl Gateway {
         Some(self.tenants[id as usize].stats)
     }
 
-    /// Reports the outcome of a request that [`Outbound::send`] left pending. Unknown
-    /// ids (already completed) are ignored.
-    pub fn complete(&mut self, request: u64, outcome: HttpOutcome) {
-        if let Some((tenant, session)) = self.in_flight.remove(&request) {
-            self.follow_ups.push_back(FollowUp::Answered {
-                tenant,
-                session,
-                request,
-                outcome,
-            });
-            self.run_follow_ups();
+    /// Reports the result of an attempt that [`Outbound::attempt`] left pending.
+    /// Unknown request ids (already settled) are ignored.
+    pub fn complete_attempt(&mut self, request: u64, result: AttemptResult) {
+        self.follow_up_counts.clear();
+        self.settle(request, result);
+        self.run_follow_ups();
+    }
+
+    /// Fires what is due at or before `limit`, earliest first; at the same instant,
+    /// backed-off tenants come back (their queued hooks are older), then timers, then
+    /// webhook retries.
+    fn fire_due(&mut self, limit: u64) {
+        loop {
+            let wake = self
+                .wakeups
+                .first()
+                .map(|(at, _)| *at)
+                .filter(|at| *at <= limit);
+            let timer = self.state.timers.next_due().filter(|due| *due <= limit);
+            let retry = self.state.outbox.next_due().filter(|due| *due <= limit);
+            self.follow_up_counts.clear();
+            let earliest = [wake, timer, retry].into_iter().flatten().min();
+            match earliest {
+                None => return,
+                Some(at) if wake == Some(at) => self.wake_due(at),
+                Some(at) if timer == Some(at) => self.fire_timer(limit),
+                Some(_) => self.retry_due(limit),
+            }
         }
     }
 
-    fn fire_due(&mut self, limit: u64) {
-        while let Some(FiredTimer { key, due, payload }) = self.state.timers.pop_due(limit) {
-            self.state.now = self.state.now.max(due);
-            let Some(record) = self.state.sessions.get(key.session) else {
-                continue;
-            };
-            let (tenant, Some(channel)) = (record.tenant, record.channel) else {
-                continue;
-            };
-            let slot = &self.tenants[tenant as usize];
-            if slot.live.is_none() && self.state.now < slot.retry_at {
-                // The tenant is backed off: keep the timer for when it is back.
-                let retry_at = slot.retry_at;
-                self.state.timers.set(key, retry_at, &payload);
-                continue;
+    /// Delivers the queued hooks of the first tenant due back at `at`.
+    fn wake_due(&mut self, at: u64) {
+        let Some((_, tenant)) = self.wakeups.pop_first() else {
+            return;
+        };
+        self.state.now = self.state.now.max(at);
+        let slot = &self.tenants[tenant as usize];
+        if slot.live.is_none() && self.state.now < slot.retry_at {
+            self.wakeups.insert((slot.retry_at, tenant));
+            return;
+        }
+        self.drain_queued(tenant);
+        self.run_follow_ups();
+    }
+
+    /// Delivers `tenant`'s queued hooks in order; returns false if one failed (the
+    /// rest stay queued and a wake-up is set for the end of the new back-off).
+    fn drain_queued(&mut self, tenant: TenantId) -> bool {
+        while let Some(queued) = self.tenants[tenant as usize].queued.pop_front() {
+            if !self.call_now(tenant, queued) {
+                self.schedule_wakeup(tenant);
+                return false;
             }
-            self.call(
-                tenant,
-                Hook::Timer(TimerEvent {
+        }
+        true
+    }
+
+    fn schedule_wakeup(&mut self, tenant: TenantId) {
+        let slot = &self.tenants[tenant as usize];
+        if !slot.queued.is_empty() {
+            self.wakeups
+                .insert((slot.retry_at.max(self.state.now), tenant));
+        }
+    }
+
+    fn fire_timer(&mut self, limit: u64) {
+        let Some(FiredTimer {
+            key,
+            due,
+            payload,
+            redeliveries,
+        }) = self.state.timers.pop_due(limit)
+        else {
+            return;
+        };
+        self.state.now = self.state.now.max(due);
+        let Some(record) = self.state.sessions.get(key.session) else {
+            return;
+        };
+        let (tenant, Some(channel)) = (record.tenant, record.channel) else {
+            return;
+        };
+        let slot = &self.tenants[tenant as usize];
+        if slot.live.is_none() && self.state.now < slot.retry_at {
+            // The tenant is backed off: keep the timer for when it is back.
+            let retry_at = slot.retry_at;
+            self.state
+                .timers
+                .set_redelivery(key, retry_at, &payload, redeliveries);
+            return;
+        }
+        self.call(
+            tenant,
+            Hook::Timer(
+                TimerEvent {
                     tenant,
                     session: key.session,
                     channel,
                     key: key.key,
                     due,
                     payload,
-                }),
-            );
-            self.run_follow_ups();
-        }
+                },
+                redeliveries,
+            ),
+        );
+        self.run_follow_ups();
+    }
+
+    fn retry_due(&mut self, limit: u64) {
+        let Some((due, request)) = self.state.outbox.pop_due(limit) else {
+            return;
+        };
+        self.state.now = self.state.now.max(due);
+        self.attempt(request);
+        self.run_follow_ups();
     }
 
     fn run_follow_ups(&mut self) {
         while let Some(follow_up) = self.follow_ups.pop_front() {
             let now = self.state.now;
+            let tenant = match &follow_up {
+                FollowUp::Closed { tenant, .. } | FollowUp::Answered { tenant, .. } => *tenant,
+            };
+            let count = self.follow_up_counts.entry(tenant).or_default();
+            *count += 1;
+            if *count > MAX_FOLLOW_UPS {
+                let slot = &mut self.tenants[tenant as usize];
+                if slot.live.is_some() {
+                    slot.stats.events_dropped += 1;
+                    fail(
+                        slot,
+                        now,
+                        &format!(
+                            "more than {MAX_FOLLOW_UPS} follow-up hooks from one event (a request loop?)"
+                        ),
+                        "",
+                    );
+                }
+                continue;
+            }
             match follow_up {
                 FollowUp::Closed {
                     tenant,
@@ -541,67 +656,116 @@ impl Gateway {
 
     /// Calls a hook of `tenant`'s instance (starting one if needed), then applies what
     /// it asked for; on a trap, discards that, replaces the instance and backs off.
+    /// While the tenant is backed off, hooks are queued and delivered in order when it
+    /// is back, before the hook that brings it back.
     fn call(&mut self, tenant: TenantId, hook: Hook) {
+        let slot = &self.tenants[tenant as usize];
+        let backed_off = slot.live.is_none() && self.state.now < slot.retry_at;
+        if backed_off || !self.drain_queued(tenant) {
+            self.defer(tenant, hook);
+            return;
+        }
+        if !self.call_now(tenant, hook) {
+            self.schedule_wakeup(tenant);
+        }
+    }
+
+    /// Queues a hook of a backed-off tenant (dropping the oldest beyond the cap).
+    fn defer(&mut self, tenant: TenantId, hook: Hook) {
+        let slot = &mut self.tenants[tenant as usize];
+        slot.stats.events_deferred += 1;
+        if slot.queued.len() >= MAX_QUEUED_EVENTS {
+            slot.queued.pop_front();
+            slot.stats.events_dropped += 1;
+        }
+        slot.queued.push_back(hook);
+        self.schedule_wakeup(tenant);
+    }
+
+    /// Calls the hook now; returns whether it ran to completion.
+    fn call_now(&mut self, tenant: TenantId, hook: Hook) -> bool {
         let Gateway {
             runtime,
             tenants,
-            webhook_names,
             state,
             ..
         } = self;
         let slot = &mut tenants[tenant as usize];
         if slot.live.is_none() {
-            if state.now < slot.retry_at {
-                slot.stats.events_dropped += 1;
-                tracing::debug!(tenant = &*slot.name, "tenant backed off: event dropped");
-                return;
-            }
-            match start(runtime, slot, tenant, webhook_names, state) {
+            match start(runtime, slot, tenant, state) {
                 Ok(live) => {
                     slot.stats.restarts += 1;
                     slot.live = Some(live);
                 }
                 Err(e) => {
-                    slot.stats.events_dropped += 1;
                     let reason = match e {
                         StartError::Config { path, reason } => {
                             format!("configure refused {path}: {reason}")
                         }
                         StartError::Trap(reason) => reason,
                     };
-                    let stderr = String::new();
-                    fail(slot, state.now, &reason, &stderr);
-                    return;
+                    fail(slot, state.now, &reason, "");
+                    slot.stats.events_deferred += 1;
+                    slot.queued.push_front(hook);
+                    return false;
                 }
             }
         }
         let Some(live) = slot.live.as_mut() else {
-            return;
+            return false;
+        };
+        let timer = match &hook {
+            Hook::Timer(e, redeliveries) => Some((
+                TimerKey {
+                    session: e.session,
+                    key: e.key,
+                },
+                e.payload.clone(),
+                *redeliveries,
+            )),
+            _ => None,
         };
         let result = with_lent_state(
             runtime,
             &mut live.store,
             state,
-            |store, plugin_hooks| match hook {
-                Hook::Message(e) => plugin_hooks.call_on_message(store, &e),
-                Hook::Session(e) => plugin_hooks.call_on_session_event(store, &e),
-                Hook::Timer(e) => plugin_hooks.call_on_timer(store, &e),
-                Hook::Http(e) => plugin_hooks.call_on_http_response(store, &e),
-            },
             &live.plugin,
+            |store, hooks| match hook {
+                Hook::Message(e) => hooks.call_on_message(store, &e),
+                Hook::Session(e) => hooks.call_on_session_event(store, &e),
+                Hook::Timer(e, _) => hooks.call_on_timer(store, &e),
+                Hook::Http(e) => hooks.call_on_http_response(store, &e),
+            },
         );
         let commands = std::mem::take(&mut live.store.data_mut().commands);
         match result {
             Ok(()) => {
-                slot.failures = 0;
+                if state.now.saturating_sub(slot.last_failure_at) >= QUIET_RESET_MS {
+                    slot.failures = 0;
+                }
                 slot.stats.hooks_ok += 1;
                 self.apply(tenant, commands);
+                true
             }
             Err(trap) => {
                 let stderr = live.store.data().stderr_text();
-                slot.stats.events_dropped += 1;
                 let reason = format!("{trap:#}");
                 fail(slot, state.now, &reason, &stderr);
+                match timer {
+                    // Timers are delivered at least once: a timer whose hook failed
+                    // comes back when the tenant does (a few times at most).
+                    Some((key, payload, redeliveries))
+                        if redeliveries < MAX_TIMER_REDELIVERIES
+                            && state.sessions.open_of(tenant, key.session).is_some() =>
+                    {
+                        let at = slot.retry_at.max(state.now);
+                        state
+                            .timers
+                            .set_redelivery(key, at, &payload, redeliveries + 1);
+                    }
+                    _ => slot.stats.events_dropped += 1,
+                }
+                false
             }
         }
     }
@@ -646,48 +810,18 @@ impl Gateway {
                     webhook,
                     event_type,
                     data,
-                } => {
-                    let Some(target) = self.state.webhooks.get(&webhook) else {
-                        continue;
-                    };
-                    let body = json!({
-                        "type": event_type,
-                        "timestamp": rfc3339(now),
-                        "data": data,
-                    });
-                    let outbound = OutboundRequest {
-                        id: request,
-                        tenant: tenant_name.to_string(),
-                        session: external(&self.state, session),
-                        webhook: webhook.clone(),
-                        method: target.method.clone(),
-                        url: target.url.to_string(),
-                        body: body.clone(),
-                    };
-                    self.actions.push(Action {
-                        at_ms: now,
-                        kind: ActionKind::Webhook {
-                            tenant: tenant_name.to_string(),
-                            session: outbound.session.clone(),
-                            event: event_type,
-                            webhook,
-                            method: outbound.method.clone(),
-                            url: outbound.url.clone(),
-                            body,
-                        },
-                    });
-                    match self.outbound.send(&outbound) {
-                        Some(outcome) => self.follow_ups.push_back(FollowUp::Answered {
-                            tenant,
-                            session,
-                            request,
-                            outcome,
-                        }),
-                        None => {
-                            self.in_flight.insert(request, (tenant, session));
-                        }
-                    }
-                }
+                    idempotency_key,
+                    deliver_by,
+                } => self.queue_delivery(
+                    tenant,
+                    session,
+                    request,
+                    webhook,
+                    event_type,
+                    data,
+                    idempotency_key,
+                    deliver_by,
+                ),
                 Command::Close { session, reason } => {
                     let Some(record) = self.state.sessions.get_mut(session) else {
                         continue;
@@ -716,6 +850,217 @@ impl Gateway {
     }
 }
 
+impl Gateway {
+    /// Renders a plugin's request in the webhook's format, records it, and makes the
+    /// first attempt at once.
+    #[allow(clippy::too_many_arguments)]
+    fn queue_delivery(
+        &mut self,
+        tenant: TenantId,
+        session: SessionId,
+        request: u64,
+        webhook: String,
+        event_type: String,
+        data: Value,
+        idempotency_key: Option<String>,
+        deliver_by: Option<u64>,
+    ) {
+        let now = self.state.now;
+        let Some(target) = self.state.webhooks.get(&webhook) else {
+            return;
+        };
+        let tenant_name = self.tenants[tenant as usize].name.clone();
+        let external = self.external(session);
+        let key = idempotency_key.unwrap_or_else(|| format!("request-{request}"));
+        let id = signing::delivery_id(&tenant_name, &external, &event_type, &key);
+        let timestamp = rfc3339(now);
+        let body = target.format.render(Fields {
+            id: &id,
+            event_type: &event_type,
+            timestamp: &timestamp,
+            data: &data,
+        });
+        let deadline = now
+            .saturating_add(target.retry.deadline_ms)
+            .min(deliver_by.unwrap_or(u64::MAX));
+        self.actions.push(Action {
+            at_ms: now,
+            kind: ActionKind::Webhook {
+                tenant: tenant_name.to_string(),
+                session: external,
+                event: event_type.clone(),
+                webhook: webhook.clone(),
+                id: id.clone(),
+                method: target.method.clone(),
+                url: target.url.to_string(),
+                body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+            },
+        });
+        self.state.outbox.insert(Delivery {
+            request,
+            tenant,
+            session,
+            webhook,
+            event_type,
+            id,
+            body: body.into(),
+            queued_at: now,
+            deadline,
+            attempts: 0,
+        });
+        self.attempt(request);
+    }
+
+    /// Makes the next attempt of a delivery, unless it is already stale.
+    fn attempt(&mut self, request: u64) {
+        let now = self.state.now;
+        let Some(delivery) = self.state.outbox.get_mut(request) else {
+            return;
+        };
+        if now > delivery.deadline {
+            let reason = "the deadline passed before the attempt".to_owned();
+            self.finish(request, Err(reason));
+            return;
+        }
+        delivery.attempts += 1;
+        let Some(target) = self.state.webhooks.get(&delivery.webhook) else {
+            return;
+        };
+        let attempt = Attempt {
+            request,
+            number: delivery.attempts,
+            webhook: delivery.webhook.clone(),
+            id: delivery.id.clone(),
+            method: target.method.clone(),
+            url: target.url.clone(),
+            headers: target
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            secrets: target.secrets.clone().into(),
+            body: delivery.body.clone(),
+            timeout_ms: target.timeout_ms,
+            allow_private_networks: self.egress.allow_private_networks,
+        };
+        if let Some(result) = self.outbound.attempt(attempt) {
+            self.settle(request, result);
+        }
+    }
+
+    /// Decides what follows an attempt's result: done, retry later, or give up.
+    fn settle(&mut self, request: u64, result: AttemptResult) {
+        let now = self.state.now;
+        let Some(delivery) = self.state.outbox.get(request) else {
+            return;
+        };
+        let Some(target) = self.state.webhooks.get(&delivery.webhook) else {
+            return;
+        };
+        let decision = retry::decide(
+            &target.retry,
+            delivery.attempts,
+            &result,
+            now,
+            delivery.deadline,
+            &delivery.id,
+        );
+        let attempts = delivery.attempts;
+        let outcome = match &decision {
+            Decision::Delivered => format!(
+                "delivered after {attempts} attempt{}",
+                if attempts == 1 { "" } else { "s" }
+            ),
+            Decision::Retry { at } => format!("retry at {at}"),
+            Decision::GiveUp { reason } => format!("gave up: {reason}"),
+            Decision::Gone => "gave up: 410 Gone; the webhook is disabled for this tenant until the configuration is reloaded".to_owned(),
+        };
+        self.actions.push(Action {
+            at_ms: now,
+            kind: ActionKind::WebhookAttempt {
+                tenant: self.tenants[delivery.tenant as usize].name.to_string(),
+                session: self.external(delivery.session),
+                webhook: delivery.webhook.clone(),
+                id: delivery.id.clone(),
+                attempt: attempts,
+                result: result.to_string(),
+                outcome,
+            },
+        });
+        match decision {
+            Decision::Retry { at } => {
+                self.tenants[delivery.tenant as usize].stats.retries += 1;
+                self.state.outbox.schedule(request, at);
+            }
+            Decision::Delivered => self.finish(request, Ok(result)),
+            Decision::GiveUp { reason } => match result {
+                AttemptResult::Answered { .. } => self.finish(request, Ok(result)),
+                _ => self.finish(request, Err(format!("gave up: {reason}"))),
+            },
+            Decision::Gone => {
+                let key = (delivery.tenant, delivery.webhook.clone());
+                tracing::warn!(
+                    tenant = &*self.tenants[delivery.tenant as usize].name,
+                    webhook = &delivery.webhook,
+                    "webhook answered 410 Gone: nothing more is sent to it for this tenant until the configuration is reloaded"
+                );
+                self.state.gone.insert(key);
+                self.finish(request, Ok(result));
+            }
+        }
+    }
+
+    /// Ends a delivery and tells the plugin: `Ok` with the final answer, or `Err`
+    /// with why no usable answer came.
+    fn finish(&mut self, request: u64, outcome: Result<AttemptResult, String>) {
+        let Some(delivery) = self.state.outbox.remove(request) else {
+            return;
+        };
+        let slot = &mut self.tenants[delivery.tenant as usize];
+        let outcome = match outcome {
+            Ok(AttemptResult::Answered { status, .. }) => {
+                if (200..300).contains(&status) {
+                    slot.stats.deliveries_ok += 1;
+                } else {
+                    slot.stats.deliveries_failed += 1;
+                }
+                HttpOutcome::Answered(HttpAnswer {
+                    status,
+                    body: Vec::new(),
+                })
+            }
+            Ok(other) => {
+                slot.stats.deliveries_failed += 1;
+                HttpOutcome::Failed(other.to_string())
+            }
+            Err(reason) => {
+                slot.stats.deliveries_failed += 1;
+                tracing::warn!(
+                    tenant = &*slot.name,
+                    webhook = &delivery.webhook,
+                    id = &delivery.id,
+                    "{reason}"
+                );
+                HttpOutcome::Failed(reason)
+            }
+        };
+        self.follow_ups.push_back(FollowUp::Answered {
+            tenant: delivery.tenant,
+            session: delivery.session,
+            request,
+            outcome,
+        });
+    }
+
+    fn external(&self, session: SessionId) -> String {
+        self.state
+            .sessions
+            .get(session)
+            .map(|s| s.external.to_string())
+            .unwrap_or_default()
+    }
+}
+
 enum StartError {
     Config { path: String, reason: String },
     Trap(String),
@@ -726,22 +1071,27 @@ fn start(
     runtime: &Runtime,
     tenant: &mut Tenant,
     id: TenantId,
-    webhooks: &[String],
     state: &mut GatewayState,
 ) -> Result<Live, StartError> {
-    let fresh = InstanceState::new(id, tenant.name.clone(), *runtime.limits());
+    let fresh = InstanceState::new(
+        id,
+        tenant.name.clone(),
+        tenant.webhooks.clone(),
+        *runtime.limits(),
+    );
     let (mut store, plugin) = runtime
         .instantiate(&tenant.component, fresh)
         .map_err(|e| StartError::Trap(format!("{e:#}")))?;
-    let name = tenant.name.clone();
-    let config = tenant.config.clone();
-    let configured = with_lent_state(
-        runtime,
-        &mut store,
-        state,
-        |store, hooks| hooks.call_configure(store, id, &name, &config, webhooks),
-        &plugin,
-    );
+    let setup = TenantSetup {
+        tenant: id,
+        name: tenant.name.to_string(),
+        config: tenant.config.clone(),
+        webhooks: tenant.webhooks.to_vec(),
+        limits: host_limits(runtime.limits()),
+    };
+    let configured = with_lent_state(runtime, &mut store, state, &plugin, |store, hooks| {
+        hooks.call_configure(store, &setup)
+    });
     let ignored = std::mem::take(&mut store.data_mut().commands);
     if !ignored.is_empty() {
         tracing::warn!(
@@ -770,18 +1120,31 @@ fn start(
     }
 }
 
+/// The limits as the contract reports them to plugins.
+fn host_limits(limits: &Limits) -> HostLimits {
+    let clamp = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+    HostLimits {
+        actions_per_hook: clamp(limits.actions_per_hook),
+        max_post_bytes: clamp(limits.max_post_bytes),
+        max_timer_payload_bytes: clamp(limits.max_timer_payload_bytes),
+        timers_per_session: clamp(limits.timers_per_session),
+        max_webhook_data_bytes: clamp(MAX_WEBHOOK_DATA_BYTES),
+    }
+}
+
 /// Runs `call` with the gateway's state lent to the store and a fresh time budget.
 fn with_lent_state<R>(
     runtime: &Runtime,
     store: &mut Store<InstanceState>,
     state: &mut GatewayState,
+    plugin: &Plugin,
     call: impl FnOnce(
         &mut Store<InstanceState>,
         &crate::bindings::exports::chat_gateway::plugin::hooks::Guest,
     ) -> wasmtime::Result<R>,
-    plugin: &Plugin,
 ) -> wasmtime::Result<R> {
     std::mem::swap(&mut store.data_mut().lent, state);
+    store.data_mut().logs_this_hook = 0;
     runtime.arm_deadline(store);
     let result = call(store, plugin.chat_gateway_plugin_hooks());
     std::mem::swap(&mut store.data_mut().lent, state);
@@ -792,6 +1155,7 @@ fn with_lent_state<R>(
 fn fail(slot: &mut Tenant, now: u64, reason: &str, stderr: &str) {
     slot.live = None;
     slot.failures += 1;
+    slot.last_failure_at = now;
     slot.stats.hooks_failed += 1;
     let wait = backoff(slot.failures);
     slot.retry_at = now.saturating_add(wait.as_millis() as u64);
@@ -816,8 +1180,10 @@ pub fn backoff(failures: u32) -> Duration {
         .min(MAX_BACKOFF)
 }
 
-/// Milliseconds since the Unix epoch as RFC 3339 (UTC, whole seconds).
+/// Milliseconds since the Unix epoch as RFC 3339 (UTC, whole seconds); times past
+/// [`MAX_TIME_MS`] show as its last second.
 pub fn rfc3339(ms: u64) -> String {
+    let ms = ms.min(MAX_TIME_MS);
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
 }
 

@@ -6,7 +6,7 @@
 //! all-or-nothing. Reads (sessions, clock, pending timers) go to the gateway's state,
 //! which is lent to the store for the duration of each hook.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -19,6 +19,7 @@ use crate::bindings::chat_gateway::plugin::{
     chat, clock, events, http, logging, sessions, timers, types,
 };
 use crate::config::{Limits, Webhook};
+use crate::outbox::Outbox;
 use crate::sessions::{ChannelId, Interner, SessionId, Sessions, TenantId};
 use crate::timers::{TimerKey, TimerStore};
 
@@ -26,10 +27,14 @@ use crate::timers::{TimerKey, TimerStore};
 const STDERR_CAPTURE: usize = 4 * 1024;
 /// Longest log line a plugin may write; longer ones are cut.
 const MAX_LOG_BYTES: usize = 1024;
+/// Log records a plugin may write per hook call; more are dropped.
+const MAX_LOGS_PER_HOOK: u32 = 32;
 /// Largest webhook `data` object, in bytes of JSON (push services cap bodies near 4 KB).
 pub const MAX_WEBHOOK_DATA_BYTES: usize = 3 * 1024;
-/// Longest `kind` label of a post.
+/// Longest `kind` label of a post and `reason` of a close.
 const MAX_KIND_BYTES: usize = 64;
+/// Longest webhook event type and idempotency key.
+const MAX_EVENT_TYPE_BYTES: usize = 128;
 
 /// The part of the gateway's state that hooks read: lent to the store while a hook
 /// runs (moved in and back out, no locking and no copying).
@@ -43,6 +48,10 @@ pub struct GatewayState {
     pub timers: TimerStore,
     /// The operator's webhooks.
     pub webhooks: Arc<BTreeMap<String, Webhook>>,
+    /// Webhooks that answered 410 Gone, per tenant: nothing more goes to them.
+    pub gone: HashSet<(TenantId, String)>,
+    /// Deliveries under way.
+    pub outbox: Outbox,
     /// Host time in ms.
     pub now: u64,
     /// Next outbound request id.
@@ -84,6 +93,10 @@ pub enum Command {
         event_type: String,
         /// The data object.
         data: Value,
+        /// Makes the delivery id; `None`: unique per request.
+        idempotency_key: Option<String>,
+        /// No attempt after this instant.
+        deliver_by: Option<u64>,
     },
     /// Close a session.
     Close {
@@ -103,6 +116,10 @@ pub struct InstanceState {
     limits: Limits,
     tenant: TenantId,
     tenant_name: Arc<str>,
+    /// The webhooks this tenant may call.
+    allowed_webhooks: Arc<[String]>,
+    /// Log records written in the running hook.
+    pub(crate) logs_this_hook: u32,
     /// The gateway's state while a hook runs; empty otherwise.
     pub(crate) lent: GatewayState,
     /// What the running hook asked for.
@@ -112,7 +129,12 @@ pub struct InstanceState {
 impl InstanceState {
     /// A fresh state for `tenant`: a WASI context that grants nothing (no files, no
     /// environment, no network) and stderr captured for trap reports.
-    pub(crate) fn new(tenant: TenantId, tenant_name: Arc<str>, limits: Limits) -> Self {
+    pub(crate) fn new(
+        tenant: TenantId,
+        tenant_name: Arc<str>,
+        allowed_webhooks: Arc<[String]>,
+        limits: Limits,
+    ) -> Self {
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
         let wasi = wasmtime_wasi::WasiCtxBuilder::new()
             .stderr(stderr.clone())
@@ -125,6 +147,8 @@ impl InstanceState {
             limits,
             tenant,
             tenant_name,
+            allowed_webhooks,
+            logs_this_hook: 0,
             lent: GatewayState::default(),
             commands: Vec::new(),
         }
@@ -185,31 +209,38 @@ impl timers::Host for InstanceState {
         key: u32,
         due: u64,
         payload: Vec<u8>,
-    ) -> wasmtime::Result<()> {
-        if payload.len() > self.limits.max_timer_payload_bytes {
-            wasmtime::bail!(
-                "timer payload of {} bytes exceeds limits.max_timer_payload_bytes ({})",
-                payload.len(),
-                self.limits.max_timer_payload_bytes
-            );
+    ) -> wasmtime::Result<Result<(), timers::TimerError>> {
+        let max_payload = self.limits.max_timer_payload_bytes;
+        if payload.len() > max_payload {
+            return Ok(Err(timers::TimerError::PayloadTooLarge(clamp_u32(
+                max_payload,
+            ))));
         }
         if !self.may_act_on(session) {
-            return Ok(());
+            return Ok(Err(timers::TimerError::NoSession));
         }
         let key = TimerKey { session, key };
-        let pending = self.lent.timers.count_session(session)
-            + self
-                .commands
-                .iter()
-                .filter(|c| matches!(c, Command::SetTimer { key: k, .. } if k.session == session))
-                .count();
-        if !self.lent.timers.contains(key) && pending >= self.limits.timers_per_session {
-            wasmtime::bail!(
-                "plugin exceeded limits.timers_per_session ({})",
-                self.limits.timers_per_session
-            );
+        // The keys the session would have pending after this hook, this set included.
+        let mut keys: HashSet<u32> = self.lent.timers.keys_of(session).map(|k| k.key).collect();
+        for command in &self.commands {
+            match command {
+                Command::SetTimer { key: k, .. } if k.session == session => {
+                    keys.insert(k.key);
+                }
+                Command::CancelTimer(k) if k.session == session => {
+                    keys.remove(&k.key);
+                }
+                _ => {}
+            }
         }
-        self.push(Command::SetTimer { key, due, payload })
+        keys.insert(key.key);
+        if keys.len() > self.limits.timers_per_session {
+            return Ok(Err(timers::TimerError::TooManyTimers(clamp_u32(
+                self.limits.timers_per_session,
+            ))));
+        }
+        self.push(Command::SetTimer { key, due, payload })?;
+        Ok(Ok(()))
     }
 
     fn cancel(&mut self, session: SessionId, key: u32) -> wasmtime::Result<bool> {
@@ -232,33 +263,79 @@ impl timers::Host for InstanceState {
     }
 }
 
+/// A limit as the `u32` the contract reports it in.
+fn clamp_u32(value: usize) -> u32 {
+    u32::try_from(value).unwrap_or(u32::MAX)
+}
+
+/// Whether `text` is a well-formed event type: `a-z 0-9 . _ -`, at most 128 bytes.
+fn valid_event_type(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= MAX_EVENT_TYPE_BYTES
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+}
+
 impl http::Host for InstanceState {
     fn send(
         &mut self,
         session: SessionId,
         request: http::WebhookRequest,
     ) -> wasmtime::Result<Result<u64, http::SendError>> {
+        use http::SendError;
         if !self.may_act_on(session) {
-            return Ok(Err(http::SendError::NoSession));
+            return Ok(Err(SendError::NoSession));
         }
-        if !self.lent.webhooks.contains_key(&request.webhook) {
-            return Ok(Err(http::SendError::UnknownWebhook(request.webhook)));
+        if !self.allowed_webhooks.contains(&request.webhook)
+            || !self.lent.webhooks.contains_key(&request.webhook)
+        {
+            return Ok(Err(SendError::UnknownWebhook(request.webhook)));
+        }
+        if self
+            .lent
+            .gone
+            .contains(&(self.tenant, request.webhook.clone()))
+        {
+            return Ok(Err(SendError::WebhookGone(request.webhook)));
+        }
+        if !valid_event_type(&request.event_type) {
+            return Ok(Err(SendError::InvalidData(format!(
+                "event-type must be 1 to {MAX_EVENT_TYPE_BYTES} bytes of a-z 0-9 . _ -"
+            ))));
+        }
+        if request
+            .idempotency_key
+            .as_ref()
+            .is_some_and(|k| k.len() > MAX_EVENT_TYPE_BYTES)
+        {
+            return Ok(Err(SendError::InvalidData(format!(
+                "idempotency-key is longer than {MAX_EVENT_TYPE_BYTES} bytes"
+            ))));
         }
         if request.data.len() > MAX_WEBHOOK_DATA_BYTES {
-            return Ok(Err(http::SendError::InvalidData(format!(
-                "{} bytes; at most {MAX_WEBHOOK_DATA_BYTES}",
+            return Ok(Err(SendError::InvalidData(format!(
+                "data is {} bytes; at most {MAX_WEBHOOK_DATA_BYTES}",
                 request.data.len()
             ))));
         }
         let data = match serde_json::from_str::<Value>(&request.data) {
             Ok(data @ Value::Object(_)) => data,
             Ok(_) => {
-                return Ok(Err(http::SendError::InvalidData(
-                    "not a JSON object".into(),
+                return Ok(Err(SendError::InvalidData(
+                    "data is not a JSON object".into(),
                 )));
             }
-            Err(e) => return Ok(Err(http::SendError::InvalidData(e.to_string()))),
+            Err(e) => return Ok(Err(SendError::InvalidData(format!("data: {e}")))),
         };
+        let queued = self
+            .commands
+            .iter()
+            .filter(|c| matches!(c, Command::Send { .. }))
+            .count();
+        if self.lent.outbox.count(self.tenant) + queued >= self.limits.http_in_flight_per_tenant {
+            return Ok(Err(SendError::TooManyInFlight));
+        }
         let id = self.lent.next_request;
         self.lent.next_request += 1;
         self.push(Command::Send {
@@ -267,6 +344,8 @@ impl http::Host for InstanceState {
             webhook: request.webhook,
             event_type: request.event_type,
             data,
+            idempotency_key: request.idempotency_key,
+            deliver_by: request.deliver_by,
         })?;
         Ok(Ok(id))
     }
@@ -302,7 +381,7 @@ impl chat::Host for InstanceState {
         reason: String,
     ) -> wasmtime::Result<Result<(), chat::ActionError>> {
         if reason.len() > MAX_KIND_BYTES {
-            return Ok(Err(chat::ActionError::TooLong(MAX_KIND_BYTES as u32)));
+            return Ok(Err(chat::ActionError::TooLong(clamp_u32(MAX_KIND_BYTES))));
         }
         if !self.may_act_on(session) {
             return Ok(Err(chat::ActionError::NoSession));
@@ -365,7 +444,24 @@ impl logging::Host for InstanceState {
         session: Option<SessionId>,
         message: String,
     ) -> wasmtime::Result<()> {
-        let mut message = message;
+        self.logs_this_hook += 1;
+        if self.logs_this_hook > MAX_LOGS_PER_HOOK {
+            if self.logs_this_hook == MAX_LOGS_PER_HOOK + 1 {
+                tracing::warn!(target: "plugin", tenant = &*self.tenant_name, "plugin exceeded {MAX_LOGS_PER_HOOK} log records in one hook; dropping the rest");
+            }
+            return Ok(());
+        }
+        // Control characters (newlines above all) would let a plugin forge log lines.
+        let mut message: String = message
+            .chars()
+            .flat_map(|c| -> Box<dyn Iterator<Item = char>> {
+                if c.is_control() {
+                    Box::new(c.escape_default())
+                } else {
+                    Box::new(std::iter::once(c))
+                }
+            })
+            .collect();
         if message.len() > MAX_LOG_BYTES {
             let mut cut = MAX_LOG_BYTES;
             while !message.is_char_boundary(cut) {

@@ -14,6 +14,8 @@ pub mod event;
 pub mod gateway;
 pub mod generate;
 pub mod instance;
+pub mod outbound;
+pub mod outbox;
 pub mod replay;
 pub mod runtime;
 pub mod scenario;

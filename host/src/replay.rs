@@ -4,7 +4,8 @@
 use std::io::Write;
 
 use crate::gateway::{EventError, Gateway};
-use crate::scenario::ScenarioLine;
+use crate::outbound::ScriptedReceiver;
+use crate::scenario::{Item, ScenarioLine};
 
 /// How long after the last event replay keeps firing timers. Durations are capped at
 /// 7 days, so any cycle started by the last event ends well within this.
@@ -38,21 +39,36 @@ pub struct ReplaySummary {
 }
 
 /// Replays `lines`, then fires timers for up to `tail_ms` after the last event.
+/// `webhook_response` lines go to `receiver`, which should be the gateway's
+/// [`crate::outbound::Outbound`] (a clone of it).
 pub fn replay(
     gateway: &mut Gateway,
+    receiver: &ScriptedReceiver,
     lines: &[ScenarioLine],
     tail_ms: u64,
     out: &mut impl Write,
 ) -> Result<ReplaySummary, ReplayError> {
     let mut summary = ReplaySummary::default();
     for line in lines {
-        gateway
-            .handle(line.at_ms, &line.event)
-            .map_err(|source| ReplayError::Event {
-                line: line.line,
-                source,
-            })?;
-        summary.events += 1;
+        match &line.item {
+            Item::Event(event) => {
+                gateway
+                    .handle(line.at_ms, event)
+                    .map_err(|source| ReplayError::Event {
+                        line: line.line,
+                        source,
+                    })?;
+                summary.events += 1;
+            }
+            Item::WebhookResponse {
+                webhook,
+                answer,
+                repeat,
+            } => {
+                gateway.advance_to(line.at_ms.saturating_sub(1));
+                receiver.push(webhook, answer.clone(), *repeat);
+            }
+        }
         summary.actions += write_actions(gateway, out)?;
     }
     let horizon = gateway.now().saturating_add(tail_ms);

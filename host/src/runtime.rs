@@ -81,6 +81,7 @@ impl Runtime {
         let engine = Engine::new(&config).map_err(LoadError::Engine)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(LoadError::Engine)?;
+        forbid_blocking(&mut linker).map_err(LoadError::Engine)?;
         Plugin::add_to_linker::<_, HasSelf<InstanceState>>(&mut linker, |state| state)
             .map_err(LoadError::Engine)?;
         let ticker = EpochTicker::start(engine.clone()).map_err(|e| {
@@ -135,6 +136,7 @@ impl Runtime {
                 usize::try_from(self.limits.memory_mib * 1024 * 1024).unwrap_or(usize::MAX),
             )
             .instances(16)
+            .memories(4)
             .tables(64)
             .table_elements(100_000)
             .build();
@@ -154,6 +156,35 @@ impl Runtime {
             + 1;
         store.set_epoch_deadline(ticks);
     }
+}
+
+/// The WASI monotonic-clock interface as wasmtime-wasi links it.
+const MONOTONIC_CLOCK: &str = "wasi:clocks/monotonic-clock@0.2.12";
+
+/// Replaces the WASI calls that would block the host thread (a guest's
+/// `std::thread::sleep` becomes `subscribe-duration` + `block`) with traps.
+/// Epoch interruption only stops wasm code, never a host call, so a sleeping plugin
+/// would otherwise hold up every tenant for as long as it likes. Plugins wait with
+/// `timers.set`, which returns at once.
+fn forbid_blocking(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
+    use wasmtime::StoreContextMut;
+    use wasmtime::component::Resource;
+    use wasmtime_wasi::p2::DynPollable;
+
+    linker.allow_shadowing(true);
+    let mut clock = linker.instance(MONOTONIC_CLOCK)?;
+    for name in ["subscribe-duration", "subscribe-instant"] {
+        clock.func_wrap(
+            name,
+            move |_: StoreContextMut<'_, InstanceState>, _: (u64,)| -> wasmtime::Result<(Resource<DynPollable>,)> {
+                wasmtime::bail!(
+                    "plugin called {MONOTONIC_CLOCK}#{name}: blocking and sleeping are not allowed (use timers.set)"
+                )
+            },
+        )?;
+    }
+    linker.allow_shadowing(false);
+    Ok(())
 }
 
 /// A thread that advances the engine's epoch every [`EPOCH_TICK`], so that a hook

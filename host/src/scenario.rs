@@ -6,7 +6,10 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
+use serde::Deserialize;
+
 use crate::event::GatewayEvent;
+use crate::webhook::retry::AttemptResult;
 
 /// One checked scenario line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,9 +18,47 @@ pub struct ScenarioLine {
     pub line: usize,
     /// Virtual time of the event.
     pub at_ms: u64,
-    /// The event.
-    pub event: GatewayEvent,
+    /// What happens.
+    pub item: Item,
 }
+
+/// What a scenario line does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Item {
+    /// A gateway event.
+    Event(GatewayEvent),
+    /// Scripts how a webhook's receiver answers its next attempts (replay sends nothing).
+    WebhookResponse {
+        /// The webhook's name.
+        webhook: String,
+        /// The answer.
+        answer: AttemptResult,
+        /// For how many attempts.
+        repeat: u32,
+    },
+}
+
+/// A `webhook_response` line without `at_ms` and `type`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhookResponse {
+    webhook: String,
+    #[serde(default)]
+    status: Option<u16>,
+    #[serde(default)]
+    failure: Option<String>,
+    #[serde(default)]
+    retry_after: Option<u64>,
+    #[serde(default = "one")]
+    repeat: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// The latest `at_ms` a scenario may use (the last millisecond of year 9999).
+pub const MAX_AT_MS: u64 = crate::gateway::MAX_TIME_MS;
 
 /// A scenario line that could not be accepted.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -51,8 +92,19 @@ pub fn parse(text: &str) -> Result<Vec<ScenarioLine>, ScenarioError> {
             )));
         }
         previous = Some((parsed.0, line));
-        let key = (parsed.1.tenant().to_owned(), parsed.1.session().to_owned());
-        match &parsed.1 {
+        let event = match parsed.1 {
+            Item::Event(event) => event,
+            item => {
+                lines.push(ScenarioLine {
+                    line,
+                    at_ms: parsed.0,
+                    item,
+                });
+                continue;
+            }
+        };
+        let key = (event.tenant().to_owned(), event.session().to_owned());
+        match &event {
             GatewayEvent::SessionOpened(_) => {
                 with_channel.insert(key);
             }
@@ -70,14 +122,14 @@ pub fn parse(text: &str) -> Result<Vec<ScenarioLine>, ScenarioError> {
         lines.push(ScenarioLine {
             line,
             at_ms: parsed.0,
-            event: parsed.1,
+            item: Item::Event(event),
         });
     }
     Ok(lines)
 }
 
-/// Parses one line into its time and event.
-pub fn parse_line(raw: &str) -> Result<(u64, GatewayEvent), String> {
+/// Parses one line into its time and item.
+pub fn parse_line(raw: &str) -> Result<(u64, Item), String> {
     let value: Value = serde_json::from_str(raw).map_err(|e| format!("not valid JSON: {e}"))?;
     let Value::Object(mut object) = value else {
         return Err("expected a JSON object".to_owned());
@@ -86,10 +138,55 @@ pub fn parse_line(raw: &str) -> Result<(u64, GatewayEvent), String> {
         None => return Err("missing at_ms".to_owned()),
         Some(value) => value
             .as_u64()
-            .ok_or_else(|| format!("at_ms: {value} is not a whole number of milliseconds"))?,
+            .filter(|at| *at <= MAX_AT_MS)
+            .ok_or_else(|| {
+                format!("at_ms: {value} is not a whole number of milliseconds up to {MAX_AT_MS} (year 9999)")
+            })?,
     };
+    if object.get("type").and_then(Value::as_str) == Some("webhook_response") {
+        object.remove("type");
+        return webhook_response(object).map(|item| (at_ms, item));
+    }
     let event = GatewayEvent::from_json(object)?;
-    Ok((at_ms, event))
+    Ok((at_ms, Item::Event(event)))
+}
+
+fn webhook_response(object: serde_json::Map<String, Value>) -> Result<Item, String> {
+    let raw: RawWebhookResponse =
+        serde_path_to_error::deserialize(Value::Object(object)).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner().to_string();
+            if path == "." {
+                inner
+            } else {
+                format!("{path}: {inner}")
+            }
+        })?;
+    let answer =
+        match (raw.status, raw.failure) {
+            (Some(status), None) if (100..=599).contains(&status) => AttemptResult::Answered {
+                status,
+                retry_after_ms: raw.retry_after.map(|s| s.saturating_mul(1000)),
+            },
+            (Some(status), None) => return Err(format!("status: {status} is not an HTTP status")),
+            (None, Some(reason)) if raw.retry_after.is_none() => AttemptResult::Failed(reason),
+            (None, Some(_)) => return Err("retry_after goes with a status, not a failure".into()),
+            _ => return Err(
+                "give either status (an HTTP status) or failure (a reason such as \"timed out\")"
+                    .into(),
+            ),
+        };
+    if !(1..=1000).contains(&raw.repeat) {
+        return Err(format!(
+            "repeat: {} is out of range (1 to 1000)",
+            raw.repeat
+        ));
+    }
+    Ok(Item::WebhookResponse {
+        webhook: raw.webhook,
+        answer,
+        repeat: raw.repeat,
+    })
 }
 
 #[cfg(test)]
@@ -138,7 +235,14 @@ mod tests {
         let e = err(r#"{"type":"session_closed","tenant":"acme","session":"s1"}"#);
         assert_eq!(e, "line 1: missing at_ms");
         let e = err(r#"{"at_ms":-5,"type":"session_closed","tenant":"acme","session":"s1"}"#);
-        assert_eq!(e, "line 1: at_ms: -5 is not a whole number of milliseconds");
+        assert!(
+            e.starts_with("line 1: at_ms: -5 is not a whole number of milliseconds"),
+            "{e}"
+        );
+        let e = err(
+            r#"{"at_ms":253402300800000,"type":"session_closed","tenant":"acme","session":"s1"}"#,
+        );
+        assert!(e.contains("(year 9999)"), "{e}");
         let e =
             err(r#"{"at_ms":5,"type":"session_closed","tenant":"acme","session":"s1","extra":1}"#);
         assert!(e.starts_with("line 1: extra: unknown field `extra`"), "{e}");
@@ -155,6 +259,37 @@ mod tests {
             e,
             "line 2: at_ms 1000 is earlier than 2000 on line 1: lines must be in time order"
         );
+    }
+
+    #[test]
+    fn webhook_responses_are_scripted_answers() {
+        let lines = parse(concat!(
+            r#"{"at_ms":0,"type":"webhook_response","webhook":"p","status":503,"retry_after":60,"repeat":2}"#,
+            "\n",
+            r#"{"at_ms":0,"type":"webhook_response","webhook":"p","failure":"connection refused"}"#
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            lines[0].item,
+            Item::WebhookResponse {
+                webhook: "p".into(),
+                answer: AttemptResult::Answered {
+                    status: 503,
+                    retry_after_ms: Some(60_000)
+                },
+                repeat: 2
+            }
+        );
+        assert!(
+            matches!(&lines[1].item, Item::WebhookResponse { answer: AttemptResult::Failed(r), .. } if r == "connection refused")
+        );
+        let e = err(r#"{"at_ms":0,"type":"webhook_response","webhook":"p"}"#);
+        assert!(e.starts_with("line 1: give either status"), "{e}");
+        let e = err(r#"{"at_ms":0,"type":"webhook_response","webhook":"p","status":99}"#);
+        assert_eq!(e, "line 1: status: 99 is not an HTTP status");
+        let e =
+            err(r#"{"at_ms":0,"type":"webhook_response","webhook":"p","status":500,"colour":1}"#);
+        assert!(e.starts_with("line 1: colour: unknown field"), "{e}");
     }
 
     #[test]

@@ -25,12 +25,15 @@ pub struct FiredTimer {
     pub due: u64,
     /// The payload it was set with.
     pub payload: Vec<u8>,
+    /// How often it was delivered before and failed (see [`TimerStore::set_redelivery`]).
+    pub redeliveries: u8,
 }
 
 #[derive(Debug)]
 struct Entry {
     due: u64,
     seq: u64,
+    redeliveries: u8,
     payload: Box<[u8]>,
 }
 
@@ -45,6 +48,12 @@ pub struct TimerStore {
 impl TimerStore {
     /// Sets `key` to fire at `due`, replacing any timer with the same key.
     pub fn set(&mut self, key: TimerKey, due: u64, payload: &[u8]) {
+        self.set_redelivery(key, due, payload, 0);
+    }
+
+    /// Sets a timer again after its delivery failed, counting how often that happened
+    /// so the host can stop re-delivering a timer whose hook always fails.
+    pub fn set_redelivery(&mut self, key: TimerKey, due: u64, payload: &[u8], redeliveries: u8) {
         self.cancel(key);
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -54,6 +63,7 @@ impl TimerStore {
             Entry {
                 due,
                 seq,
+                redeliveries,
                 payload: payload.into(),
             },
         );
@@ -90,16 +100,16 @@ impl TimerStore {
         keys.iter().filter(|k| self.cancel(**k)).count()
     }
 
-    /// Number of timers `session` has pending.
-    pub fn count_session(&self, session: SessionId) -> usize {
-        self.entries
-            .range(
-                TimerKey { session, key: 0 }..=TimerKey {
-                    session,
-                    key: u32::MAX,
-                },
-            )
-            .count()
+    /// The keys `session` has pending.
+    pub fn keys_of(&self, session: SessionId) -> impl Iterator<Item = TimerKey> + '_ {
+        let (first, last) = (
+            TimerKey { session, key: 0 },
+            TimerKey {
+                session,
+                key: u32::MAX,
+            },
+        );
+        self.entries.range(first..=last).map(|(k, _)| *k)
     }
 
     /// When the earliest timer is due.
@@ -119,6 +129,7 @@ impl TimerStore {
             key,
             due,
             payload: entry.payload.into_vec(),
+            redeliveries: entry.redeliveries,
         })
     }
 
@@ -173,7 +184,7 @@ mod tests {
         timers.set(key(1, 0), 10, b"");
         timers.set(key(1, 7), 10, b"");
         timers.set(key(2, 0), 10, b"");
-        assert_eq!(timers.count_session(1), 2);
+        assert_eq!(timers.keys_of(1).count(), 2);
         assert_eq!(timers.cancel_session(1), 2);
         assert_eq!(timers.len(), 1);
         assert!(timers.contains(key(2, 0)));

@@ -20,7 +20,7 @@ use chat_gateway::plugin::events::{
     HttpOutcome, HttpResponseEvent, MessageEvent, SessionChange, SessionEvent, TimerEvent,
 };
 use chat_gateway::plugin::types::{
-    ChannelId, ConfigError, Interests, MessageFields, SenderRole, SessionId, TenantId,
+    ChannelId, ConfigError, Interests, MessageFields, SenderRole, SessionId, TenantId, TenantSetup,
 };
 use chat_gateway::plugin::{chat, clock, http, logging, sessions, timers};
 use exports::chat_gateway::plugin::hooks::Guest;
@@ -28,6 +28,8 @@ use exports::chat_gateway::plugin::hooks::Guest;
 struct Tenant {
     name: String,
     settings: TenantSettings,
+    /// Largest webhook `data` the host accepts.
+    max_data_bytes: usize,
     /// Channel handle to channel name, filled on first use.
     channels: HashMap<ChannelId, Option<String>>,
 }
@@ -36,22 +38,40 @@ thread_local! {
     static TENANTS: RefCell<HashMap<TenantId, Tenant>> = RefCell::new(HashMap::new());
 }
 
+/// What the glue needs of a tenant beyond the channel's settings.
+struct TenantInfo<'a> {
+    name: &'a str,
+    max_data_bytes: usize,
+}
+
 /// Runs `f` with the settings of `channel` for `tenant` (`None` where auto-close is off
 /// or the tenant is not configured).
 fn with_settings<R>(
     tenant: TenantId,
     channel: ChannelId,
-    f: impl FnOnce(Option<&Settings>, &str) -> R,
+    f: impl FnOnce(Option<&Settings>, TenantInfo<'_>) -> R,
 ) -> R {
     TENANTS.with_borrow_mut(|tenants| match tenants.get_mut(&tenant) {
-        None => f(None, ""),
+        None => f(
+            None,
+            TenantInfo {
+                name: "",
+                max_data_bytes: 0,
+            },
+        ),
         Some(t) => {
             let name = t
                 .channels
                 .entry(channel)
                 .or_insert_with(|| sessions::channel_name(channel));
             let settings = name.as_deref().and_then(|n| t.settings.channel(n));
-            f(settings, &t.name)
+            f(
+                settings,
+                TenantInfo {
+                    name: &t.name,
+                    max_data_bytes: t.max_data_bytes,
+                },
+            )
         }
     })
 }
@@ -66,7 +86,7 @@ fn sender(role: SenderRole) -> Sender {
 }
 
 /// Carries out a plan in the documented order: post, push, timer, close.
-fn execute(plan: Plan, session: SessionId, channel: ChannelId, tenant_name: &str) {
+fn execute(plan: Plan, session: SessionId, channel: ChannelId, tenant: TenantInfo<'_>) {
     if let Some(note) = plan.note {
         logging::log(logging::Level::Debug, Some(session), note);
     }
@@ -86,16 +106,19 @@ fn execute(plan: Plan, session: SessionId, channel: ChannelId, tenant_name: &str
         let data = push::data(
             p,
             push::Recipient {
-                tenant: tenant_name,
+                tenant: tenant.name,
                 session: &external,
                 channel: &channel_name,
                 attributes: &attributes,
             },
+            tenant.max_data_bytes,
         );
         let request = http::WebhookRequest {
             webhook: p.webhook.clone(),
             event_type: p.notice.event_type().to_owned(),
             data,
+            idempotency_key: Some(p.idempotency_key()),
+            deliver_by: p.deliver_by(),
         };
         if let Err(e) = http::send(session, &request) {
             logging::log(
@@ -107,7 +130,13 @@ fn execute(plan: Plan, session: SessionId, channel: ChannelId, tenant_name: &str
     }
     match plan.timer {
         Some(TimerOp::Set { due, pending }) => {
-            timers::set(session, policy::TIMER_KEY, due, &pending.encode())
+            if let Err(e) = timers::set(session, policy::TIMER_KEY, due, &pending.encode()) {
+                logging::log(
+                    logging::Level::Warn,
+                    Some(session),
+                    &format!("timer not set: {e:?}"),
+                );
+            }
         }
         Some(TimerOp::Cancel) => {
             timers::cancel(session, policy::TIMER_KEY);
@@ -128,22 +157,18 @@ fn execute(plan: Plan, session: SessionId, channel: ChannelId, tenant_name: &str
 struct Component;
 
 impl Guest for Component {
-    fn configure(
-        tenant: TenantId,
-        name: String,
-        config: String,
-        webhooks: Vec<String>,
-    ) -> Result<Interests, ConfigError> {
-        let settings = config::parse(&config, &webhooks).map_err(|e| ConfigError {
+    fn configure(setup: TenantSetup) -> Result<Interests, ConfigError> {
+        let settings = config::parse(&setup.config, &setup.webhooks).map_err(|e| ConfigError {
             path: e.path,
             reason: e.reason,
         })?;
         TENANTS.with_borrow_mut(|tenants| {
             tenants.insert(
-                tenant,
+                setup.tenant,
                 Tenant {
-                    name,
+                    name: setup.name,
                     settings,
+                    max_data_bytes: setup.limits.max_webhook_data_bytes as usize,
                     channels: HashMap::new(),
                 },
             )

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use autoclose_duration::Duration;
 use crate::template::Template;
+use autoclose_duration::Duration;
 
 /// Longest message text a tenant may configure, in bytes. Keeps posts and push bodies small.
 pub const MAX_TEXT_BYTES: usize = 2_000;

@@ -42,23 +42,22 @@ pub struct Message {
     pub at: u64,
 }
 
-/// The step a pending timer stands for.
+/// What a pending timer carries, fixed when its step was planned: a running cycle
+/// keeps its timing even if the configuration changes meanwhile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Step {
-    /// Post the warning, then wait for the close.
-    Warn,
-    /// Close the session.
-    Close,
-}
-
-/// What a pending timer carries: the step and the deadline fixed when the cycle
-/// started. Running cycles keep their deadline even if the configuration changes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Pending {
-    /// The step to take when the timer fires.
-    pub step: Step,
-    /// When the session closes (ms).
-    pub closes_at: u64,
+pub enum Pending {
+    /// Post the warning; the close follows this long after it (ms). Measured from the
+    /// moment the warning is actually posted, so a late timer never shortens the
+    /// user's time to answer.
+    Warn {
+        /// `close_after` as configured when the cycle started.
+        close_after: u64,
+    },
+    /// Close the session; `closes_at` is the deadline announced in the warning.
+    Close {
+        /// The deadline (ms).
+        closes_at: u64,
+    },
 }
 
 /// Version tag of the payload layout; bump it if the layout changes so that timers
@@ -68,15 +67,16 @@ const PAYLOAD_V1: u8 = 1;
 pub const PAYLOAD_LEN: usize = 10;
 
 impl Pending {
-    /// Encodes the payload handed to the host's timer: version, step, deadline.
+    /// Encodes the payload handed to the host's timer: version, step, time.
     pub fn encode(self) -> [u8; PAYLOAD_LEN] {
         let mut out = [0u8; PAYLOAD_LEN];
         out[0] = PAYLOAD_V1;
-        out[1] = match self.step {
-            Step::Warn => 0,
-            Step::Close => 1,
+        let (step, time) = match self {
+            Pending::Warn { close_after } => (0, close_after),
+            Pending::Close { closes_at } => (1, closes_at),
         };
-        out[2..].copy_from_slice(&self.closes_at.to_le_bytes());
+        out[1] = step;
+        out[2..].copy_from_slice(&time.to_le_bytes());
         out
     }
 
@@ -86,17 +86,14 @@ impl Pending {
         if bytes[0] != PAYLOAD_V1 {
             return None;
         }
-        let step = match bytes[1] {
-            0 => Step::Warn,
-            1 => Step::Close,
-            _ => return None,
-        };
-        let mut deadline = [0u8; 8];
-        deadline.copy_from_slice(&bytes[2..]);
-        Some(Pending {
-            step,
-            closes_at: u64::from_le_bytes(deadline),
-        })
+        let mut time = [0u8; 8];
+        time.copy_from_slice(&bytes[2..]);
+        let time = u64::from_le_bytes(time);
+        match bytes[1] {
+            0 => Some(Pending::Warn { close_after: time }),
+            1 => Some(Pending::Close { closes_at: time }),
+            _ => None,
+        }
     }
 }
 
@@ -150,8 +147,25 @@ pub struct Push {
     pub webhook: String,
     /// The rendered text (the same as posted into the chat, if anything was).
     pub message: String,
-    /// When the session closes (ms).
+    /// When the session closes (ms). Also identifies the cycle, so a notice sent
+    /// twice for the same cycle carries the same idempotency key.
     pub closes_at: u64,
+}
+
+impl Push {
+    /// The idempotency key of the delivery: the cycle's deadline.
+    pub fn idempotency_key(&self) -> String {
+        self.closes_at.to_string()
+    }
+
+    /// After this instant the push is worthless: a warning once the chat has closed.
+    /// A close notice has no deadline of its own (the webhook's policy applies).
+    pub fn deliver_by(&self) -> Option<u64> {
+        match self.notice {
+            Notice::Warning => Some(self.closes_at),
+            Notice::Close => None,
+        }
+    }
 }
 
 /// Everything one event makes the plugin do, executed in this order: post, push,
@@ -209,24 +223,15 @@ pub fn on_message(settings: Option<&Settings>, message: Message) -> Plan {
 fn start_cycle(settings: &Settings, at: u64) -> TimerOp {
     let close_after = settings.close_after.as_ms();
     match &settings.warning {
-        Some(warning) => {
-            let warn_at = at.saturating_add(warning.after.as_ms());
-            TimerOp::Set {
-                due: warn_at,
-                pending: Pending {
-                    step: Step::Warn,
-                    closes_at: warn_at.saturating_add(close_after),
-                },
-            }
-        }
+        Some(warning) => TimerOp::Set {
+            due: at.saturating_add(warning.after.as_ms()),
+            pending: Pending::Warn { close_after },
+        },
         None => {
             let closes_at = at.saturating_add(close_after);
             TimerOp::Set {
                 due: closes_at,
-                pending: Pending {
-                    step: Step::Close,
-                    closes_at,
-                },
+                pending: Pending::Close { closes_at },
             }
         }
     }
@@ -240,25 +245,26 @@ pub fn on_timer(settings: Option<&Settings>, payload: &[u8], now: u64) -> Plan {
     let Some(settings) = settings else {
         return Plan::note("auto-close was turned off for this channel: pending step dropped");
     };
+    let closes_at = match pending {
+        Pending::Warn { close_after } => now.saturating_add(close_after),
+        Pending::Close { closes_at } => closes_at,
+    };
     let values = Values {
-        ms_left: pending.closes_at.saturating_sub(now),
+        ms_left: closes_at.saturating_sub(now),
     };
     let push_for = |notice: Notice, wanted: fn(&crate::config::Push) -> bool, message: &str| {
         settings.push.as_ref().filter(|p| wanted(p)).map(|p| Push {
             notice,
             webhook: p.webhook.clone(),
             message: message.to_owned(),
-            closes_at: pending.closes_at,
+            closes_at,
         })
     };
-    match pending.step {
-        Step::Warn => {
+    match pending {
+        Pending::Warn { .. } => {
             let close_timer = TimerOp::Set {
-                due: pending.closes_at,
-                pending: Pending {
-                    step: Step::Close,
-                    ..pending
-                },
+                due: closes_at,
+                pending: Pending::Close { closes_at },
             };
             let Some(warning) = &settings.warning else {
                 return Plan {
@@ -275,7 +281,7 @@ pub fn on_timer(settings: Option<&Settings>, payload: &[u8], now: u64) -> Plan {
                 ..Plan::default()
             }
         }
-        Step::Close => {
+        Pending::Close { .. } => {
             let text = settings.close_message.as_ref().map(|t| t.render(values));
             Plan {
                 push: push_for(Notice::Close, |p| p.on_close, text.as_deref().unwrap_or("")),
@@ -334,9 +340,8 @@ mod tests {
                 plan.timer,
                 Some(TimerOp::Set {
                     due: 181_000,
-                    pending: Pending {
-                        step: Step::Warn,
-                        closes_at: 301_000
+                    pending: Pending::Warn {
+                        close_after: 120_000
                     }
                 })
             );
@@ -351,10 +356,7 @@ mod tests {
             plan.timer,
             Some(TimerOp::Set {
                 due: 120_005,
-                pending: Pending {
-                    step: Step::Close,
-                    closes_at: 120_005
-                }
+                pending: Pending::Close { closes_at: 120_005 }
             })
         );
     }
@@ -387,9 +389,8 @@ mod tests {
     #[test]
     fn warning_posts_pushes_and_schedules_the_close() {
         let s = with_warning();
-        let payload = Pending {
-            step: Step::Warn,
-            closes_at: 301_000,
+        let payload = Pending::Warn {
+            close_after: 120_000,
         }
         .encode();
         let plan = on_timer(Some(&s), &payload, 181_000);
@@ -402,23 +403,17 @@ mod tests {
             plan.timer,
             Some(TimerOp::Set {
                 due: 301_000,
-                pending: Pending {
-                    step: Step::Close,
-                    closes_at: 301_000
-                }
+                pending: Pending::Close { closes_at: 301_000 }
             })
         );
         assert!(!plan.close);
+        assert_eq!(plan.push.as_ref().and_then(Push::deliver_by), Some(301_000));
     }
 
     #[test]
     fn close_posts_pushes_and_closes() {
         let s = with_warning();
-        let payload = Pending {
-            step: Step::Close,
-            closes_at: 301_000,
-        }
-        .encode();
+        let payload = Pending::Close { closes_at: 301_000 }.encode();
         let plan = on_timer(Some(&s), &payload, 301_000);
         assert_eq!(plan.post, Some((Notice::Close, "bye".to_owned())));
         assert_eq!(plan.push.map(|p| p.notice), Some(Notice::Close));
@@ -431,11 +426,7 @@ mod tests {
         let s = settings(
             r#"{"warning_after":"1m","close_after":"1m","warning_message":"w","push":{"webhook":"push","on_warning":true}}"#,
         );
-        let close = Pending {
-            step: Step::Close,
-            closes_at: 1,
-        }
-        .encode();
+        let close = Pending::Close { closes_at: 1 }.encode();
         let plan = on_timer(Some(&s), &close, 1);
         assert_eq!(plan.push, None);
         assert_eq!(plan.post, None, "no close message configured");
@@ -458,12 +449,32 @@ mod tests {
 
     #[test]
     fn payload_round_trips() {
-        for step in [Step::Warn, Step::Close] {
-            let pending = Pending {
-                step,
+        for pending in [
+            Pending::Warn { close_after: 7 },
+            Pending::Close {
                 closes_at: u64::MAX - 3,
-            };
+            },
+        ] {
             assert_eq!(Pending::decode(&pending.encode()), Some(pending));
         }
+    }
+
+    #[test]
+    fn a_late_warning_still_gives_the_full_close_after() {
+        let s = with_warning();
+        let payload = Pending::Warn {
+            close_after: 120_000,
+        }
+        .encode();
+        // The warning timer was delivered 50s late (say, after a host restart).
+        let plan = on_timer(Some(&s), &payload, 231_000);
+        assert_eq!(plan.post, Some((Notice::Warning, "2 min left".to_owned())));
+        assert_eq!(
+            plan.timer,
+            Some(TimerOp::Set {
+                due: 351_000,
+                pending: Pending::Close { closes_at: 351_000 }
+            })
+        );
     }
 }

@@ -5,7 +5,8 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use autoclose_host::config::HostConfig;
-use autoclose_host::gateway::{AnswerOk, Gateway, GatewayError};
+use autoclose_host::gateway::{Gateway, GatewayError};
+use autoclose_host::outbound::ScriptedReceiver;
 use autoclose_host::runtime::{PluginComponent, Runtime};
 use autoclose_host::{DEFAULT_PLUGIN, replay, scenario};
 use serde_json::Value;
@@ -18,7 +19,7 @@ pub const MISBEHAVING_PLUGIN: &str = env!("MISBEHAVING_PLUGIN_WASM");
 pub const CONFIG: &str = r#"{
   "webhooks": {"mobile-push": {"url": "https://push.example.com/hook"}},
   "tenants": {
-    "acme": {"channels": {
+    "acme": {"webhooks": ["mobile-push"], "channels": {
       "web_chat": {"auto_close": {
         "warning_after": "3m", "close_after": "2m",
         "warning_message": "Are you still there? This chat closes in {{minutes_left}} minutes.",
@@ -26,7 +27,7 @@ pub const CONFIG: &str = r#"{
         "push": {"webhook": "mobile-push", "on_warning": true, "on_close": false}}},
       "http_api": {"auto_close": {"close_after": "10m", "close_message": "Closed."}},
       "sms": {"auto_close": {"enabled": false}}}},
-    "globex": {"channels": {
+    "globex": {"webhooks": ["mobile-push"], "channels": {
       "web_chat": {"auto_close": {
         "warning_after": "1m", "close_after": "30s",
         "warning_message": "Closing in {{seconds_left}} seconds ({{minutes_left}} min).",
@@ -47,9 +48,40 @@ fn shared() -> &'static (Arc<Runtime>, Arc<PluginComponent>) {
     })
 }
 
+/// A gateway under test with the scripted receiver its webhook attempts go to.
+pub struct TestGateway {
+    /// The gateway.
+    pub gateway: Gateway,
+    /// Where its webhook attempts go; `webhook_response` lines script it.
+    pub receiver: ScriptedReceiver,
+}
+
+impl std::ops::Deref for TestGateway {
+    type Target = Gateway;
+    fn deref(&self) -> &Gateway {
+        &self.gateway
+    }
+}
+
+impl std::ops::DerefMut for TestGateway {
+    fn deref_mut(&mut self) -> &mut Gateway {
+        &mut self.gateway
+    }
+}
+
 /// Starts a gateway for `config` (JSON text); `{MISBEHAVING}` in it stands for the path
 /// of the misbehaving test component.
-pub fn gateway(config: &str) -> Result<Gateway, String> {
+pub fn gateway(config: &str) -> Result<TestGateway, String> {
+    let receiver = ScriptedReceiver::default();
+    let gateway = gateway_with(config, Box::new(receiver.clone()))?;
+    Ok(TestGateway { gateway, receiver })
+}
+
+/// Starts a gateway for `config` whose webhook attempts go to `outbound`.
+pub fn gateway_with(
+    config: &str,
+    outbound: Box<dyn autoclose_host::outbound::Outbound + Send>,
+) -> Result<Gateway, String> {
     let text = config.replace("{MISBEHAVING}", MISBEHAVING_PLUGIN);
     let config =
         HostConfig::parse(&text, Path::new("test-config.json")).map_err(|e| e.to_string())?;
@@ -62,15 +94,15 @@ pub fn gateway(config: &str) -> Result<Gateway, String> {
             .map_err(|e| e.to_string())?;
         (runtime, plugin)
     };
-    Gateway::new(runtime, &config, plugin, Box::new(AnswerOk))
-        .map_err(|e: GatewayError| e.to_string())
+    Gateway::new(runtime, &config, plugin, outbound).map_err(|e: GatewayError| e.to_string())
 }
 
 /// Replays `scenario` (JSON Lines) on `gateway` and returns the transcript lines.
-pub fn replay_on(gateway: &mut Gateway, scenario: &str) -> Result<Vec<Value>, String> {
+pub fn replay_on(gateway: &mut TestGateway, scenario: &str) -> Result<Vec<Value>, String> {
     let lines = scenario::parse(scenario).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
-    replay::replay(gateway, &lines, replay::DEFAULT_TAIL_MS, &mut out)
+    let TestGateway { gateway, receiver } = gateway;
+    replay::replay(gateway, receiver, &lines, replay::DEFAULT_TAIL_MS, &mut out)
         .map_err(|e| e.to_string())?;
     let text = String::from_utf8(out).map_err(|e| e.to_string())?;
     text.lines()
@@ -86,9 +118,11 @@ pub fn transcript(config: &str, scenario: &str) -> Vec<Value> {
 
 /// A compact view of transcript lines: `at_ms action session detail`, where detail is
 /// the post kind, the webhook event or the close reason. Makes assertions readable.
+/// Webhook attempts are left out (see [`attempts`]).
 pub fn summary(transcript: &[Value]) -> Vec<String> {
     transcript
         .iter()
+        .filter(|a| a["action"] != "webhook_attempt")
         .map(|a| {
             let detail = match a["action"].as_str() {
                 Some("post_message") => a["kind"].as_str(),
@@ -129,4 +163,22 @@ pub fn opened(tenant: &str, session: &str, channel: &str) -> String {
 /// A message from `sender` (JSON without `at_ms`).
 pub fn message(tenant: &str, session: &str, sender: &str) -> String {
     format!(r#"{{"type":"message","tenant":"{tenant}","session":"{session}","sender":"{sender}"}}"#)
+}
+
+/// The webhook attempts of a transcript: `at_ms webhook #attempt result -> outcome`.
+pub fn attempts(transcript: &[Value]) -> Vec<String> {
+    transcript
+        .iter()
+        .filter(|a| a["action"] == "webhook_attempt")
+        .map(|a| {
+            format!(
+                "{} {} #{} {} -> {}",
+                a["at_ms"],
+                a["webhook"].as_str().unwrap_or("?"),
+                a["attempt"],
+                a["result"].as_str().unwrap_or("?"),
+                a["outcome"].as_str().unwrap_or("?")
+            )
+        })
+        .collect()
 }

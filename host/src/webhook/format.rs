@@ -73,17 +73,24 @@ impl Format {
         let raw = match value {
             Value::String(name) => RawFormat::Name(name),
             Value::Object(mut map) if map.contains_key("preset") => {
-                let preset = serde_path_to_error::deserialize(Value::Object(std::mem::take(&mut map)))
-                    .map_err(|e| {
-                        let path = e.path().to_string();
-                        let inner = e.into_inner().to_string();
-                        if path == "." { inner } else { format!("{path}: {inner}") }
-                    })?;
+                let preset =
+                    serde_path_to_error::deserialize(Value::Object(std::mem::take(&mut map)))
+                        .map_err(|e| {
+                            let path = e.path().to_string();
+                            let inner = e.into_inner().to_string();
+                            if path == "." {
+                                inner
+                            } else {
+                                format!("{path}: {inner}")
+                            }
+                        })?;
                 RawFormat::Preset(preset)
             }
-            Value::Object(mut map) if map.len() == 1 && map.contains_key("template") => RawFormat::Template {
-                template: map.remove("template").unwrap_or(Value::Null),
-            },
+            Value::Object(mut map) if map.len() == 1 && map.contains_key("template") => {
+                RawFormat::Template {
+                    template: map.remove("template").unwrap_or(Value::Null),
+                }
+            }
             other => {
                 return Err(format!(
                     "{other} is not a format (use \"standard\", {{\"preset\": \"ntfy\" | \"gotify\", ...}} or {{\"template\": ...}})"
@@ -95,16 +102,21 @@ impl Format {
 
     fn from_raw(raw: RawFormat) -> Result<Self, String> {
         let format = match raw {
-            RawFormat::Name(name) => match name.as_str() {
-                "standard" => Format::Standard,
-                "ntfy" => return Err("the ntfy preset needs a topic: {\"preset\": \"ntfy\", \"topic\": \"...\"}".into()),
-                "gotify" => Format::Template(gotify(None, None, None)),
-                other => {
-                    return Err(format!(
-                        "unknown format {other:?} (use \"standard\", a preset such as {{\"preset\": \"ntfy\", \"topic\": \"...\"}}, or {{\"template\": ...}})"
-                    ));
+            RawFormat::Name(name) => {
+                match name.as_str() {
+                    "standard" => Format::Standard,
+                    "ntfy" => return Err(
+                        "the ntfy preset needs a topic: {\"preset\": \"ntfy\", \"topic\": \"...\"}"
+                            .into(),
+                    ),
+                    "gotify" => Format::Template(gotify(None, None, None)),
+                    other => {
+                        return Err(format!(
+                            "unknown format {other:?} (use \"standard\", a preset such as {{\"preset\": \"ntfy\", \"topic\": \"...\"}}, or {{\"template\": ...}})"
+                        ));
+                    }
                 }
-            },
+            }
             RawFormat::Preset(RawPreset::Ntfy {
                 topic,
                 title,
@@ -170,11 +182,17 @@ fn check_priority(priority: Option<u8>) -> Result<(), String> {
 /// Gotify's `/message` body: title, message, priority, and a click URL in `extras`.
 fn gotify(title: Option<String>, priority: Option<u8>, click: Option<String>) -> Value {
     let mut body = Map::new();
-    body.insert("title".into(), Value::String(title.unwrap_or_else(|| "{{type}}".into())));
+    body.insert(
+        "title".into(),
+        Value::String(title.unwrap_or_else(|| "{{type}}".into())),
+    );
     body.insert("message".into(), Value::String("{{data.message}}".into()));
     body.insert("priority".into(), Value::from(priority.unwrap_or(5)));
     if let Some(click) = click {
-        body.insert("extras".into(), json!({"client::notification": {"click": {"url": click}}}));
+        body.insert(
+            "extras".into(),
+            json!({"client::notification": {"click": {"url": click}}}),
+        );
     }
     Value::Object(body)
 }
@@ -185,7 +203,9 @@ fn check_template(template: &Value) -> Result<(), String> {
     visit_strings(template, &mut |text| {
         for name in placeholders(text) {
             let known = matches!(name, "id" | "type" | "timestamp")
-                || name.strip_prefix("data.").is_some_and(|rest| !rest.is_empty());
+                || name
+                    .strip_prefix("data.")
+                    .is_some_and(|rest| !rest.is_empty());
             if !known && problem.is_none() {
                 problem = Some(format!(
                     "unknown placeholder {{{{{name}}}}} (known: {})",
@@ -211,7 +231,9 @@ fn visit_strings(value: &Value, f: &mut impl FnMut(&str)) {
 
 /// The placeholder names in `text`, trimmed.
 fn placeholders(text: &str) -> impl Iterator<Item = &str> {
-    text.split("{{").skip(1).filter_map(|part| part.split_once("}}").map(|(name, _)| name.trim()))
+    text.split("{{")
+        .skip(1)
+        .filter_map(|part| part.split_once("}}").map(|(name, _)| name.trim()))
 }
 
 /// Looks a placeholder up. `data.a.b` walks into the data object.
@@ -239,7 +261,9 @@ pub fn render_template(template: &Value, fields: Fields<'_>) -> Value {
     match template {
         Value::String(text) => {
             let trimmed = text.trim();
-            if let Some(name) = trimmed.strip_prefix("{{").and_then(|t| t.strip_suffix("}}"))
+            if let Some(name) = trimmed
+                .strip_prefix("{{")
+                .and_then(|t| t.strip_suffix("}}"))
                 && !name.contains("{{")
             {
                 return lookup(name.trim(), &fields).unwrap_or(Value::Null);
@@ -261,7 +285,9 @@ pub fn render_template(template: &Value, fields: Fields<'_>) -> Value {
             out.push_str(rest);
             Value::String(out)
         }
-        Value::Array(items) => Value::Array(items.iter().map(|v| render_template(v, fields)).collect()),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| render_template(v, fields)).collect())
+        }
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| (k.clone(), render_template(v, fields)))
@@ -311,20 +337,29 @@ mod tests {
             body(&ntfy, &data),
             json!({"topic": "acme", "message": "closing soon", "priority": 4, "tags": ["warning"], "click": "https://x.example/c"})
         );
-        let gotify = parse(json!({"preset": "gotify", "title": "Chat", "click": "https://x.example/c"}))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let gotify =
+            parse(json!({"preset": "gotify", "title": "Chat", "click": "https://x.example/c"}))
+                .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             body(&gotify, &data),
             json!({"title": "Chat", "message": "closing soon", "priority": 5,
                    "extras": {"client::notification": {"click": {"url": "https://x.example/c"}}}})
         );
         assert!(parse(json!("ntfy")).unwrap_err().contains("needs a topic"));
-        assert!(parse(json!({"preset": "ntfy", "topic": "t", "priority": 11})).unwrap_err().contains("out of range"));
+        assert!(
+            parse(json!({"preset": "ntfy", "topic": "t", "priority": 11}))
+                .unwrap_err()
+                .contains("out of range")
+        );
         let e = parse(json!({"preset": "ntfy"})).unwrap_err();
         assert!(e.contains("missing field `topic`"), "{e}");
         let e = parse(json!({"preset": "ntfy", "topic": "t", "colour": 1})).unwrap_err();
         assert!(e.contains("unknown field `colour`"), "{e}");
-        assert!(parse(json!(7)).unwrap_err().starts_with("7 is not a format"));
+        assert!(
+            parse(json!(7))
+                .unwrap_err()
+                .starts_with("7 is not a format")
+        );
     }
 
     #[test]
@@ -347,7 +382,11 @@ mod tests {
 
     #[test]
     fn unknown_formats_and_placeholders_are_refused() {
-        assert!(parse(json!("xml")).unwrap_err().starts_with("unknown format \"xml\""));
+        assert!(
+            parse(json!("xml"))
+                .unwrap_err()
+                .starts_with("unknown format \"xml\"")
+        );
         let e = parse(json!({"template": {"a": "{{user}}"}})).unwrap_err();
         assert!(e.starts_with("unknown placeholder {{user}}"), "{e}");
         let e = parse(json!({"template": {"a": "{{data.}}"}})).unwrap_err();

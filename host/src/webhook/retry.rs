@@ -49,7 +49,9 @@ impl RetryPolicy {
         let default = RetryPolicy::default();
         let max_attempts = raw.max_attempts.unwrap_or(default.max_attempts);
         if !(1..=20).contains(&max_attempts) {
-            return Err(format!("max_attempts {max_attempts} is out of range (1 to 20)"));
+            return Err(format!(
+                "max_attempts {max_attempts} is out of range (1 to 20)"
+            ));
         }
         Ok(RetryPolicy {
             max_attempts,
@@ -157,11 +159,10 @@ pub fn decide(
 
 /// Spreads `delay` by up to 10% either way, reproducibly for the same delivery and attempt.
 fn jitter(delay: u64, delivery_id: &str, attempt: u32) -> u64 {
-    let seed = delivery_id
-        .bytes()
-        .fold(u64::from(attempt).wrapping_mul(0x9E37_79B9_7F4A_7C15), |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3)
-        });
+    let seed = delivery_id.bytes().fold(
+        u64::from(attempt).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3),
+    );
     let percent = 90 + seed % 21; // 90..=110
     delay * percent / 100
 }
@@ -192,12 +193,23 @@ mod tests {
     #[test]
     fn success_gone_redirect_and_client_errors_are_final() {
         let p = RetryPolicy::default();
-        assert_eq!(decide(&p, 1, &answered(204), 0, FAR, "id"), Decision::Delivered);
+        assert_eq!(
+            decide(&p, 1, &answered(204), 0, FAR, "id"),
+            Decision::Delivered
+        );
         assert_eq!(decide(&p, 1, &answered(410), 0, FAR, "id"), Decision::Gone);
-        assert!(matches!(decide(&p, 1, &answered(301), 0, FAR, "id"), Decision::GiveUp { reason } if reason.contains("redirects")));
-        assert!(matches!(decide(&p, 1, &answered(400), 0, FAR, "id"), Decision::GiveUp { .. }));
+        assert!(
+            matches!(decide(&p, 1, &answered(301), 0, FAR, "id"), Decision::GiveUp { reason } if reason.contains("redirects"))
+        );
+        assert!(matches!(
+            decide(&p, 1, &answered(400), 0, FAR, "id"),
+            Decision::GiveUp { .. }
+        ));
         let refused = AttemptResult::Refused("egress".into());
-        assert!(matches!(decide(&p, 1, &refused, 0, FAR, "id"), Decision::GiveUp { .. }));
+        assert!(matches!(
+            decide(&p, 1, &refused, 0, FAR, "id"),
+            Decision::GiveUp { .. }
+        ));
     }
 
     #[test]
@@ -208,12 +220,21 @@ mod tests {
                 max_attempts: 20,
                 ..p
             };
-            for result in [answered(503), answered(429), answered(408), AttemptResult::Failed("refused".into())] {
-                let Decision::Retry { at } = decide(&p, attempt, &result, 1_000, FAR, "msg_x") else {
+            for result in [
+                answered(503),
+                answered(429),
+                answered(408),
+                AttemptResult::Failed("refused".into()),
+            ] {
+                let Decision::Retry { at } = decide(&p, attempt, &result, 1_000, FAR, "msg_x")
+                else {
                     panic!("attempt {attempt} {result} must be retried");
                 };
                 let delay = at - 1_000;
-                assert!(delay >= base * 9 / 10 && delay <= base * 11 / 10, "{attempt}: {delay}");
+                assert!(
+                    delay >= base * 9 / 10 && delay <= base * 11 / 10,
+                    "{attempt}: {delay}"
+                );
             }
         }
     }
@@ -236,11 +257,20 @@ mod tests {
             status: 503,
             retry_after_ms: Some(60_000),
         };
-        assert_eq!(decide(&p, 1, &slow, 0, FAR, "id"), Decision::Retry { at: 60_000 });
+        assert_eq!(
+            decide(&p, 1, &slow, 0, FAR, "id"),
+            Decision::Retry { at: 60_000 }
+        );
         let stale = decide(&p, 1, &slow, 0, 59_999, "id");
-        assert!(matches!(stale, Decision::GiveUp { ref reason } if reason.contains("deadline")), "{stale:?}");
+        assert!(
+            matches!(stale, Decision::GiveUp { ref reason } if reason.contains("deadline")),
+            "{stale:?}"
+        );
         let last = decide(&p, 8, &answered(500), 0, FAR, "id");
-        assert!(matches!(last, Decision::GiveUp { ref reason } if reason == "status 500 on attempt 8 of 8"), "{last:?}");
+        assert!(
+            matches!(last, Decision::GiveUp { ref reason } if reason == "status 500 on attempt 8 of 8"),
+            "{last:?}"
+        );
     }
 
     #[test]

@@ -37,7 +37,8 @@ impl Secret {
     /// Errors never contain the secret itself.
     pub fn resolve(value: &str, env: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         if let Some(name) = value.strip_prefix("env:") {
-            let text = env(name).ok_or_else(|| format!("environment variable {name} is not set"))?;
+            let text =
+                env(name).ok_or_else(|| format!("environment variable {name} is not set"))?;
             return Self::parse(&text).map_err(|e| format!("environment variable {name}: {e}"));
         }
         Self::parse(value)
@@ -79,8 +80,10 @@ mod tests {
         let text = Secret::encode(&[7u8; 32]);
         let inline = Secret::resolve(&text, no_env).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(inline.key(), &[7u8; 32]);
-        let from_env = Secret::resolve("env:PUSH_SECRET", |n| (n == "PUSH_SECRET").then(|| text.clone()))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let from_env = Secret::resolve("env:PUSH_SECRET", |n| {
+            (n == "PUSH_SECRET").then(|| text.clone())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(from_env, inline);
     }
 
@@ -88,11 +91,24 @@ mod tests {
     fn refuses_bad_secrets_without_echoing_them() {
         let short = Secret::encode(&[1u8; 8]);
         let e = Secret::resolve(&short, no_env).unwrap_err();
-        assert!(e.contains("decodes to 8 bytes") && !e.contains(&short[6..]), "{e}");
+        assert!(
+            e.contains("decodes to 8 bytes") && !e.contains(&short[6..]),
+            "{e}"
+        );
         let e = Secret::resolve("sk_live_abcdef", no_env).unwrap_err();
-        assert!(e.starts_with("must start with \"whsec_\"") && !e.contains("abcdef"), "{e}");
-        assert_eq!(Secret::resolve("env:NOPE", no_env).unwrap_err(), "environment variable NOPE is not set");
-        assert!(Secret::resolve("whsec_!!!", no_env).unwrap_err().contains("not valid base64"));
+        assert!(
+            e.starts_with("must start with \"whsec_\"") && !e.contains("abcdef"),
+            "{e}"
+        );
+        assert_eq!(
+            Secret::resolve("env:NOPE", no_env).unwrap_err(),
+            "environment variable NOPE is not set"
+        );
+        assert!(
+            Secret::resolve("whsec_!!!", no_env)
+                .unwrap_err()
+                .contains("not valid base64")
+        );
     }
 
     #[test]

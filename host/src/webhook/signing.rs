@@ -69,17 +69,35 @@ mod tests {
         let b = Secret::parse(&Secret::encode(&[2u8; 24])).unwrap_or_else(|e| panic!("{e}"));
         let both = signature(&[a.clone(), b.clone()], "id", 1, b"{}");
         let parts: Vec<&str> = both.split(' ').collect();
-        assert_eq!(parts, vec![signature(&[a], "id", 1, b"{}"), signature(&[b], "id", 1, b"{}")]);
+        assert_eq!(
+            parts,
+            vec![
+                signature(&[a], "id", 1, b"{}"),
+                signature(&[b], "id", 1, b"{}")
+            ]
+        );
     }
 
     #[test]
     fn delivery_ids_are_stable_and_distinct() {
         let id = delivery_id("acme", "s1", "chat.auto_close.warning", "301000");
-        assert_eq!(id, delivery_id("acme", "s1", "chat.auto_close.warning", "301000"));
+        assert_eq!(
+            id,
+            delivery_id("acme", "s1", "chat.auto_close.warning", "301000")
+        );
         assert!(id.starts_with("msg_") && id.len() == 36, "{id}");
-        assert_ne!(id, delivery_id("acme", "s1", "chat.auto_close.closed", "301000"));
-        assert_ne!(id, delivery_id("acme", "s1", "chat.auto_close.warning", "302000"));
+        assert_ne!(
+            id,
+            delivery_id("acme", "s1", "chat.auto_close.closed", "301000")
+        );
+        assert_ne!(
+            id,
+            delivery_id("acme", "s1", "chat.auto_close.warning", "302000")
+        );
         // Length-prefixing keeps ("ab","c") and ("a","bc") apart.
-        assert_ne!(delivery_id("ab", "c", "t", "k"), delivery_id("a", "bc", "t", "k"));
+        assert_ne!(
+            delivery_id("ab", "c", "t", "k"),
+            delivery_id("a", "bc", "t", "k")
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! A deliberately bad plugin. Its tenant configuration picks the misbehaviour:
-//! `{"on_message": "loop" | "trap" | "grow" | "rearm" | "post", "on_configure": "ok" | "trap"}`.
+//! `{"on_message": "loop" | "trap" | "grow" | "rearm" | "sleep" | "post", "on_configure": "ok" | "trap"}`.
 //! `post` behaves: it posts `ok` for every message, so tests can see it recover.
 //! `rearm` sets a timer due now and re-sets it every time it fires, posting `tick`.
+//! `sleep` asks WASI to block the host thread for an hour.
 
 #![cfg(target_arch = "wasm32")]
 
@@ -14,7 +15,7 @@ wit_bindgen::generate!({
 });
 
 use chat_gateway::plugin::events::{HttpResponseEvent, MessageEvent, SessionEvent, TimerEvent};
-use chat_gateway::plugin::types::{ConfigError, Interests, MessageFields, TenantId};
+use chat_gateway::plugin::types::{ConfigError, Interests, MessageFields, TenantId, TenantSetup};
 use chat_gateway::plugin::{chat, clock, timers};
 use exports::chat_gateway::plugin::hooks::Guest;
 
@@ -33,17 +34,14 @@ fn field<'a>(config: &'a str, name: &str) -> Option<&'a str> {
 struct Misbehaving;
 
 impl Guest for Misbehaving {
-    fn configure(
-        tenant: TenantId,
-        _name: String,
-        config: String,
-        _webhooks: Vec<String>,
-    ) -> Result<Interests, ConfigError> {
-        if field(&config, "on_configure") == Some("trap") {
+    fn configure(setup: TenantSetup) -> Result<Interests, ConfigError> {
+        if field(&setup.config, "on_configure") == Some("trap") {
             panic!("configured to trap in configure");
         }
-        let mode = field(&config, "on_message").unwrap_or("post").to_owned();
-        MODES.with_borrow_mut(|m| m.insert(tenant, mode));
+        let mode = field(&setup.config, "on_message")
+            .unwrap_or("post")
+            .to_owned();
+        MODES.with_borrow_mut(|m| m.insert(setup.tenant, mode));
         Ok(Interests {
             message_fields: MessageFields::empty(),
         })
@@ -61,7 +59,10 @@ impl Guest for Misbehaving {
                 }
             }
             "trap" => panic!("configured to trap on every message"),
-            "rearm" => timers::set(event.session, 1, clock::now(), &[]),
+            "rearm" => {
+                let _ = timers::set(event.session, 1, clock::now(), &[]);
+            }
+            "sleep" => std::thread::sleep(std::time::Duration::from_secs(3600)),
             "grow" => {
                 let mut hoard: Vec<Vec<u8>> = Vec::new();
                 loop {
@@ -79,7 +80,7 @@ impl Guest for Misbehaving {
 
     fn on_timer(event: TimerEvent) {
         let _ = chat::post_message(event.session, "tick", "tick");
-        timers::set(event.session, event.key, clock::now(), &[]);
+        let _ = timers::set(event.session, event.key, clock::now(), &[]);
     }
 
     fn on_http_response(_event: HttpResponseEvent) {}

@@ -1,0 +1,144 @@
+//! Webhook deliveries under way: what to send, how often it was tried, when to try
+//! again and when it stops being worth sending.
+//!
+//! Kept in the host beside the timers (and durable with them once a host persists its
+//! state), never in a sleeping task, so a retry survives whatever happens to the
+//! plugin instance.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use crate::sessions::{SessionId, TenantId};
+
+/// One delivery: a rendered request and its progress.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// The request id the plugin was given.
+    pub request: u64,
+    /// The tenant that sent it.
+    pub tenant: TenantId,
+    /// The session it is about.
+    pub session: SessionId,
+    /// The webhook's name.
+    pub webhook: String,
+    /// The event type.
+    pub event_type: String,
+    /// The `webhook-id`: the same for every attempt.
+    pub id: String,
+    /// The exact bytes to send (and sign).
+    pub body: Arc<[u8]>,
+    /// When it was queued.
+    pub queued_at: u64,
+    /// No attempt after this instant.
+    pub deadline: u64,
+    /// Attempts made so far.
+    pub attempts: u32,
+}
+
+/// Deliveries by request id, and the schedule of their next attempts.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    deliveries: HashMap<u64, Delivery>,
+    schedule: BTreeSet<(u64, u64)>,
+    per_tenant: HashMap<TenantId, usize>,
+}
+
+impl Outbox {
+    /// Adds a delivery (not scheduled: the caller attempts it at once).
+    pub fn insert(&mut self, delivery: Delivery) {
+        *self.per_tenant.entry(delivery.tenant).or_default() += 1;
+        self.deliveries.insert(delivery.request, delivery);
+    }
+
+    /// Deliveries of `tenant` under way.
+    pub fn count(&self, tenant: TenantId) -> usize {
+        self.per_tenant.get(&tenant).copied().unwrap_or(0)
+    }
+
+    /// The delivery `request`.
+    pub fn get(&self, request: u64) -> Option<&Delivery> {
+        self.deliveries.get(&request)
+    }
+
+    /// The delivery `request`, mutably.
+    pub fn get_mut(&mut self, request: u64) -> Option<&mut Delivery> {
+        self.deliveries.get_mut(&request)
+    }
+
+    /// Schedules the next attempt of `request` at `at`.
+    pub fn schedule(&mut self, request: u64, at: u64) {
+        self.schedule.insert((at, request));
+    }
+
+    /// Removes a finished delivery.
+    pub fn remove(&mut self, request: u64) -> Option<Delivery> {
+        let delivery = self.deliveries.remove(&request)?;
+        if let Some(count) = self.per_tenant.get_mut(&delivery.tenant) {
+            *count = count.saturating_sub(1);
+        }
+        Some(delivery)
+    }
+
+    /// When the next scheduled attempt is due.
+    pub fn next_due(&self) -> Option<u64> {
+        self.schedule.first().map(|(at, _)| *at)
+    }
+
+    /// Takes the next scheduled attempt due at or before `now`: (due, request).
+    pub fn pop_due(&mut self, now: u64) -> Option<(u64, u64)> {
+        let &(at, request) = self.schedule.first()?;
+        if at > now {
+            return None;
+        }
+        self.schedule.pop_first();
+        Some((at, request))
+    }
+
+    /// Deliveries under way.
+    pub fn len(&self) -> usize {
+        self.deliveries.len()
+    }
+
+    /// Whether nothing is under way.
+    pub fn is_empty(&self) -> bool {
+        self.deliveries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(request: u64, tenant: TenantId) -> Delivery {
+        Delivery {
+            request,
+            tenant,
+            session: 0,
+            webhook: "p".into(),
+            event_type: "t".into(),
+            id: format!("msg_{request}"),
+            body: Arc::from(&b"{}"[..]),
+            queued_at: 0,
+            deadline: 100,
+            attempts: 0,
+        }
+    }
+
+    #[test]
+    fn counts_per_tenant_and_schedules_in_time_order() {
+        let mut outbox = Outbox::default();
+        outbox.insert(delivery(1, 0));
+        outbox.insert(delivery(2, 0));
+        outbox.insert(delivery(3, 1));
+        assert_eq!((outbox.count(0), outbox.count(1)), (2, 1));
+        outbox.schedule(2, 50);
+        outbox.schedule(1, 20);
+        assert_eq!(outbox.next_due(), Some(20));
+        assert_eq!(outbox.pop_due(10), None);
+        assert_eq!(outbox.pop_due(60), Some((20, 1)));
+        assert_eq!(outbox.pop_due(60), Some((50, 2)));
+        assert!(outbox.remove(1).is_some());
+        assert_eq!(outbox.count(0), 1);
+        assert_eq!(outbox.len(), 2);
+    }
+}
