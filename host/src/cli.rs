@@ -57,6 +57,25 @@ enum Command {
         #[arg(long)]
         plugin: Option<PathBuf>,
     },
+    /// Send the push a tenant's channel would send, for real, with the webhook's
+    /// signing and retry policy, printing each attempt. Exits 0 only if delivered.
+    TestWebhook {
+        /// The operator configuration (JSON).
+        #[arg(long)]
+        config: PathBuf,
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The channel (widget kind), e.g. web_chat.
+        #[arg(long)]
+        channel: String,
+        /// Which notice to send.
+        #[arg(long, value_enum, default_value_t = Notice::Warning)]
+        event: Notice,
+        /// A component to run instead of the built-in plugin.
+        #[arg(long)]
+        plugin: Option<PathBuf>,
+    },
     /// Write a generated scenario (for load figures) to stdout or a file.
     Generate {
         /// Number of sessions.
@@ -78,6 +97,15 @@ enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+}
+
+/// Which push `test-webhook` sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Notice {
+    /// The warning before the close.
+    Warning,
+    /// The close.
+    Close,
 }
 
 /// Runs the CLI with the process's arguments; logs go to stderr (`AUTOCLOSE_LOG`
@@ -158,6 +186,19 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::TestWebhook {
+            config,
+            tenant,
+            channel,
+            event,
+            plugin,
+        } => test_webhook::run(
+            &config,
+            plugin.as_deref(),
+            &tenant,
+            &channel,
+            event == Notice::Warning,
+        ),
         Command::Generate {
             sessions,
             tenants,
@@ -197,13 +238,156 @@ fn start(
     plugin: Option<&Path>,
     receiver: ScriptedReceiver,
 ) -> Result<(Gateway, HostConfig)> {
+    start_with(config_path, plugin, Box::new(receiver))
+}
+
+/// [`start`] with any outbound transport.
+fn start_with(
+    config_path: &Path,
+    plugin: Option<&Path>,
+    outbound: Box<dyn crate::outbound::Outbound + Send>,
+) -> Result<(Gateway, HostConfig)> {
     let config = HostConfig::load(config_path)?;
     let runtime = Arc::new(Runtime::new(config.limits)?);
     let component: Arc<PluginComponent> = match plugin {
         Some(path) => runtime.load_file(path)?,
         None => runtime.load_bytes("built-in auto-close plugin", DEFAULT_PLUGIN)?,
     };
-    let gateway = Gateway::new(runtime, &config, component, Box::new(receiver))
+    let gateway = Gateway::new(runtime, &config, component, outbound)
         .with_context(|| format!("{}", config_path.display()))?;
     Ok((gateway, config))
+}
+
+/// `autoclose test-webhook`: the "send test event" button.
+mod test_webhook {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use anyhow::{Context, Result, bail};
+
+    use crate::event::{GatewayEvent, MessageEvent, OpenedEvent, Sender};
+    use crate::http::HttpSender;
+    use crate::outbound::Capture;
+    use crate::webhook::retry::{self, Decision};
+
+    /// The session id the simulated conversation uses.
+    const SESSION: &str = "autoclose-test-webhook";
+
+    fn now_ms() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    }
+
+    /// Renders the push by running the tenant's component on a simulated conversation
+    /// (an agent message, then silence), then delivers it for real.
+    pub fn run(
+        config_path: &Path,
+        plugin: Option<&Path>,
+        tenant: &str,
+        channel: &str,
+        warning: bool,
+    ) -> Result<()> {
+        let capture = Capture::default();
+        let (mut gateway, config) =
+            super::start_with(config_path, plugin, Box::new(capture.clone()))?;
+        if !config.tenants.iter().any(|t| t.name == tenant) {
+            bail!("{}: no tenant {tenant:?}", config_path.display());
+        }
+        let start = now_ms();
+        let opened = GatewayEvent::SessionOpened(OpenedEvent {
+            tenant: tenant.to_owned(),
+            session: SESSION.to_owned(),
+            channel: channel.to_owned(),
+            attributes: BTreeMap::from([("locale".to_owned(), "en".to_owned())]),
+        });
+        let message = GatewayEvent::Message(MessageEvent {
+            tenant: tenant.to_owned(),
+            session: SESSION.to_owned(),
+            sender: Sender::Agent,
+            id: None,
+            text: None,
+            channel: None,
+            origin: None,
+            attachment: false,
+        });
+        gateway.handle(start, &opened)?;
+        gateway.handle(start, &message)?;
+        let suffix = if warning { ".warning" } else { ".closed" };
+        let horizon = start + 15 * 24 * 60 * 60 * 1000;
+        let attempt = loop {
+            if let Some(found) = capture
+                .attempts()
+                .into_iter()
+                .find(|a| a.event_type.ends_with(suffix))
+            {
+                break found;
+            }
+            match gateway.next_due() {
+                Some(due) if due <= horizon => gateway.advance_to(due),
+                _ => bail!(
+                    "tenant {tenant:?} sends no {} push on channel {channel:?}: check its push.webhook and push.{}",
+                    if warning { "warning" } else { "close" },
+                    if warning { "on_warning" } else { "on_close" }
+                ),
+            }
+        };
+        let webhook = config
+            .webhooks
+            .get(&attempt.webhook)
+            .with_context(|| format!("webhook {:?} is not configured", attempt.webhook))?;
+        println!(
+            "{} via webhook {:?}: {} {}://{}{}",
+            attempt.event_type,
+            attempt.webhook,
+            attempt.method,
+            attempt.url.scheme(),
+            attempt.url.host_str().unwrap_or(""),
+            attempt.url.path()
+        );
+        println!("webhook-id: {}", attempt.id);
+        println!(
+            "signed: {}",
+            if webhook.secrets.is_empty() {
+                "no (no secret configured)".to_owned()
+            } else {
+                format!("yes, {} signature(s)", webhook.secrets.len())
+            }
+        );
+        println!("body: {}", String::from_utf8_lossy(&attempt.body));
+        let sender = HttpSender::new()?;
+        let queued = now_ms();
+        let deadline = queued + webhook.retry.deadline_ms;
+        let mut number = 1;
+        loop {
+            let mut this = attempt.clone();
+            this.number = number;
+            let result = sender.send(&this);
+            let now = now_ms();
+            match retry::decide(&webhook.retry, number, &result, now, deadline, &attempt.id) {
+                Decision::Delivered => {
+                    println!("attempt {number}: {result} -> delivered after {number} attempt(s)");
+                    return Ok(());
+                }
+                Decision::Retry { at } => {
+                    let wait = at.saturating_sub(now);
+                    println!(
+                        "attempt {number}: {result} -> retry in {:.1}s",
+                        wait as f64 / 1000.0
+                    );
+                    std::thread::sleep(Duration::from_millis(wait));
+                    number += 1;
+                }
+                Decision::GiveUp { reason } => {
+                    println!("attempt {number}: {result} -> gave up: {reason}");
+                    bail!("not delivered: {reason}");
+                }
+                Decision::Gone => {
+                    println!("attempt {number}: {result} -> gave up: 410 Gone");
+                    bail!("not delivered: the receiver answered 410 Gone");
+                }
+            }
+        }
+    }
 }

@@ -930,6 +930,7 @@ impl Gateway {
             request,
             number: delivery.attempts,
             webhook: delivery.webhook.clone(),
+            event_type: delivery.event_type.clone(),
             id: delivery.id.clone(),
             method: target.method.clone(),
             url: target.url.clone(),

@@ -13,6 +13,7 @@ pub mod config;
 pub mod event;
 pub mod gateway;
 pub mod generate;
+pub mod http;
 pub mod instance;
 pub mod outbound;
 pub mod outbox;

@@ -20,6 +20,8 @@ pub struct Attempt {
     pub number: u32,
     /// The webhook's name.
     pub webhook: String,
+    /// The event type (the plugin's).
+    pub event_type: String,
     /// The `webhook-id`.
     pub id: String,
     /// HTTP method.
@@ -104,5 +106,32 @@ impl Outbound for ScriptedReceiver {
             status: 200,
             retry_after_ms: None,
         }))
+    }
+}
+
+/// Keeps every attempt and answers none (they stay pending): lets a caller see what
+/// the gateway would send, e.g. to deliver it itself (`autoclose test-webhook`).
+#[derive(Clone, Debug, Default)]
+pub struct Capture {
+    attempts: Arc<Mutex<Vec<Attempt>>>,
+}
+
+impl Capture {
+    /// The attempts captured so far.
+    pub fn attempts(&self) -> Vec<Attempt> {
+        self.attempts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+}
+
+impl Outbound for Capture {
+    fn attempt(&mut self, attempt: Attempt) -> Option<AttemptResult> {
+        self.attempts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(attempt);
+        None
     }
 }

@@ -11,6 +11,8 @@ use autoclose_host::runtime::{PluginComponent, Runtime};
 use autoclose_host::{DEFAULT_PLUGIN, replay, scenario};
 use serde_json::Value;
 
+pub mod receiver;
+
 /// The misbehaving test component built by this package's build script.
 pub const MISBEHAVING_PLUGIN: &str = env!("MISBEHAVING_PLUGIN_WASM");
 

@@ -1,0 +1,137 @@
+//! A webhook receiver for tests: a real HTTP server on 127.0.0.1 that records every
+//! request and answers from a script.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// One scripted answer.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    /// The status to answer with.
+    pub status: u16,
+    /// Extra headers (`Retry-After`, `Location`, ...).
+    pub headers: Vec<(&'static str, String)>,
+    /// How long to wait before answering.
+    pub delay: Duration,
+}
+
+impl Reply {
+    /// Answers `status` at once.
+    pub fn status(status: u16) -> Self {
+        Reply {
+            status,
+            headers: Vec::new(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// Waits before answering.
+    pub fn after(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+}
+
+/// A request as received.
+#[derive(Clone, Debug)]
+pub struct Received {
+    /// Its headers.
+    pub headers: HeaderMap,
+    /// Its exact body bytes.
+    pub body: Vec<u8>,
+}
+
+#[derive(Clone, Default)]
+struct Shared {
+    script: Arc<Mutex<Vec<Reply>>>,
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+/// A running receiver; stops when dropped (its runtime shuts down).
+pub struct Receiver {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    shared: Shared,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Receiver {
+    /// Starts a receiver on a free port of 127.0.0.1 answering `script` in order, then
+    /// `200` for every further request.
+    pub fn start(script: Vec<Reply>) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("test runtime: {e}"));
+        let shared = Shared::default();
+        *shared.script.lock().unwrap_or_else(|p| p.into_inner()) = script;
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap_or_else(|e| panic!("bind 127.0.0.1: {e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        let app = axum::Router::new()
+            .fallback(answer)
+            .with_state(shared.clone());
+        runtime.spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Receiver {
+            addr,
+            shared,
+            _runtime: runtime,
+        }
+    }
+
+    /// The URL of a path on this receiver.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// The requests received so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.shared
+            .received
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+async fn answer(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let reply = {
+        let mut received = shared.received.lock().unwrap_or_else(|p| p.into_inner());
+        received.push(Received {
+            headers,
+            body: body.to_vec(),
+        });
+        let script = shared.script.lock().unwrap_or_else(|p| p.into_inner());
+        script
+            .get(received.len() - 1)
+            .cloned()
+            .unwrap_or(Reply::status(200))
+    };
+    if !reply.delay.is_zero() {
+        tokio::time::sleep(reply.delay).await;
+    }
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, "ok").into_response();
+    for (name, value) in reply.headers {
+        if let Ok(value) = value.parse() {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
