@@ -242,3 +242,44 @@ fn a_component_that_sleeps_is_stopped_at_once() {
         started.elapsed()
     );
 }
+
+#[test]
+fn a_flood_of_webhook_requests_is_capped_per_tenant() {
+    let config = CONFIG.replacen(
+        r#""tenants": {"#,
+        r#""tenants": {"bad": {"component": "{MISBEHAVING}", "on_message": "flood", "webhooks": ["mobile-push"]},"#,
+        1,
+    )
+    // Room for 100 sends in one hook, so the in-flight cap is what binds.
+    .replacen('{', r#"{"limits": {"actions_per_hook": 200},"#, 1);
+    // Attempts stay pending (nothing answers), so requests pile up in flight.
+    let mut gw = autoclose_tests::gateway_with(
+        &config,
+        Box::new(autoclose_host::outbound::Capture::default()),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let lines = scenario(&[
+        (0, opened("bad", "b1", "web_chat")),
+        (5, message("bad", "b1", "agent")),
+    ]);
+    for line in autoclose_host::scenario::parse(&lines).unwrap_or_else(|e| panic!("{e}")) {
+        if let autoclose_host::scenario::Item::Event(event) = &line.item {
+            gw.handle(line.at_ms, event)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+    let posts: Vec<String> = gw
+        .take_actions()
+        .into_iter()
+        .filter_map(|a| match a.kind {
+            autoclose_host::action::ActionKind::PostMessage { text, .. } => Some(text),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        posts,
+        vec!["sent 64"],
+        "limits.http_in_flight_per_tenant (64) caps the flood"
+    );
+    assert_eq!(gw.deliveries_pending(), 64);
+}

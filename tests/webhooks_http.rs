@@ -412,3 +412,38 @@ fn bad_webhook_configuration_is_refused_at_load() {
         );
     }
 }
+
+#[test]
+fn the_plugin_gets_the_final_status_and_the_start_of_the_body() {
+    let receiver = Receiver::start(vec![Reply::status(202)]);
+    let text = config(&receiver.url("/"), "", true).replacen(
+        r#""tenants": {"#,
+        r#""tenants": {"bad": {"component": "{MISBEHAVING}", "on_message": "flood", "webhooks": ["mobile-push"]},"#,
+        1,
+    )
+    .replacen('{', r#"{"limits": {"actions_per_hook": 200},"#, 1);
+    let sender = HttpSender::new().unwrap_or_else(|e| panic!("{e}"));
+    let gateway = gateway_with(&text, Box::new(sender)).unwrap_or_else(|e| panic!("{e}"));
+    let mut gw = TestGateway {
+        gateway,
+        receiver: ScriptedReceiver::default(),
+    };
+    let lines = scenario(&[
+        (0, opened("bad", "b1", "web_chat")),
+        (5, message("bad", "b1", "agent")),
+    ]);
+    let t = replay_on(&mut gw, &lines).unwrap_or_else(|e| panic!("{e}"));
+    let posts: Vec<&str> = t
+        .iter()
+        .filter(|a| a["action"] == "post_message")
+        .filter_map(|a| a["text"].as_str())
+        .collect();
+    // The hook's own post comes first (its actions apply in order, the outcomes follow).
+    assert_eq!(posts.first(), Some(&"sent 64"), "{posts:?}");
+    assert_eq!(posts.get(1), Some(&"answered 202 ok"), "{posts:?}");
+    assert_eq!(
+        posts.iter().filter(|p| **p == "answered 200 ok").count(),
+        63,
+        "{posts:?}"
+    );
+}

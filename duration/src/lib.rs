@@ -41,6 +41,7 @@ impl Duration {
     pub fn parse(text: &str) -> Result<Self, String> {
         let ms = parse_ms(text).ok_or_else(|| {
             let hint = suggestion(text)
+                .filter(|s| s != text)
                 .map(|s| format!(" (try \"{s}\")"))
                 .unwrap_or_else(|| " (write it like \"90s\", \"3m\" or \"1h30m\")".to_owned());
             format!("{text:?} is not a duration{hint}")
@@ -161,6 +162,12 @@ mod tests {
         ] {
             assert!(Duration::parse(bad).is_err(), "{bad:?} should be rejected");
         }
+    }
+
+    #[test]
+    fn never_suggests_the_input_itself() {
+        let e = Duration::parse("1000000000s").unwrap_err();
+        assert!(!e.contains("try"), "no hint that repeats the input: {e}");
     }
 
     #[test]

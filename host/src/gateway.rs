@@ -66,9 +66,6 @@ pub const MAX_FOLLOW_UPS: u32 = 256;
 /// After this long without a failure, a tenant's failure count starts over.
 pub const QUIET_RESET_MS: u64 = 10 * 60 * 1000;
 
-/// Most bytes of a receiver's answer handed to the plugin.
-pub const MAX_ANSWER_BODY_BYTES: usize = 64 * 1024;
-
 /// Longest a failing tenant waits before its next instance is tried.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// Wait after the second consecutive failure; doubles with each further one. The first
@@ -918,7 +915,8 @@ impl Gateway {
             return;
         };
         if now > delivery.deadline {
-            let reason = "the deadline passed before the attempt".to_owned();
+            let reason = "gave up: the deadline passed before the attempt".to_owned();
+            tracing::warn!(webhook = &delivery.webhook, id = &delivery.id, "{reason}");
             self.finish(request, Err(reason));
             return;
         }
@@ -993,11 +991,27 @@ impl Gateway {
                 self.tenants[delivery.tenant as usize].stats.retries += 1;
                 self.state.outbox.schedule(request, at);
             }
-            Decision::Delivered => self.finish(request, Ok(result)),
-            Decision::GiveUp { reason } => match result {
-                AttemptResult::Answered { .. } => self.finish(request, Ok(result)),
-                _ => self.finish(request, Err(format!("gave up: {reason}"))),
-            },
+            Decision::Delivered => {
+                tracing::debug!(
+                    tenant = &*self.tenants[delivery.tenant as usize].name,
+                    webhook = &delivery.webhook,
+                    id = &delivery.id,
+                    "delivered after {attempts} attempt(s)"
+                );
+                self.finish(request, Ok(result));
+            }
+            Decision::GiveUp { reason } => {
+                tracing::warn!(
+                    tenant = &*self.tenants[delivery.tenant as usize].name,
+                    webhook = &delivery.webhook,
+                    id = &delivery.id,
+                    "gave up after {attempts} attempt(s): {reason}"
+                );
+                match result {
+                    AttemptResult::Answered { .. } => self.finish(request, Ok(result)),
+                    _ => self.finish(request, Err(format!("gave up: {reason}"))),
+                }
+            }
             Decision::Gone => {
                 let key = (delivery.tenant, delivery.webhook.clone());
                 tracing::warn!(
@@ -1019,16 +1033,13 @@ impl Gateway {
         };
         let slot = &mut self.tenants[delivery.tenant as usize];
         let outcome = match outcome {
-            Ok(AttemptResult::Answered { status, .. }) => {
+            Ok(AttemptResult::Answered { status, body, .. }) => {
                 if (200..300).contains(&status) {
                     slot.stats.deliveries_ok += 1;
                 } else {
                     slot.stats.deliveries_failed += 1;
                 }
-                HttpOutcome::Answered(HttpAnswer {
-                    status,
-                    body: Vec::new(),
-                })
+                HttpOutcome::Answered(HttpAnswer { status, body })
             }
             Ok(other) => {
                 slot.stats.deliveries_failed += 1;
@@ -1036,12 +1047,6 @@ impl Gateway {
             }
             Err(reason) => {
                 slot.stats.deliveries_failed += 1;
-                tracing::warn!(
-                    tenant = &*slot.name,
-                    webhook = &delivery.webhook,
-                    id = &delivery.id,
-                    "{reason}"
-                );
                 HttpOutcome::Failed(reason)
             }
         };

@@ -91,7 +91,7 @@ pub fn generate(spec: &Spec, out: &mut impl Write) -> std::io::Result<usize> {
         let mut id = 0;
         let rounds = rng.range(1, 5);
         for _ in 0..rounds {
-            at += rng.range(1_000, 30_000);
+            at = at.saturating_add(rng.range(1_000, 30_000));
             push(
                 at,
                 message(
@@ -106,12 +106,12 @@ pub fn generate(spec: &Spec, out: &mut impl Write) -> std::io::Result<usize> {
             );
             id += 1;
             if rng.chance(10) {
-                at += rng.range(100, 2_000);
+                at = at.saturating_add(rng.range(100, 2_000));
                 push(at, message(Sender::System, id, None));
                 id += 1;
             }
             if rng.chance(20) {
-                at += rng.range(1_000, 60_000);
+                at = at.saturating_add(rng.range(1_000, 60_000));
                 push(
                     at,
                     GatewayEvent::Presence(PresenceEvent {
@@ -125,12 +125,12 @@ pub fn generate(spec: &Spec, out: &mut impl Write) -> std::io::Result<usize> {
                 break; // the end user goes quiet: the plugin takes it from here
             }
             // Replies sometimes come after the warning (3 minutes in the examples).
-            at += rng.range(5_000, 240_000);
+            at = at.saturating_add(rng.range(5_000, 240_000));
             push(at, message(Sender::EndUser, id, None));
             id += 1;
         }
         if rng.chance(25) {
-            at += rng.range(10_000, 120_000);
+            at = at.saturating_add(rng.range(10_000, 120_000));
             push(
                 at,
                 GatewayEvent::SessionClosed(ClosedEvent {

@@ -134,19 +134,22 @@ pub async fn send(client: &reqwest::Client, attempt: &Attempt) -> AttemptResult 
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_retry_after(v, SystemTime::now()));
-    // Read (and discard) at most MAX_ANSWER_BYTES so the connection can be reused
-    // without letting a receiver stream without end.
+    // Read at most MAX_ANSWER_BYTES: a receiver cannot stream without end.
     let mut response = response;
-    let mut read = 0;
-    while read < MAX_ANSWER_BYTES {
+    let mut body = Vec::new();
+    while body.len() < MAX_ANSWER_BYTES {
         match response.chunk().await {
-            Ok(Some(chunk)) => read += chunk.len(),
+            Ok(Some(chunk)) => {
+                let room = MAX_ANSWER_BYTES - body.len();
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
             _ => break,
         }
     }
     AttemptResult::Answered {
         status,
         retry_after_ms,
+        body,
     }
 }
 

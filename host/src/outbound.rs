@@ -69,6 +69,7 @@ impl Outbound for AnswerOk {
         Some(AttemptResult::Answered {
             status: 200,
             retry_after_ms: None,
+            body: Vec::new(),
         })
     }
 }
@@ -105,6 +106,7 @@ impl Outbound for ScriptedReceiver {
         Some(scripted.unwrap_or(AttemptResult::Answered {
             status: 200,
             retry_after_ms: None,
+            body: Vec::new(),
         }))
     }
 }

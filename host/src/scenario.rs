@@ -167,6 +167,7 @@ fn webhook_response(object: serde_json::Map<String, Value>) -> Result<Item, Stri
             (Some(status), None) if (100..=599).contains(&status) => AttemptResult::Answered {
                 status,
                 retry_after_ms: raw.retry_after.map(|s| s.saturating_mul(1000)),
+                body: Vec::new(),
             },
             (Some(status), None) => return Err(format!("status: {status} is not an HTTP status")),
             (None, Some(reason)) if raw.retry_after.is_none() => AttemptResult::Failed(reason),
@@ -275,7 +276,8 @@ mod tests {
                 webhook: "p".into(),
                 answer: AttemptResult::Answered {
                     status: 503,
-                    retry_after_ms: Some(60_000)
+                    retry_after_ms: Some(60_000),
+                    body: Vec::new()
                 },
                 repeat: 2
             }

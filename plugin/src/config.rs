@@ -100,7 +100,9 @@ struct RawTenant {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawChannel {
-    auto_close: RawAutoClose,
+    /// Absent: auto-close is off for the channel.
+    #[serde(default)]
+    auto_close: Option<RawAutoClose>,
 }
 
 #[derive(Deserialize)]
@@ -146,7 +148,10 @@ pub fn parse(text: &str, webhooks: &[String]) -> Result<TenantSettings, ConfigEr
     let mut channels = BTreeMap::new();
     for (name, channel) in raw.channels {
         let path = format!("channels.{name}.auto_close");
-        if let Some(settings) = check_auto_close(&path, channel.auto_close, webhooks)? {
+        let Some(auto_close) = channel.auto_close else {
+            continue;
+        };
+        if let Some(settings) = check_auto_close(&path, auto_close, webhooks)? {
             channels.insert(name, settings);
         }
     }
@@ -291,6 +296,11 @@ mod tests {
         )
         .unwrap_or_else(|e| panic!("{e}"));
         assert!(tenant.channel("web_chat").is_none());
+        let tenant = parse(r#"{"channels":{"sms":{}}}"#, &[]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            tenant.channel("sms").is_none(),
+            "a channel without auto_close is off"
+        );
     }
 
     #[test]

@@ -69,6 +69,9 @@ pub enum AttemptResult {
         status: u16,
         /// Its `Retry-After`, converted to a delay in ms.
         retry_after_ms: Option<u64>,
+        /// The start of its body (at most 64 KiB), handed to the plugin with the final
+        /// outcome.
+        body: Vec<u8>,
     },
     /// No answer: connection refused, reset, time-out. Worth retrying.
     Failed(String),
@@ -127,6 +130,7 @@ pub fn decide(
         AttemptResult::Answered {
             status,
             retry_after_ms,
+            ..
         } if *status == 408 || *status == 429 || *status >= 500 => *retry_after_ms,
         AttemptResult::Answered { status, .. } => {
             return Decision::GiveUp {
@@ -185,6 +189,7 @@ mod tests {
         AttemptResult::Answered {
             status,
             retry_after_ms: None,
+            body: Vec::new(),
         }
     }
 
@@ -256,6 +261,7 @@ mod tests {
         let slow = AttemptResult::Answered {
             status: 503,
             retry_after_ms: Some(60_000),
+            body: Vec::new(),
         };
         assert_eq!(
             decide(&p, 1, &slow, 0, FAR, "id"),

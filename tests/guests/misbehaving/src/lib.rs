@@ -1,8 +1,10 @@
 //! A deliberately bad plugin. Its tenant configuration picks the misbehaviour:
-//! `{"on_message": "loop" | "trap" | "grow" | "rearm" | "sleep" | "post", "on_configure": "ok" | "trap"}`.
+//! `{"on_message": "loop" | "trap" | "grow" | "rearm" | "sleep" | "flood" | "post", "on_configure": "ok" | "trap"}`.
 //! `post` behaves: it posts `ok` for every message, so tests can see it recover.
 //! `rearm` sets a timer due now and re-sets it every time it fires, posting `tick`.
 //! `sleep` asks WASI to block the host thread for an hour.
+//! `flood` sends 100 webhook requests per message and posts how many were accepted.
+//! Every webhook outcome is posted back as `answered <status> <body>` or `failed <why>`.
 
 #![cfg(target_arch = "wasm32")]
 
@@ -14,13 +16,16 @@ wit_bindgen::generate!({
     world: "chat-gateway:plugin/plugin",
 });
 
-use chat_gateway::plugin::events::{HttpResponseEvent, MessageEvent, SessionEvent, TimerEvent};
+use chat_gateway::plugin::events::{
+    HttpOutcome, HttpResponseEvent, MessageEvent, SessionEvent, TimerEvent,
+};
 use chat_gateway::plugin::types::{ConfigError, Interests, MessageFields, TenantId, TenantSetup};
-use chat_gateway::plugin::{chat, clock, timers};
+use chat_gateway::plugin::{chat, clock, http, timers};
 use exports::chat_gateway::plugin::hooks::Guest;
 
 thread_local! {
     static MODES: RefCell<HashMap<TenantId, String>> = RefCell::new(HashMap::new());
+    static WEBHOOKS: RefCell<HashMap<TenantId, String>> = RefCell::new(HashMap::new());
 }
 
 fn field<'a>(config: &'a str, name: &str) -> Option<&'a str> {
@@ -42,6 +47,9 @@ impl Guest for Misbehaving {
             .unwrap_or("post")
             .to_owned();
         MODES.with_borrow_mut(|m| m.insert(setup.tenant, mode));
+        if let Some(first) = setup.webhooks.first() {
+            WEBHOOKS.with_borrow_mut(|w| w.insert(setup.tenant, first.clone()));
+        }
         Ok(Interests {
             message_fields: MessageFields::empty(),
         })
@@ -63,6 +71,24 @@ impl Guest for Misbehaving {
                 let _ = timers::set(event.session, 1, clock::now(), &[]);
             }
             "sleep" => std::thread::sleep(std::time::Duration::from_secs(3600)),
+            "flood" => {
+                let webhook = WEBHOOKS
+                    .with_borrow(|w| w.get(&event.tenant).cloned())
+                    .unwrap_or_default();
+                let sent = (0..100)
+                    .filter(|_| {
+                        let request = http::WebhookRequest {
+                            webhook: webhook.clone(),
+                            event_type: "test.flood".into(),
+                            data: "{}".into(),
+                            idempotency_key: None,
+                            deliver_by: None,
+                        };
+                        http::send(event.session, &request).is_ok()
+                    })
+                    .count();
+                let _ = chat::post_message(event.session, "test", &format!("sent {sent}"));
+            }
             "grow" => {
                 let mut hoard: Vec<Vec<u8>> = Vec::new();
                 loop {
@@ -83,7 +109,19 @@ impl Guest for Misbehaving {
         let _ = timers::set(event.session, event.key, clock::now(), &[]);
     }
 
-    fn on_http_response(_event: HttpResponseEvent) {}
+    fn on_http_response(event: HttpResponseEvent) {
+        let text = match event.outcome {
+            HttpOutcome::Answered(answer) => {
+                format!(
+                    "answered {} {}",
+                    answer.status,
+                    String::from_utf8_lossy(&answer.body)
+                )
+            }
+            HttpOutcome::Failed(reason) => format!("failed {reason}"),
+        };
+        let _ = chat::post_message(event.session, "test", &text);
+    }
 }
 
 export!(Misbehaving);
