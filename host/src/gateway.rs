@@ -328,6 +328,7 @@ impl Gateway {
                     .get_mut(session)
                     .expect("session exists");
                 record.channel = Some(channel);
+                self.state.channel_users.insert((tenant, channel));
                 record.attributes = attributes
                     .iter()
                     .map(|(k, v)| (k.clone(), v.clone()))
@@ -348,6 +349,7 @@ impl Gateway {
                         if let Some(record) = self.state.sessions.get_mut(session) {
                             record.channel = Some(channel);
                         }
+                        self.state.channel_users.insert((tenant, channel));
                         channel
                     }
                     (None, None) => {

@@ -44,6 +44,9 @@ pub struct GatewayState {
     pub sessions: Sessions,
     /// Channel names.
     pub channels: Interner,
+    /// Which tenants use which channels: a tenant's plugin may read the names of its
+    /// own channels only.
+    pub channel_users: HashSet<(TenantId, ChannelId)>,
     /// Pending timers.
     pub timers: TimerStore,
     /// The operator's webhooks.
@@ -397,6 +400,9 @@ impl sessions::Host for InstanceState {
     }
 
     fn channel_name(&mut self, channel: ChannelId) -> wasmtime::Result<Option<String>> {
+        if !self.lent.channel_users.contains(&(self.tenant, channel)) {
+            return Ok(None);
+        }
         Ok(self.lent.channels.name(channel).map(str::to_owned))
     }
 
@@ -483,5 +489,45 @@ impl logging::Host for InstanceState {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::chat_gateway::plugin::sessions::Host as _;
+
+    /// Tenant 0's instance, with a session and a channel of tenant 1 in the lent state.
+    fn tenant_zero_seeing_tenant_one() -> (InstanceState, SessionId, ChannelId) {
+        let mut state = InstanceState::new(0, "zero".into(), Arc::from(Vec::new()), Limits::default());
+        let channel = state.lent.channels.intern("secret_channel");
+        state.lent.channel_users.insert((1, channel));
+        let session = state.lent.sessions.open_or_get(1, "their-session");
+        if let Some(record) = state.lent.sessions.get_mut(session) {
+            record.channel = Some(channel);
+            record.attributes = vec![("name".into(), "Ana".into())];
+        }
+        (state, session, channel)
+    }
+
+    #[test]
+    fn a_plugin_cannot_read_another_tenant_s_sessions_or_channels() {
+        let (mut state, session, channel) = tenant_zero_seeing_tenant_one();
+        assert_eq!(state.channel_name(channel).ok().flatten(), None);
+        assert_eq!(state.external_id(session).ok().flatten(), None);
+        assert_eq!(state.attribute(session, "name".into()).ok().flatten(), None);
+        assert_eq!(state.attributes(session).ok(), Some(Vec::new()));
+        state.lent.channel_users.insert((0, channel));
+        assert_eq!(state.channel_name(channel).ok().flatten().as_deref(), Some("secret_channel"));
+    }
+
+    #[test]
+    fn a_plugin_cannot_act_on_another_tenant_s_sessions() {
+        use crate::bindings::chat_gateway::plugin::{chat::Host as _, timers::Host as _};
+        let (mut state, session, _) = tenant_zero_seeing_tenant_one();
+        assert!(matches!(state.post_message(session, "k".into(), "t".into()), Ok(Err(chat::ActionError::NoSession))));
+        assert!(matches!(state.close_session(session, "r".into()), Ok(Err(chat::ActionError::NoSession))));
+        assert!(matches!(state.set(session, 0, 1, vec![]), Ok(Err(timers::TimerError::NoSession))));
+        assert!(state.commands.is_empty());
     }
 }
