@@ -223,24 +223,13 @@ impl timers::Host for InstanceState {
             return Ok(Err(timers::TimerError::NoSession));
         }
         let key = TimerKey { session, key };
-        // The keys the session would have pending after this hook, this set included.
-        let mut keys: HashSet<u32> = self.lent.timers.keys_of(session).map(|k| k.key).collect();
-        for command in &self.commands {
-            match command {
-                Command::SetTimer { key: k, .. } if k.session == session => {
-                    keys.insert(k.key);
-                }
-                Command::CancelTimer(k) if k.session == session => {
-                    keys.remove(&k.key);
-                }
-                _ => {}
+        if !self.replaces_pending(key) {
+            let pending = self.pending_keys_after_hook(session);
+            if !pending.contains(&key.key) && pending.len() >= self.limits.timers_per_session {
+                return Ok(Err(timers::TimerError::TooManyTimers(clamp_u32(
+                    self.limits.timers_per_session,
+                ))));
             }
-        }
-        keys.insert(key.key);
-        if keys.len() > self.limits.timers_per_session {
-            return Ok(Err(timers::TimerError::TooManyTimers(clamp_u32(
-                self.limits.timers_per_session,
-            ))));
         }
         self.push(Command::SetTimer { key, due, payload })?;
         Ok(Ok(()))
@@ -263,6 +252,35 @@ impl timers::Host for InstanceState {
             .unwrap_or_else(|| self.lent.timers.contains(key));
         self.push(Command::CancelTimer(key))?;
         Ok(pending)
+    }
+}
+
+impl InstanceState {
+    /// Whether setting `key` replaces a timer that is pending (in the store and not
+    /// cancelled in this hook): the common case, which cannot break the per-session cap.
+    fn replaces_pending(&self, key: TimerKey) -> bool {
+        self.lent.timers.contains(key)
+            && !self
+                .commands
+                .iter()
+                .any(|c| matches!(c, Command::CancelTimer(k) if *k == key))
+    }
+
+    /// The keys `session` would have pending after this hook so far.
+    fn pending_keys_after_hook(&self, session: SessionId) -> HashSet<u32> {
+        let mut keys: HashSet<u32> = self.lent.timers.keys_of(session).map(|k| k.key).collect();
+        for command in &self.commands {
+            match command {
+                Command::SetTimer { key, .. } if key.session == session => {
+                    keys.insert(key.key);
+                }
+                Command::CancelTimer(key) if key.session == session => {
+                    keys.remove(&key.key);
+                }
+                _ => {}
+            }
+        }
+        keys
     }
 }
 
@@ -499,7 +517,8 @@ mod tests {
 
     /// Tenant 0's instance, with a session and a channel of tenant 1 in the lent state.
     fn tenant_zero_seeing_tenant_one() -> (InstanceState, SessionId, ChannelId) {
-        let mut state = InstanceState::new(0, "zero".into(), Arc::from(Vec::new()), Limits::default());
+        let mut state =
+            InstanceState::new(0, "zero".into(), Arc::from(Vec::new()), Limits::default());
         let channel = state.lent.channels.intern("secret_channel");
         state.lent.channel_users.insert((1, channel));
         let session = state.lent.sessions.open_or_get(1, "their-session");
@@ -518,16 +537,63 @@ mod tests {
         assert_eq!(state.attribute(session, "name".into()).ok().flatten(), None);
         assert_eq!(state.attributes(session).ok(), Some(Vec::new()));
         state.lent.channel_users.insert((0, channel));
-        assert_eq!(state.channel_name(channel).ok().flatten().as_deref(), Some("secret_channel"));
+        assert_eq!(
+            state.channel_name(channel).ok().flatten().as_deref(),
+            Some("secret_channel")
+        );
     }
 
     #[test]
     fn a_plugin_cannot_act_on_another_tenant_s_sessions() {
         use crate::bindings::chat_gateway::plugin::{chat::Host as _, timers::Host as _};
         let (mut state, session, _) = tenant_zero_seeing_tenant_one();
-        assert!(matches!(state.post_message(session, "k".into(), "t".into()), Ok(Err(chat::ActionError::NoSession))));
-        assert!(matches!(state.close_session(session, "r".into()), Ok(Err(chat::ActionError::NoSession))));
-        assert!(matches!(state.set(session, 0, 1, vec![]), Ok(Err(timers::TimerError::NoSession))));
+        assert!(matches!(
+            state.post_message(session, "k".into(), "t".into()),
+            Ok(Err(chat::ActionError::NoSession))
+        ));
+        assert!(matches!(
+            state.close_session(session, "r".into()),
+            Ok(Err(chat::ActionError::NoSession))
+        ));
+        assert!(matches!(
+            state.set(session, 0, 1, vec![]),
+            Ok(Err(timers::TimerError::NoSession))
+        ));
         assert!(state.commands.is_empty());
+    }
+
+    #[test]
+    fn the_timer_cap_counts_keys_after_the_hook() {
+        use crate::bindings::chat_gateway::plugin::timers::Host as _;
+        let limits = Limits {
+            timers_per_session: 2,
+            ..Limits::default()
+        };
+        let mut state = InstanceState::new(0, "zero".into(), Arc::from(Vec::new()), limits);
+        let session = state.lent.sessions.open_or_get(0, "s");
+        for key in [1, 2] {
+            state.lent.timers.set(TimerKey { session, key }, 10, b"");
+        }
+        assert!(
+            matches!(state.set(session, 1, 20, vec![]), Ok(Ok(()))),
+            "replacing is fine"
+        );
+        assert!(
+            matches!(state.set(session, 1, 30, vec![]), Ok(Ok(()))),
+            "twice too"
+        );
+        assert!(matches!(
+            state.set(session, 3, 20, vec![]),
+            Ok(Err(timers::TimerError::TooManyTimers(2)))
+        ));
+        assert!(matches!(state.cancel(session, 2), Ok(true)));
+        assert!(
+            matches!(state.set(session, 3, 20, vec![]), Ok(Ok(()))),
+            "a cancelled key frees its place"
+        );
+        assert!(matches!(
+            state.set(session, 4, 20, vec![]),
+            Ok(Err(timers::TimerError::TooManyTimers(2)))
+        ));
     }
 }

@@ -62,14 +62,16 @@ pub struct Session {
 /// All sessions, addressable by handle or by (tenant, gateway id).
 #[derive(Debug, Default)]
 pub struct Sessions {
-    by_key: HashMap<(TenantId, Box<str>), SessionId>,
+    /// Per tenant, the gateway's session ids; looked up by `&str` without allocating.
+    by_key: HashMap<TenantId, HashMap<Box<str>, SessionId>>,
     records: Vec<Session>,
 }
 
 impl Sessions {
     /// The handle of the tenant's session `external`, creating the record on first sight.
     pub fn open_or_get(&mut self, tenant: TenantId, external: &str) -> SessionId {
-        if let Some(id) = self.by_key.get(&(tenant, Box::from(external))) {
+        let ids = self.by_key.entry(tenant).or_default();
+        if let Some(id) = ids.get(external) {
             return *id;
         }
         let id = self.records.len() as SessionId;
@@ -81,7 +83,7 @@ impl Sessions {
             presence: Presence::Unknown,
             closed: false,
         });
-        self.by_key.insert((tenant, external.into()), id);
+        ids.insert(external.into(), id);
         id
     }
 

@@ -1,0 +1,165 @@
+//! What a message costs through the component in the host, against the native floor
+//! measured in the same run: the same policy compiled natively and called directly.
+//!
+//! `cargo bench -p autoclose-tests --bench hook_cost` prints the table (median of 7
+//! runs of 200,000 messages each).
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use autoclose_host::event::{GatewayEvent, MessageEvent, OpenedEvent, Sender};
+use autoclose_host::timers::{TimerKey, TimerStore};
+use autoclose_plugin::policy::{self, Message, TimerOp};
+use autoclose_tests::{CONFIG, gateway};
+
+const SESSIONS: u64 = 1_000;
+const MESSAGES: u64 = 200_000;
+const RUNS: usize = 7;
+
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+fn main() {
+    // The tenant document the component gets, parsed natively the same way.
+    let tenant_doc = serde_json::from_str::<serde_json::Value>(CONFIG)
+        .ok()
+        .and_then(|c| c["tenants"]["acme"].as_object().cloned())
+        .unwrap_or_else(|| panic!("CONFIG has acme"));
+    let mut tenant_doc = tenant_doc;
+    tenant_doc.remove("webhooks");
+    let settings = autoclose_plugin::config::parse(
+        &serde_json::Value::Object(tenant_doc).to_string(),
+        &["mobile-push".to_owned()],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let web_chat = settings
+        .channel("web_chat")
+        .cloned()
+        .unwrap_or_else(|| panic!("web_chat"));
+
+    // Floor 1: the policy alone.
+    let floor = median(
+        (0..RUNS)
+            .map(|_| {
+                let started = Instant::now();
+                for i in 0..MESSAGES {
+                    let plan = policy::on_message(
+                        Some(black_box(&web_chat)),
+                        Message {
+                            sender: policy::Sender::Agent,
+                            own_echo: false,
+                            at: black_box(i),
+                        },
+                    );
+                    black_box(plan);
+                }
+                started.elapsed().as_nanos() as f64 / MESSAGES as f64
+            })
+            .collect(),
+    );
+
+    // Floor 2: the policy plus the host's timer store, as a native integration would need.
+    let native = median(
+        (0..RUNS)
+            .map(|_| {
+                let mut timers = TimerStore::default();
+                let started = Instant::now();
+                for i in 0..MESSAGES {
+                    let plan = policy::on_message(
+                        Some(&web_chat),
+                        Message {
+                            sender: policy::Sender::Agent,
+                            own_echo: false,
+                            at: i,
+                        },
+                    );
+                    if let Some(TimerOp::Set { due, pending }) = plan.timer {
+                        let key = TimerKey {
+                            session: i % SESSIONS,
+                            key: policy::TIMER_KEY,
+                        };
+                        timers.set(key, due, &pending.encode());
+                    }
+                }
+                black_box(&timers);
+                started.elapsed().as_nanos() as f64 / MESSAGES as f64
+            })
+            .collect(),
+    );
+
+    // The component in the host: event in, session lookup, hook call, timer capability,
+    // actions applied.
+    let mut gw = gateway(CONFIG).unwrap_or_else(|e| panic!("{e}"));
+    for s in 0..SESSIONS {
+        let opened = GatewayEvent::SessionOpened(OpenedEvent {
+            tenant: "acme".into(),
+            session: format!("s{s}"),
+            channel: "web_chat".into(),
+            attributes: Default::default(),
+        });
+        gw.handle(0, &opened).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let events: Vec<GatewayEvent> = (0..SESSIONS)
+        .map(|s| {
+            GatewayEvent::Message(MessageEvent {
+                tenant: "acme".into(),
+                session: format!("s{s}"),
+                sender: Sender::Agent,
+                id: None,
+                text: None,
+                channel: None,
+                origin: None,
+                attachment: false,
+            })
+        })
+        .collect();
+    let mut at = 1;
+    let hosted = median(
+        (0..RUNS)
+            .map(|_| {
+                let started = Instant::now();
+                for i in 0..MESSAGES {
+                    // Messages 1 ms apart: every cycle restarts, nothing fires.
+                    gw.handle(at, &events[(i % SESSIONS) as usize])
+                        .unwrap_or_else(|e| panic!("{e}"));
+                    at += 1;
+                }
+                started.elapsed().as_nanos() as f64 / MESSAGES as f64
+            })
+            .collect(),
+    );
+    assert_eq!(
+        gw.take_actions().len(),
+        0,
+        "no warning may fire during the run"
+    );
+
+    println!(
+        "one agent message (restarts the session's cycle), median of {RUNS} runs of {MESSAGES}"
+    );
+    println!("{:<62} {:>9} {:>8}", "path", "ns/event", "ratio");
+    println!(
+        "{:<62} {:>9.0} {:>8.2}",
+        "floor: policy::on_message, native", floor, 1.0
+    );
+    println!(
+        "{:<62} {:>9.0} {:>8.2}",
+        "native integration: policy + host timer store",
+        native,
+        native / floor
+    );
+    println!(
+        "{:<62} {:>9.0} {:>8.2}",
+        "component in the host: Gateway::handle (whole path)",
+        hosted,
+        hosted / floor
+    );
+    println!(
+        "{:<62} {:>9} {:>8.2}",
+        "component in the host vs native integration",
+        "",
+        hosted / native
+    );
+}
