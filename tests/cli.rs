@@ -213,3 +213,59 @@ fn a_generated_scenario_replays_and_keeps_the_rules() {
     }
     assert!(!warned.is_empty() && !closed.is_empty());
 }
+
+#[test]
+fn a_precompiled_component_replays_the_same_and_a_foreign_file_is_refused() {
+    let artifact = scratch("plugin.cwasm");
+    let out = cli(&["compile", "-o", &artifact.display().to_string()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let built_in = cli(&[
+        "replay",
+        "--config",
+        "examples/config.json",
+        "examples/conversation.jsonl",
+    ]);
+    let precompiled = cli(&[
+        "replay",
+        "--config",
+        "examples/config.json",
+        "--plugin",
+        &artifact.display().to_string(),
+        "examples/conversation.jsonl",
+    ]);
+    assert!(
+        precompiled.status.success(),
+        "{}",
+        text(&precompiled.stderr)
+    );
+    assert!(!built_in.stdout.is_empty());
+    assert_eq!(precompiled.stdout, built_in.stdout);
+
+    let forged = scratch("forged.cwasm");
+    std::fs::write(&forged, b"\x7fELF not really").unwrap_or_else(|e| panic!("{e}"));
+    let out = cli(&[
+        "replay",
+        "--config",
+        "examples/config.json",
+        "--plugin",
+        &forged.display().to_string(),
+        "examples/conversation.jsonl",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("run `autoclose compile` again"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = cli(&[
+        "compile",
+        "-o",
+        &scratch("wrong-name.wasm").display().to_string(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("must be named *.cwasm"),
+        "{}",
+        text(&out.stderr)
+    );
+}

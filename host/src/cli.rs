@@ -76,6 +76,16 @@ enum Command {
         #[arg(long)]
         plugin: Option<PathBuf>,
     },
+    /// Precompile a component (default: the built-in plugin) into a `.cwasm` artifact
+    /// that `--plugin` and tenants' `component` load without compiling. Only load
+    /// artifacts made by this same build.
+    Compile {
+        /// The `.wasm` component (default: the built-in auto-close plugin).
+        input: Option<PathBuf>,
+        /// Where to write the artifact (name it `*.cwasm`).
+        #[arg(long, short)]
+        output: PathBuf,
+    },
     /// Write a generated scenario (for load figures) to stdout or a file.
     Generate {
         /// Number of sessions.
@@ -199,6 +209,30 @@ fn run(cli: Cli) -> Result<()> {
             &channel,
             event == Notice::Warning,
         ),
+        Command::Compile { input, output } => {
+            anyhow::ensure!(
+                output.extension().is_some_and(|e| e == "cwasm"),
+                "{}: the output must be named *.cwasm (that is how it is recognised when loaded)",
+                output.display()
+            );
+            let runtime = Runtime::new(Default::default())?;
+            let (name, bytes) = match &input {
+                Some(path) => (
+                    path.display().to_string(),
+                    std::fs::read(path)
+                        .with_context(|| format!("{}: cannot read", path.display()))?,
+                ),
+                None => (
+                    "built-in auto-close plugin".to_owned(),
+                    DEFAULT_PLUGIN.to_vec(),
+                ),
+            };
+            let artifact = runtime.precompile(&name, &bytes)?;
+            std::fs::write(&output, &artifact)
+                .with_context(|| format!("{}: cannot write", output.display()))?;
+            println!("{}: {} bytes from {name}", output.display(), artifact.len());
+            Ok(())
+        }
         Command::Generate {
             sessions,
             tenants,
