@@ -156,8 +156,11 @@ impl GatewayEvent {
     }
 }
 
-/// Deserialises one event's fields, naming the offending field on error.
-fn fields<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, String> {
+/// Deserialises a JSON value into `T`; the error names the offending field, e.g.
+/// `sender: unknown variant `customer`, expected one of ...`. Deserialising from a
+/// `Value` keeps serde's positions out of the message: they would point into
+/// re-serialised text, not into what the user wrote.
+pub fn fields<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, String> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();

@@ -152,16 +152,7 @@ pub fn parse_line(raw: &str) -> Result<(u64, Item), String> {
 }
 
 fn webhook_response(object: serde_json::Map<String, Value>) -> Result<Item, String> {
-    let raw: RawWebhookResponse =
-        serde_path_to_error::deserialize(Value::Object(object)).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner().to_string();
-            if path == "." {
-                inner
-            } else {
-                format!("{path}: {inner}")
-            }
-        })?;
+    let raw: RawWebhookResponse = crate::event::fields(Value::Object(object))?;
     let answer =
         match (raw.status, raw.failure) {
             (Some(status), None) if (100..=599).contains(&status) => AttemptResult::Answered {

@@ -73,17 +73,7 @@ impl Format {
         let raw = match value {
             Value::String(name) => RawFormat::Name(name),
             Value::Object(mut map) if map.contains_key("preset") => {
-                let preset =
-                    serde_path_to_error::deserialize(Value::Object(std::mem::take(&mut map)))
-                        .map_err(|e| {
-                            let path = e.path().to_string();
-                            let inner = e.into_inner().to_string();
-                            if path == "." {
-                                inner
-                            } else {
-                                format!("{path}: {inner}")
-                            }
-                        })?;
+                let preset = crate::event::fields(Value::Object(std::mem::take(&mut map)))?;
                 RawFormat::Preset(preset)
             }
             Value::Object(mut map) if map.len() == 1 && map.contains_key("template") => {
