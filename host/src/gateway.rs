@@ -33,7 +33,7 @@ use crate::bindings::chat_gateway::plugin::types::{
 };
 use crate::config::{Egress, HostConfig, Limits, TenantConfig};
 use crate::event::{GatewayEvent, OpenedEvent, PresenceEvent, Sender, Visibility};
-use crate::instance::{Command, GatewayState, InstanceState, MAX_WEBHOOK_DATA_BYTES};
+use crate::instance::{Command, GatewayState, InstanceState, MAX_WEBHOOK_DATA_BYTES, SendRequest};
 use crate::outbound::{Attempt, Outbound};
 use crate::outbox::Delivery;
 use crate::runtime::{LoadError, PluginComponent, Runtime};
@@ -803,24 +803,7 @@ impl Gateway {
                         text,
                     },
                 }),
-                Command::Send {
-                    session,
-                    request,
-                    webhook,
-                    event_type,
-                    data,
-                    idempotency_key,
-                    deliver_by,
-                } => self.queue_delivery(
-                    tenant,
-                    session,
-                    request,
-                    webhook,
-                    event_type,
-                    data,
-                    idempotency_key,
-                    deliver_by,
-                ),
+                Command::Send(send) => self.queue_delivery(tenant, send),
                 Command::Close { session, reason } => {
                     let Some(record) = self.state.sessions.get_mut(session) else {
                         continue;
@@ -852,18 +835,16 @@ impl Gateway {
 impl Gateway {
     /// Renders a plugin's request in the webhook's format, records it, and makes the
     /// first attempt at once.
-    #[allow(clippy::too_many_arguments)]
-    fn queue_delivery(
-        &mut self,
-        tenant: TenantId,
-        session: SessionId,
-        request: u64,
-        webhook: String,
-        event_type: String,
-        data: Value,
-        idempotency_key: Option<String>,
-        deliver_by: Option<u64>,
-    ) {
+    fn queue_delivery(&mut self, tenant: TenantId, send: SendRequest) {
+        let SendRequest {
+            session,
+            request,
+            webhook,
+            event_type,
+            data,
+            idempotency_key,
+            deliver_by,
+        } = send;
         let now = self.state.now;
         let Some(target) = self.state.webhooks.get(&webhook) else {
             return;

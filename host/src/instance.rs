@@ -85,22 +85,7 @@ pub enum Command {
         text: String,
     },
     /// Call a webhook.
-    Send {
-        /// For which session.
-        session: SessionId,
-        /// The request id returned to the plugin.
-        request: u64,
-        /// The webhook's name.
-        webhook: String,
-        /// The event type.
-        event_type: String,
-        /// The data object.
-        data: Value,
-        /// Makes the delivery id; `None`: unique per request.
-        idempotency_key: Option<String>,
-        /// No attempt after this instant.
-        deliver_by: Option<u64>,
-    },
+    Send(SendRequest),
     /// Close a session.
     Close {
         /// Which session.
@@ -108,6 +93,25 @@ pub enum Command {
         /// Why.
         reason: String,
     },
+}
+
+/// A plugin's webhook request, checked and waiting to be queued for delivery.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SendRequest {
+    /// For which session.
+    pub session: SessionId,
+    /// The request id returned to the plugin.
+    pub request: u64,
+    /// The webhook's name.
+    pub webhook: String,
+    /// The event type.
+    pub event_type: String,
+    /// The data object.
+    pub data: Value,
+    /// Makes the delivery id; `None`: unique per request.
+    pub idempotency_key: Option<String>,
+    /// No attempt after this instant.
+    pub deliver_by: Option<u64>,
 }
 
 /// Everything a store holds for one instance.
@@ -352,14 +356,14 @@ impl http::Host for InstanceState {
         let queued = self
             .commands
             .iter()
-            .filter(|c| matches!(c, Command::Send { .. }))
+            .filter(|c| matches!(c, Command::Send(_)))
             .count();
         if self.lent.outbox.count(self.tenant) + queued >= self.limits.http_in_flight_per_tenant {
             return Ok(Err(SendError::TooManyInFlight));
         }
         let id = self.lent.next_request;
         self.lent.next_request += 1;
-        self.push(Command::Send {
+        self.push(Command::Send(SendRequest {
             session,
             request: id,
             webhook: request.webhook,
@@ -367,7 +371,7 @@ impl http::Host for InstanceState {
             data,
             idempotency_key: request.idempotency_key,
             deliver_by: request.deliver_by,
-        })?;
+        }))?;
         Ok(Ok(id))
     }
 }
