@@ -87,7 +87,11 @@ fn events_for_unknown_tenants_are_logged() {
     let scenario = scratch("unknown-tenant.jsonl");
     std::fs::write(
         &scenario,
-        r#"{"at_ms":0,"type":"message","tenant":"initech","session":"i1","sender":"agent","channel":"web_chat"}"#,
+        concat!(
+            r#"{"at_ms":0,"type":"message","tenant":"initech","session":"i1","sender":"agent","channel":"web_chat"}"#,
+            "\n",
+            r#"{"at_ms":1,"type":"message","tenant":"initech","session":"i2","sender":"agent","channel":"web_chat"}"#,
+        ),
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let out = cli(&[
@@ -102,6 +106,11 @@ fn events_for_unknown_tenants_are_logged() {
     assert!(
         stderr.contains("no such tenant configured: event ignored") && stderr.contains("initech"),
         "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("no such tenant configured").count(),
+        1,
+        "once per tenant at info: {stderr}"
     );
 }
 

@@ -63,6 +63,9 @@ pub const MAX_QUEUED_EVENTS: usize = 1024;
 /// answers every webhook outcome with another request would otherwise never stop.
 pub const MAX_FOLLOW_UPS: u32 = 256;
 
+/// Unknown tenant names remembered for log-once reporting; beyond this, debug only.
+pub const MAX_UNKNOWN_TENANTS_REMEMBERED: usize = 1024;
+
 /// After this long without a failure, a tenant's failure count starts over.
 pub const QUIET_RESET_MS: u64 = 10 * 60 * 1000;
 
@@ -195,6 +198,8 @@ pub struct Gateway {
     follow_ups: VecDeque<FollowUp>,
     /// Follow-up hooks per tenant since the last event or timer.
     follow_up_counts: HashMap<TenantId, u32>,
+    /// Unknown tenant names already reported at info.
+    unknown_tenants: std::collections::HashSet<String>,
     /// When backed-off tenants with queued hooks are due back.
     wakeups: std::collections::BTreeSet<(u64, TenantId)>,
     outbound: Box<dyn Outbound + Send>,
@@ -224,6 +229,7 @@ impl Gateway {
             follow_ups: VecDeque::new(),
             follow_up_counts: HashMap::new(),
             wakeups: std::collections::BTreeSet::new(),
+            unknown_tenants: std::collections::HashSet::new(),
             outbound,
         };
         for TenantConfig {
@@ -295,11 +301,23 @@ impl Gateway {
         }
         self.state.now = self.state.now.max(at);
         let Some(&tenant) = self.tenant_ids.get(event.tenant()) else {
-            tracing::info!(
-                tenant = event.tenant(),
-                session = event.session(),
-                "no such tenant configured: event ignored"
-            );
+            // Once per unknown tenant at info (a misrouted gateway would flood the log),
+            // every event at debug.
+            let first = self.unknown_tenants.len() < MAX_UNKNOWN_TENANTS_REMEMBERED
+                && self.unknown_tenants.insert(event.tenant().to_owned());
+            if first {
+                tracing::info!(
+                    tenant = event.tenant(),
+                    session = event.session(),
+                    "no such tenant configured: event ignored (further events of this tenant are logged at debug)"
+                );
+            } else {
+                tracing::debug!(
+                    tenant = event.tenant(),
+                    session = event.session(),
+                    "no such tenant configured: event ignored"
+                );
+            }
             return Ok(());
         };
         let session = self.state.sessions.open_or_get(tenant, event.session());
