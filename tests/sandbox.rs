@@ -206,13 +206,7 @@ fn a_component_re_arming_a_timer_due_now_cannot_spin_the_host() {
         (0, message("bad", "b1", "agent")),
     ]);
     let mut gw = gateway(&config).unwrap_or_else(|e| panic!("{e}"));
-    let parsed = autoclose_host::scenario::parse(&lines).unwrap_or_else(|e| panic!("{e}"));
-    for line in &parsed {
-        if let autoclose_host::scenario::Item::Event(event) = &line.item {
-            gw.handle(line.at_ms, event)
-                .unwrap_or_else(|e| panic!("{e}"));
-        }
-    }
+    autoclose_tests::handle_events(&mut gw, &lines);
     gw.advance_to(60_000);
     let ticks: Vec<u64> = gw.take_actions().iter().map(|a| a.at_ms).collect();
     // One fire per second of host time: 1s, 2s, ... 60s.
@@ -262,12 +256,7 @@ fn a_flood_of_webhook_requests_is_capped_per_tenant() {
         (0, opened("bad", "b1", "web_chat")),
         (5, message("bad", "b1", "agent")),
     ]);
-    for line in autoclose_host::scenario::parse(&lines).unwrap_or_else(|e| panic!("{e}")) {
-        if let autoclose_host::scenario::Item::Event(event) = &line.item {
-            gw.handle(line.at_ms, event)
-                .unwrap_or_else(|e| panic!("{e}"));
-        }
-    }
+    autoclose_tests::handle_events(&mut gw, &lines);
     let posts: Vec<String> = gw
         .take_actions()
         .into_iter()

@@ -6,13 +6,9 @@ use std::net::TcpListener;
 use std::process::Command;
 use std::time::Duration;
 
-use autoclose_host::http::HttpSender;
-use autoclose_host::outbound::ScriptedReceiver;
 use autoclose_host::webhook::secret::Secret;
 use autoclose_tests::receiver::{Receiver, Reply};
-use autoclose_tests::{
-    CONFIG, TestGateway, attempts, gateway_with, message, opened, replay_on, scenario,
-};
+use autoclose_tests::{CONFIG, attempts, http_gateway, message, opened, replay_on, scenario};
 use serde_json::Value;
 
 /// CONFIG with `mobile-push` pointing at `url` with `extra` fields, and private
@@ -30,12 +26,7 @@ fn config(url: &str, extra: &str, allow_private: bool) -> String {
 
 /// Replays acme's warning scenario (warning at 181000) with real HTTP.
 fn run(config: &str) -> Vec<Value> {
-    let sender = HttpSender::new().unwrap_or_else(|e| panic!("{e}"));
-    let gateway = gateway_with(config, Box::new(sender)).unwrap_or_else(|e| panic!("{e}"));
-    let mut gw = TestGateway {
-        gateway,
-        receiver: ScriptedReceiver::default(),
-    };
+    let mut gw = http_gateway(config);
     let lines = scenario(&[
         (0, opened("acme", "s1", "web_chat")),
         (1_000, message("acme", "s1", "agent")),
@@ -422,12 +413,7 @@ fn the_plugin_gets_the_final_status_and_the_start_of_the_body() {
         1,
     )
     .replacen('{', r#"{"limits": {"actions_per_hook": 200},"#, 1);
-    let sender = HttpSender::new().unwrap_or_else(|e| panic!("{e}"));
-    let gateway = gateway_with(&text, Box::new(sender)).unwrap_or_else(|e| panic!("{e}"));
-    let mut gw = TestGateway {
-        gateway,
-        receiver: ScriptedReceiver::default(),
-    };
+    let mut gw = http_gateway(&text);
     let lines = scenario(&[
         (0, opened("bad", "b1", "web_chat")),
         (5, message("bad", "b1", "agent")),

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use autoclose_host::http::HttpSender;
-use autoclose_host::outbound::{Attempt, ScriptedReceiver};
+use autoclose_host::outbound::Attempt;
 use autoclose_host::webhook::secret::Secret;
 use autoclose_tests::receiver::Receiver;
-use autoclose_tests::{CONFIG, TestGateway, gateway_with, message, opened, replay_on, scenario};
+use autoclose_tests::{CONFIG, message, opened, replay_on, scenario};
 
 const N: usize = 2_000;
 
@@ -75,15 +75,7 @@ fn main() {
         &hook,
         1,
     );
-    let gateway = gateway_with(
-        &config,
-        Box::new(HttpSender::new().unwrap_or_else(|e| panic!("{e}"))),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let mut gw = TestGateway {
-        gateway,
-        receiver: ScriptedReceiver::default(),
-    };
+    let mut gw = autoclose_tests::http_gateway(&config);
     let mut lines = Vec::new();
     for i in 0..N as u64 {
         lines.push((i, opened("acme", &format!("s{i}"), "web_chat")));

@@ -99,6 +99,29 @@ pub fn gateway_with(
     Gateway::new(runtime, &config, plugin, outbound).map_err(|e: GatewayError| e.to_string())
 }
 
+/// Starts a gateway for `config` whose webhook attempts go out over real HTTP.
+pub fn http_gateway(config: &str) -> TestGateway {
+    let sender = autoclose_host::http::HttpSender::new().unwrap_or_else(|e| panic!("{e}"));
+    let gateway = gateway_with(config, Box::new(sender)).unwrap_or_else(|e| panic!("{e}"));
+    TestGateway {
+        gateway,
+        receiver: ScriptedReceiver::default(),
+    }
+}
+
+/// Hands the events of `scenario` to `gateway` without replay's tail: nothing fires
+/// after the last event unless the caller advances time.
+pub fn handle_events(gateway: &mut Gateway, scenario: &str) {
+    let lines = scenario::parse(scenario).unwrap_or_else(|e| panic!("{e}"));
+    for line in &lines {
+        if let scenario::Item::Event(event) = &line.item {
+            gateway
+                .handle(line.at_ms, event)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}
+
 /// Replays `scenario` (JSON Lines) on `gateway` and returns the transcript lines.
 pub fn replay_on(gateway: &mut TestGateway, scenario: &str) -> Result<Vec<Value>, String> {
     let lines = scenario::parse(scenario).map_err(|e| e.to_string())?;
