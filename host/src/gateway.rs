@@ -43,6 +43,9 @@ use crate::webhook::format::Fields;
 use crate::webhook::retry::{self, AttemptResult, Decision};
 use crate::webhook::signing;
 
+mod persist;
+pub use persist::Restored;
+
 /// The earliest a timer may fire, after the time it is set at (see `timers.set` in
 /// the WIT): a floor that keeps a plugin from spinning the host through timers.
 pub const MIN_TIMER_DELAY_MS: u64 = 1_000;
@@ -203,6 +206,8 @@ pub struct Gateway {
     /// When backed-off tenants with queued hooks are due back.
     wakeups: std::collections::BTreeSet<(u64, TenantId)>,
     outbound: Box<dyn Outbound + Send>,
+    /// What changed, while change tracking is on.
+    journal: Option<persist::Journal>,
 }
 
 impl Gateway {
@@ -231,6 +236,7 @@ impl Gateway {
             wakeups: std::collections::BTreeSet::new(),
             unknown_tenants: std::collections::HashSet::new(),
             outbound,
+            journal: None,
         };
         for TenantConfig {
             name,
@@ -321,6 +327,7 @@ impl Gateway {
             return Ok(());
         };
         let session = self.state.sessions.open_or_get(tenant, event.session());
+        self.touch_session(session);
         let now = self.state.now;
         let Some(record) = self.state.sessions.get_mut(session) else {
             return Ok(());
@@ -567,6 +574,7 @@ impl Gateway {
             return;
         };
         self.state.now = self.state.now.max(due);
+        self.touch_session(key.session);
         let Some(record) = self.state.sessions.get(key.session) else {
             return;
         };
@@ -705,6 +713,7 @@ impl Gateway {
             runtime,
             tenants,
             state,
+            journal,
             ..
         } = self;
         let slot = &mut tenants[tenant as usize];
@@ -779,6 +788,9 @@ impl Gateway {
                         state
                             .timers
                             .set_redelivery(key, at, &payload, redeliveries + 1);
+                        if let Some(journal) = journal {
+                            journal.note_session(key.session);
+                        }
                     }
                     _ => slot.stats.events_dropped += 1,
                 }
@@ -800,12 +812,14 @@ impl Gateway {
         for command in commands {
             match command {
                 Command::SetTimer { key, due, payload } => {
+                    self.touch_session(key.session);
                     if self.state.sessions.open_of(tenant, key.session).is_some() {
                         let due = due.max(now.saturating_add(MIN_TIMER_DELAY_MS));
                         self.state.timers.set(key, due, &payload);
                     }
                 }
                 Command::CancelTimer(key) => {
+                    self.touch_session(key.session);
                     self.state.timers.cancel(key);
                 }
                 Command::Post {
@@ -831,6 +845,7 @@ impl Gateway {
                     }
                     record.closed = true;
                     self.state.timers.cancel_session(session);
+                    self.touch_session(session);
                     self.actions.push(Action {
                         at_ms: now,
                         kind: ActionKind::CloseSession {
@@ -905,12 +920,14 @@ impl Gateway {
             queued_at: now,
             deadline,
             attempts: 0,
+            next_at: None,
         });
         self.attempt(request);
     }
 
     /// Makes the next attempt of a delivery, unless it is already stale.
     fn attempt(&mut self, request: u64) {
+        self.touch_delivery(request);
         let now = self.state.now;
         let Some(delivery) = self.state.outbox.get_mut(request) else {
             return;
@@ -950,6 +967,7 @@ impl Gateway {
 
     /// Decides what follows an attempt's result: done, retry later, or give up.
     fn settle(&mut self, request: u64, result: AttemptResult) {
+        self.touch_delivery(request);
         let now = self.state.now;
         let Some(delivery) = self.state.outbox.get(request) else {
             return;

@@ -21,6 +21,7 @@ pub mod replay;
 pub mod runtime;
 pub mod scenario;
 pub mod sessions;
+pub mod store;
 pub mod timers;
 pub mod webhook;
 

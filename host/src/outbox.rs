@@ -33,6 +33,8 @@ pub struct Delivery {
     pub deadline: u64,
     /// Attempts made so far.
     pub attempts: u32,
+    /// When the next attempt is due; `None` while one is under way.
+    pub next_at: Option<u64>,
 }
 
 /// Deliveries by request id, and the schedule of their next attempts.
@@ -67,12 +69,25 @@ impl Outbox {
 
     /// Schedules the next attempt of `request` at `at`.
     pub fn schedule(&mut self, request: u64, at: u64) {
-        self.schedule.insert((at, request));
+        if let Some(delivery) = self.deliveries.get_mut(&request) {
+            if let Some(previous) = delivery.next_at.replace(at) {
+                self.schedule.remove(&(previous, request));
+            }
+            self.schedule.insert((at, request));
+        }
+    }
+
+    /// Every delivery under way, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Delivery> + '_ {
+        self.deliveries.values()
     }
 
     /// Removes a finished delivery.
     pub fn remove(&mut self, request: u64) -> Option<Delivery> {
         let delivery = self.deliveries.remove(&request)?;
+        if let Some(at) = delivery.next_at {
+            self.schedule.remove(&(at, request));
+        }
         if let Some(count) = self.per_tenant.get_mut(&delivery.tenant) {
             *count = count.saturating_sub(1);
         }
@@ -91,6 +106,9 @@ impl Outbox {
             return None;
         }
         self.schedule.pop_first();
+        if let Some(delivery) = self.deliveries.get_mut(&request) {
+            delivery.next_at = None;
+        }
         Some((at, request))
     }
 
@@ -121,6 +139,7 @@ mod tests {
             queued_at: 0,
             deadline: 100,
             attempts: 0,
+            next_at: None,
         }
     }
 

@@ -113,6 +113,41 @@ impl TimerStore {
     }
 
     /// When the earliest timer is due.
+    /// The pending timers of `session` with their due time, set order, payload and
+    /// redelivery count: what the store keeps.
+    pub fn entries_of(
+        &self,
+        session: SessionId,
+    ) -> impl Iterator<Item = (TimerKey, u64, u64, &[u8], u8)> + '_ {
+        let (first, last) = (
+            TimerKey { session, key: 0 },
+            TimerKey {
+                session,
+                key: u32::MAX,
+            },
+        );
+        self.entries
+            .range(first..=last)
+            .map(|(k, e)| (*k, e.due, e.seq, &*e.payload, e.redeliveries))
+    }
+
+    /// Puts back a timer read from the store, keeping its set order `seq` so that ties
+    /// fire in the order they did before; later timers are ordered after it.
+    pub fn restore(&mut self, key: TimerKey, due: u64, seq: u64, payload: &[u8], redeliveries: u8) {
+        self.cancel(key);
+        self.next_seq = self.next_seq.max(seq.saturating_add(1));
+        self.order.insert((due, seq, key));
+        self.entries.insert(
+            key,
+            Entry {
+                due,
+                seq,
+                redeliveries,
+                payload: payload.into(),
+            },
+        );
+    }
+
     pub fn next_due(&self) -> Option<u64> {
         self.order.first().map(|(due, _, _)| *due)
     }

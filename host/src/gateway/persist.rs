@@ -1,0 +1,262 @@
+//! Carrying the gateway's state across restarts and reloads: a journal of what
+//! changed (so that a server writes only that, once per batch), a full snapshot, and
+//! restoring from one.
+//!
+//! What is durable: sessions with their pending timers, and webhook deliveries under
+//! way. What is not: plugin instances (they hold no state the contract promises to
+//! keep), failure counts and back-off, hooks queued for a backed-off tenant, and the
+//! set of webhooks that answered 410 (they are tried again after a restart).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use crate::bindings::chat_gateway::plugin::types::Presence;
+use crate::outbox::Delivery;
+use crate::sessions::SessionId;
+use crate::store::records::{
+    Changes, DeliveryRecord, SessionRecord, Snapshot, StoredPresence, TimerRecord,
+};
+use crate::timers::TimerKey;
+
+use super::Gateway;
+
+/// What changed since the changes were last taken.
+#[derive(Debug, Default)]
+pub(super) struct Journal {
+    sessions: HashSet<SessionId>,
+    deliveries: HashSet<u64>,
+}
+
+impl Journal {
+    /// Notes that `session`'s record (or its timers) changed.
+    pub(super) fn note_session(&mut self, session: SessionId) {
+        self.sessions.insert(session);
+    }
+}
+
+/// What [`Gateway::restore`] put back and what it had to leave out.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Restored {
+    /// Sessions restored.
+    pub sessions: usize,
+    /// Pending timers restored.
+    pub timers: usize,
+    /// Deliveries restored.
+    pub deliveries: usize,
+    /// What was left out and why, one line each (tenants or webhooks no longer in the
+    /// configuration).
+    pub dropped: Vec<String>,
+}
+
+impl Gateway {
+    /// Starts recording which sessions and deliveries change, for
+    /// [`Gateway::take_changes`]. Replay does not need this and does not pay for it.
+    pub fn track_changes(&mut self) {
+        self.journal.get_or_insert_with(Journal::default);
+    }
+
+    /// Notes that `session`'s record (or its timers) changed.
+    pub(super) fn touch_session(&mut self, session: SessionId) {
+        if let Some(journal) = &mut self.journal {
+            journal.note_session(session);
+        }
+    }
+
+    /// Notes that delivery `request` changed or ended.
+    pub(super) fn touch_delivery(&mut self, request: u64) {
+        if let Some(journal) = &mut self.journal {
+            journal.deliveries.insert(request);
+        }
+    }
+
+    /// The records changed since the last call (whole records, ready to write), or
+    /// empty changes if tracking is off.
+    pub fn take_changes(&mut self) -> Changes {
+        let Some(journal) = &mut self.journal else {
+            return Changes::default();
+        };
+        let Journal {
+            sessions,
+            deliveries,
+        } = std::mem::take(journal);
+        let mut changes = Changes {
+            next_request: self.state.next_request,
+            now: self.state.now,
+            ..Changes::default()
+        };
+        for session in sessions {
+            if let Some(record) = self.session_record(session) {
+                changes.sessions.push(record);
+            }
+        }
+        for request in deliveries {
+            match self.state.outbox.get(request) {
+                Some(delivery) => changes.deliveries.push(self.delivery_record(delivery)),
+                None => changes.ended.push(request),
+            }
+        }
+        changes
+    }
+
+    /// Everything durable, as of now.
+    pub fn snapshot(&self) -> Snapshot {
+        let sessions = (0..self.state.sessions.len() as SessionId)
+            .filter_map(|id| self.session_record(id))
+            .collect();
+        let mut deliveries: Vec<DeliveryRecord> = self
+            .state
+            .outbox
+            .iter()
+            .map(|d| self.delivery_record(d))
+            .collect();
+        deliveries.sort_by_key(|d| d.request);
+        Snapshot {
+            sessions,
+            deliveries,
+            next_request: self.state.next_request,
+            now: self.state.now,
+        }
+    }
+
+    /// Puts back what `snapshot` holds, into a gateway that has handled nothing yet,
+    /// and moves host time to at least `now`. Sessions and deliveries of tenants no
+    /// longer configured, and deliveries to webhooks no longer configured, are left
+    /// out and reported. A delivery without a next attempt time (its attempt was under
+    /// way when the snapshot was taken) is not scheduled: the caller either reports
+    /// that attempt's result later (a reload) or sets `next_at` first (a restart).
+    pub fn restore(&mut self, snapshot: Snapshot, now: u64) -> Restored {
+        let mut restored = Restored::default();
+        self.state.now = self.state.now.max(snapshot.now).max(now);
+        self.state.next_request = self.state.next_request.max(snapshot.next_request);
+        for record in snapshot.sessions {
+            let Some(&tenant) = self.tenant_ids.get(&record.tenant) else {
+                restored.dropped.push(format!(
+                    "session {:?} of tenant {:?}: the tenant is no longer configured",
+                    record.session, record.tenant
+                ));
+                continue;
+            };
+            let session = self.state.sessions.open_or_get(tenant, &record.session);
+            let channel = record.channel.as_deref().map(|name| {
+                let channel = self.state.channels.intern(name);
+                self.state.channel_users.insert((tenant, channel));
+                channel
+            });
+            if let Some(s) = self.state.sessions.get_mut(session) {
+                s.channel = channel;
+                s.attributes = record.attributes;
+                s.presence = match record.presence {
+                    StoredPresence::Unknown => Presence::Unknown,
+                    StoredPresence::Visible => Presence::Visible,
+                    StoredPresence::Hidden => Presence::Hidden,
+                };
+                s.closed = record.closed;
+            }
+            if !record.closed {
+                for timer in &record.timers {
+                    let key = TimerKey {
+                        session,
+                        key: timer.key,
+                    };
+                    self.state.timers.restore(
+                        key,
+                        timer.due,
+                        timer.seq,
+                        &timer.payload,
+                        timer.redeliveries,
+                    );
+                    restored.timers += 1;
+                }
+            }
+            restored.sessions += 1;
+            self.touch_session(session);
+        }
+        for record in snapshot.deliveries {
+            let Some(&tenant) = self.tenant_ids.get(&record.tenant) else {
+                restored.dropped.push(format!(
+                    "delivery {} of tenant {:?}: the tenant is no longer configured",
+                    record.id, record.tenant
+                ));
+                continue;
+            };
+            if !self.state.webhooks.contains_key(&record.webhook) {
+                restored.dropped.push(format!(
+                    "delivery {} of tenant {:?}: webhook {:?} is no longer configured",
+                    record.id, record.tenant, record.webhook
+                ));
+                // Tell the store it ended.
+                self.touch_delivery(record.request);
+                continue;
+            }
+            let session = self.state.sessions.open_or_get(tenant, &record.session);
+            self.state.next_request = self.state.next_request.max(record.request + 1);
+            self.state.outbox.insert(Delivery {
+                request: record.request,
+                tenant,
+                session,
+                webhook: record.webhook,
+                event_type: record.event_type,
+                id: record.id,
+                body: Arc::from(record.body),
+                queued_at: record.queued_at,
+                deadline: record.deadline,
+                attempts: record.attempts,
+                next_at: None,
+            });
+            if let Some(at) = record.next_at {
+                self.state.outbox.schedule(record.request, at);
+            }
+            restored.deliveries += 1;
+            self.touch_delivery(record.request);
+        }
+        restored
+    }
+
+    fn session_record(&self, session: SessionId) -> Option<SessionRecord> {
+        let record = self.state.sessions.get(session)?;
+        let tenant = self.tenants.get(record.tenant as usize)?;
+        Some(SessionRecord {
+            tenant: tenant.name.to_string(),
+            session: record.external.to_string(),
+            channel: record
+                .channel
+                .and_then(|c| self.state.channels.name(c))
+                .map(str::to_owned),
+            attributes: record.attributes.clone(),
+            presence: match record.presence {
+                Presence::Unknown => StoredPresence::Unknown,
+                Presence::Visible => StoredPresence::Visible,
+                Presence::Hidden => StoredPresence::Hidden,
+            },
+            closed: record.closed,
+            timers: self
+                .state
+                .timers
+                .entries_of(session)
+                .map(|(key, due, seq, payload, redeliveries)| TimerRecord {
+                    key: key.key,
+                    due,
+                    seq,
+                    payload: payload.to_vec(),
+                    redeliveries,
+                })
+                .collect(),
+        })
+    }
+
+    fn delivery_record(&self, delivery: &Delivery) -> DeliveryRecord {
+        DeliveryRecord {
+            request: delivery.request,
+            tenant: self.tenants[delivery.tenant as usize].name.to_string(),
+            session: self.external(delivery.session),
+            webhook: delivery.webhook.clone(),
+            event_type: delivery.event_type.clone(),
+            id: delivery.id.clone(),
+            body: delivery.body.to_vec(),
+            queued_at: delivery.queued_at,
+            deadline: delivery.deadline,
+            attempts: delivery.attempts,
+            next_at: delivery.next_at,
+        }
+    }
+}

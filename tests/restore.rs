@@ -1,0 +1,183 @@
+//! Carrying state across a restart: a gateway that is stopped at any point and
+//! restored from what its change journal wrote must go on exactly as one that never
+//! stopped. This is what `autoclose serve` relies on after a crash; here it is checked
+//! on virtual time, with webhook retries pending at the cut points.
+
+use std::collections::BTreeMap;
+
+use autoclose_host::gateway::Gateway;
+use autoclose_host::generate::{self, Spec};
+use autoclose_host::outbound::ScriptedReceiver;
+use autoclose_host::scenario::{self, Item, ScenarioLine};
+use autoclose_host::store::records::{Changes, DeliveryRecord, SessionRecord, Snapshot};
+use autoclose_tests::{CONFIG, gateway_with};
+use serde_json::Value;
+
+/// A store kept in maps: what a real backend would hold after each commit.
+#[derive(Default)]
+struct MapStore {
+    sessions: BTreeMap<(String, String), SessionRecord>,
+    deliveries: BTreeMap<u64, DeliveryRecord>,
+    next_request: u64,
+    now: u64,
+}
+
+impl MapStore {
+    fn commit(&mut self, changes: Changes) {
+        for record in changes.sessions {
+            self.sessions
+                .insert((record.tenant.clone(), record.session.clone()), record);
+        }
+        for record in changes.deliveries {
+            self.deliveries.insert(record.request, record);
+        }
+        for request in changes.ended {
+            self.deliveries.remove(&request);
+        }
+        self.next_request = changes.next_request;
+        self.now = changes.now;
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            sessions: self.sessions.values().cloned().collect(),
+            deliveries: self.deliveries.values().cloned().collect(),
+            next_request: self.next_request,
+            now: self.now,
+        }
+    }
+}
+
+/// The generated scenario with a failing push service now and then, so that retries
+/// are pending at many cut points.
+fn scenario_lines() -> Vec<ScenarioLine> {
+    let mut text = Vec::new();
+    generate::generate(
+        &Spec {
+            sessions: 400,
+            tenants: vec!["acme".into(), "globex".into()],
+            channels: vec!["web_chat".into(), "http_api".into()],
+            seed: 7,
+            spread_ms: 3_600_000,
+        },
+        &mut text,
+    )
+    .expect("generate");
+    let text = String::from_utf8(text).expect("utf-8");
+    let mut with_failures = String::new();
+    for (index, line) in text.lines().enumerate() {
+        if index % 50 == 10 {
+            let at: Value = serde_json::from_str(line).expect("json");
+            with_failures.push_str(&format!(
+                "{{\"at_ms\":{},\"type\":\"webhook_response\",\"webhook\":\"mobile-push\",\"status\":503,\"repeat\":2}}\n",
+                at["at_ms"]
+            ));
+        }
+        with_failures.push_str(line);
+        with_failures.push('\n');
+    }
+    scenario::parse(&with_failures).expect("valid scenario")
+}
+
+fn new_gateway(receiver: &ScriptedReceiver) -> Gateway {
+    gateway_with(CONFIG, Box::new(receiver.clone())).expect("gateway")
+}
+
+/// Runs the scenario; before the lines whose index is in `cuts`, the gateway is
+/// dropped and a new one is restored from the map store. Returns the transcript.
+fn run(lines: &[ScenarioLine], cuts: &[usize]) -> (Vec<String>, usize) {
+    let receiver = ScriptedReceiver::default();
+    let mut gateway = new_gateway(&receiver);
+    gateway.track_changes();
+    let mut store = MapStore::default();
+    let mut out = Vec::new();
+    let mut restored_timers = 0;
+    let mut collect = |gateway: &mut Gateway, store: &mut MapStore| {
+        for action in gateway.take_actions() {
+            out.push(serde_json::to_string(&action).expect("json"));
+        }
+        store.commit(gateway.take_changes());
+    };
+    for (index, line) in lines.iter().enumerate() {
+        if cuts.contains(&index) {
+            let snapshot = store.snapshot();
+            gateway = new_gateway(&receiver);
+            gateway.track_changes();
+            let restored = gateway.restore(snapshot, 0);
+            assert!(restored.dropped.is_empty(), "{:?}", restored.dropped);
+            restored_timers += restored.timers;
+            store.commit(gateway.take_changes());
+        }
+        match &line.item {
+            Item::Event(event) => gateway.handle(line.at_ms, event).expect("event"),
+            Item::WebhookResponse {
+                webhook,
+                answer,
+                repeat,
+            } => {
+                gateway.advance_to(line.at_ms.saturating_sub(1));
+                receiver.push(webhook, answer.clone(), *repeat);
+            }
+        }
+        collect(&mut gateway, &mut store);
+    }
+    while let Some(due) = gateway.next_due() {
+        gateway.advance_to(due);
+        collect(&mut gateway, &mut store);
+    }
+    drop(collect);
+    (out, restored_timers)
+}
+
+#[test]
+fn a_gateway_restored_from_its_journal_goes_on_as_if_it_never_stopped() {
+    let lines = scenario_lines();
+    let (expected, _) = run(&lines, &[]);
+    assert!(
+        expected.iter().any(|l| l.contains("\"retry at")),
+        "the scenario must leave retries pending"
+    );
+    assert!(expected.iter().any(|l| l.contains("close_session")));
+    let cuts: Vec<usize> = (1..lines.len()).step_by(97).collect();
+    let (restored, timers) = run(&lines, &cuts);
+    assert!(
+        timers > 100,
+        "cuts must land with timers pending ({timers})"
+    );
+    assert_eq!(restored.len(), expected.len());
+    for (index, (a, b)) in expected.iter().zip(&restored).enumerate() {
+        assert_eq!(a, b, "transcript line {index} differs");
+    }
+}
+
+#[test]
+fn a_full_snapshot_restores_the_same_state_as_the_journal() {
+    let lines = scenario_lines();
+    let receiver = ScriptedReceiver::default();
+    let mut gateway = new_gateway(&receiver);
+    gateway.track_changes();
+    let mut store = MapStore::default();
+    for line in &lines[..lines.len() / 2] {
+        if let Item::Event(event) = &line.item {
+            gateway.handle(line.at_ms, event).expect("event");
+        }
+        store.commit(gateway.take_changes());
+    }
+    let mut from_journal = store.snapshot();
+    let mut whole = gateway.snapshot();
+    from_journal
+        .sessions
+        .sort_by(|a, b| (&a.tenant, &a.session).cmp(&(&b.tenant, &b.session)));
+    whole
+        .sessions
+        .sort_by(|a, b| (&a.tenant, &a.session).cmp(&(&b.tenant, &b.session)));
+    for s in from_journal
+        .sessions
+        .iter_mut()
+        .chain(whole.sessions.iter_mut())
+    {
+        s.timers.sort_by_key(|t| t.key);
+    }
+    assert!(!whole.sessions.is_empty());
+    assert_eq!(from_journal, whole);
+}
