@@ -25,8 +25,20 @@ use crate::{DEFAULT_PLUGIN, generate, replay, scenario};
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How logs are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (for log collectors).
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -48,6 +60,27 @@ enum Command {
         stats: bool,
         /// The scenario file.
         scenario: PathBuf,
+    },
+    /// Run the sidecar: take events over HTTP, fire timers on the wall clock, send
+    /// chat actions to the gateway's callback and pushes to the webhooks, and keep
+    /// all of it in a store that survives a crash. SIGHUP reloads; SIGTERM stops.
+    Serve {
+        /// The operator configuration (JSON); needs a `gateway` section.
+        #[arg(long)]
+        config: PathBuf,
+        /// A component to run instead of the built-in auto-close plugin.
+        #[arg(long)]
+        plugin: Option<PathBuf>,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Data directory for the store (default: $STATE_DIRECTORY, else
+        /// $XDG_STATE_HOME/autoclose, else ~/.local/state/autoclose).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// How long a shutdown waits for deliveries under way, e.g. 10s.
+        #[arg(long, default_value = "10s")]
+        shutdown_grace: humantime::Duration,
     },
     /// Check a configuration: parse it and configure every tenant's component.
     CheckConfig {
@@ -121,14 +154,18 @@ enum Notice {
 /// Runs the CLI with the process's arguments; logs go to stderr (`AUTOCLOSE_LOG`
 /// filters them, default `info`), errors too, with a non-zero exit code.
 pub fn main() -> ExitCode {
-    tracing_subscriber::fmt()
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AUTOCLOSE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("AUTOCLOSE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
-    match run(Cli::parse()) {
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(filter);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -178,6 +215,21 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
             Ok(())
+        }
+        Command::Serve {
+            config,
+            plugin,
+            listen,
+            data,
+            shutdown_grace,
+        } => {
+            let options = crate::serve::ServeOptions {
+                sources: crate::serve::reload::Sources { config, plugin },
+                listen,
+                data: data.unwrap_or_else(crate::serve::default_data_dir),
+                shutdown_grace: shutdown_grace.into(),
+            };
+            crate::serve::run(options).context("serve")
         }
         Command::CheckConfig { config, plugin } => {
             let (_, config) = start(&config, plugin.as_deref(), ScriptedReceiver::default())?;

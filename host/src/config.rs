@@ -64,6 +64,56 @@ pub struct HostConfig {
     pub limits: Limits,
     /// Tenants in name order.
     pub tenants: Vec<TenantConfig>,
+    /// Where `autoclose serve` sends chat actions (`gateway` key); replay ignores it.
+    pub gateway: Option<GatewayCallback>,
+    /// How `autoclose serve` takes events (`ingest` key).
+    pub ingest: Ingest,
+}
+
+/// The gateway's callback for chat actions (post a message, close a session): signed
+/// and retried like a webhook. `Debug` redacts header values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GatewayCallback {
+    /// The endpoint, its headers, secrets, time-out and retry policy. The gateway is
+    /// the operator's own service, so private addresses are allowed.
+    pub endpoint: Webhook,
+}
+
+/// How the server takes events.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Ingest {
+    /// Bearer token required on `/v1/*` requests; `None`: no authentication (only
+    /// sensible on a loopback listener). Never printed.
+    pub token: Option<String>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Most events in one request.
+    pub max_events_per_request: usize,
+}
+
+/// Default largest ingest request body: 1 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Default most events per ingest request.
+pub const DEFAULT_MAX_EVENTS_PER_REQUEST: usize = 1000;
+
+impl Default for Ingest {
+    fn default() -> Self {
+        Ingest {
+            token: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_events_per_request: DEFAULT_MAX_EVENTS_PER_REQUEST,
+        }
+    }
+}
+
+impl std::fmt::Debug for Ingest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingest")
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_events_per_request", &self.max_events_per_request)
+            .finish()
+    }
 }
 
 /// An outbound webhook the operator configured. Plugins name it; only the host sees
@@ -175,6 +225,35 @@ struct RawConfig {
     limits: Limits,
     #[serde(default)]
     tenants: BTreeMap<String, serde_json::Map<String, Value>>,
+    #[serde(default)]
+    gateway: Option<RawGateway>,
+    #[serde(default)]
+    ingest: Option<RawIngest>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGateway {
+    actions_url: String,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    #[serde(default)]
+    secret: Option<SecretSpec>,
+    #[serde(default)]
+    timeout: Option<autoclose_duration::Duration>,
+    #[serde(default)]
+    retry: Option<RawRetry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIngest {
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    max_body_bytes: Option<usize>,
+    #[serde(default)]
+    max_events_per_request: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -268,89 +347,58 @@ impl HostConfig {
             if name.is_empty() {
                 return Err(invalid("webhooks".into(), "a webhook name is empty".into()));
             }
-            let url = url::Url::parse(&raw.url).map_err(|e| {
-                invalid(
-                    format!("{path}.url"),
-                    format!("{:?} is not a URL: {e}", raw.url),
-                )
-            })?;
-            if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-                return Err(invalid(
-                    format!("{path}.url"),
-                    format!(
-                        "{:?} must be an http:// or https:// URL with a host",
-                        raw.url
-                    ),
-                ));
+            let webhook =
+                parse_endpoint(raw, &path, "url", &env).map_err(|(p, r)| invalid(p, r))?;
+            webhooks.insert(name, webhook);
+        }
+        let gateway = match raw.gateway {
+            None => None,
+            Some(g) => {
+                let raw = RawWebhook {
+                    url: g.actions_url,
+                    method: None,
+                    headers: g.headers,
+                    secret: g.secret,
+                    timeout: g.timeout,
+                    retry: g.retry,
+                    format: None,
+                };
+                let endpoint = parse_endpoint(raw, "gateway", "actions_url", &env)
+                    .map_err(|(p, r)| invalid(p, r))?;
+                Some(GatewayCallback { endpoint })
             }
-            let method = raw.method.unwrap_or_else(|| "POST".to_owned());
-            if !matches!(method.as_str(), "POST" | "PUT" | "PATCH") {
-                return Err(invalid(
-                    format!("{path}.method"),
-                    format!("{method:?} is not allowed (use POST, PUT or PATCH)"),
-                ));
-            }
-            for header in raw.headers.keys() {
-                let valid = !header.is_empty()
-                    && header
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
-                if !valid {
+        };
+        let mut ingest = Ingest::default();
+        if let Some(raw) = raw.ingest {
+            if let Some(token) = raw.token {
+                let token = resolve_env(&token, &env)
+                    .map_err(|reason| invalid("ingest.token".into(), reason))?;
+                if token.len() < 16 {
                     return Err(invalid(
-                        format!("{path}.headers"),
-                        format!("{header:?} is not a valid header name"),
+                        "ingest.token".into(),
+                        "must have at least 16 characters".into(),
                     ));
                 }
+                ingest.token = Some(token);
             }
-            let secrets = match raw.secret {
-                None => Vec::new(),
-                Some(SecretSpec::One(value)) => vec![value],
-                Some(SecretSpec::Rotation(values)) if (1..=2).contains(&values.len()) => values,
-                Some(SecretSpec::Rotation(_)) => {
+            if let Some(bytes) = raw.max_body_bytes {
+                if !(1024..=64 * 1024 * 1024).contains(&bytes) {
                     return Err(invalid(
-                        format!("{path}.secret"),
-                        "give one secret, or two during a rotation".into(),
+                        "ingest.max_body_bytes".into(),
+                        format!("{bytes} is out of range (1024 to 67108864)"),
                     ));
                 }
-            };
-            let secrets = secrets
-                .iter()
-                .map(|value| Secret::resolve(value, &env))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|reason| invalid(format!("{path}.secret"), reason))?;
-            let retry = raw
-                .retry
-                .map(RetryPolicy::from_raw)
-                .transpose()
-                .map_err(|reason| invalid(format!("{path}.retry"), reason))?
-                .unwrap_or_default();
-            let format = raw
-                .format
-                .map(Format::from_value)
-                .transpose()
-                .map_err(|reason| invalid(format!("{path}.format"), reason))?
-                .unwrap_or(Format::Standard);
-            let timeout_ms = raw
-                .timeout
-                .map_or(DEFAULT_WEBHOOK_TIMEOUT_MS, |d| d.as_ms());
-            if timeout_ms > 60_000 {
-                return Err(invalid(
-                    format!("{path}.timeout"),
-                    "must be at most 1m: a push that slow is not a push".into(),
-                ));
+                ingest.max_body_bytes = bytes;
             }
-            webhooks.insert(
-                name,
-                Webhook {
-                    url,
-                    method,
-                    headers: raw.headers,
-                    secrets,
-                    timeout_ms,
-                    retry,
-                    format,
-                },
-            );
+            if let Some(count) = raw.max_events_per_request {
+                if !(1..=100_000).contains(&count) {
+                    return Err(invalid(
+                        "ingest.max_events_per_request".into(),
+                        format!("{count} is out of range (1 to 100000)"),
+                    ));
+                }
+                ingest.max_events_per_request = count;
+            }
         }
 
         let limits = raw.limits;
@@ -454,7 +502,108 @@ impl HostConfig {
             egress: raw.egress,
             limits,
             tenants,
+            gateway,
+            ingest,
         })
+    }
+}
+
+/// Checks one outbound endpoint (a webhook, or the gateway's callback): URL, method,
+/// header names, secrets, retry policy, body format and time-out. Errors are
+/// `(dotted path, reason)`.
+fn parse_endpoint(
+    raw: RawWebhook,
+    path: &str,
+    url_key: &str,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Webhook, (String, String)> {
+    let url = url::Url::parse(&raw.url).map_err(|e| {
+        (
+            format!("{path}.{url_key}"),
+            format!("{:?} is not a URL: {e}", raw.url),
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err((
+            format!("{path}.{url_key}"),
+            format!(
+                "{:?} must be an http:// or https:// URL with a host",
+                raw.url
+            ),
+        ));
+    }
+    let method = raw.method.unwrap_or_else(|| "POST".to_owned());
+    if !matches!(method.as_str(), "POST" | "PUT" | "PATCH") {
+        return Err((
+            format!("{path}.method"),
+            format!("{method:?} is not allowed (use POST, PUT or PATCH)"),
+        ));
+    }
+    for header in raw.headers.keys() {
+        let valid = !header.is_empty()
+            && header
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
+        if !valid {
+            return Err((
+                format!("{path}.headers"),
+                format!("{header:?} is not a valid header name"),
+            ));
+        }
+    }
+    let secrets = match raw.secret {
+        None => Vec::new(),
+        Some(SecretSpec::One(value)) => vec![value],
+        Some(SecretSpec::Rotation(values)) if (1..=2).contains(&values.len()) => values,
+        Some(SecretSpec::Rotation(_)) => {
+            return Err((
+                format!("{path}.secret"),
+                "give one secret, or two during a rotation".into(),
+            ));
+        }
+    };
+    let secrets = secrets
+        .iter()
+        .map(|value| Secret::resolve(value, &env))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|reason| (format!("{path}.secret"), reason))?;
+    let retry = raw
+        .retry
+        .map(RetryPolicy::from_raw)
+        .transpose()
+        .map_err(|reason| (format!("{path}.retry"), reason))?
+        .unwrap_or_default();
+    let format = raw
+        .format
+        .map(Format::from_value)
+        .transpose()
+        .map_err(|reason| (format!("{path}.format"), reason))?
+        .unwrap_or(Format::Standard);
+    let timeout_ms = raw
+        .timeout
+        .map_or(DEFAULT_WEBHOOK_TIMEOUT_MS, |d| d.as_ms());
+    if timeout_ms > 60_000 {
+        return Err((
+            format!("{path}.timeout"),
+            "must be at most 1m: a push that slow is not a push".into(),
+        ));
+    }
+    Ok(Webhook {
+        url,
+        method,
+        headers: raw.headers,
+        secrets,
+        timeout_ms,
+        retry,
+        format,
+    })
+}
+
+/// Resolves `env:NAME` from the environment; any other text is the value itself.
+fn resolve_env(value: &str, env: &impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    match value.strip_prefix("env:") {
+        Some(name) => env(name).ok_or_else(|| format!("environment variable {name} is not set")),
+        None => Ok(value.to_owned()),
     }
 }
 

@@ -208,7 +208,12 @@ pub struct Gateway {
     outbound: Box<dyn Outbound + Send>,
     /// What changed, while change tracking is on.
     journal: Option<persist::Journal>,
+    /// Told how long each hook call took, when set.
+    hook_observer: Option<HookObserver>,
 }
+
+/// Receives the duration of every hook call (for a latency histogram).
+pub type HookObserver = Box<dyn Fn(Duration) + Send>;
 
 impl Gateway {
     /// Starts every tenant of `config`: loads the components it names (tenants without
@@ -237,6 +242,7 @@ impl Gateway {
             unknown_tenants: std::collections::HashSet::new(),
             outbound,
             journal: None,
+            hook_observer: None,
         };
         for TenantConfig {
             name,
@@ -444,6 +450,61 @@ impl Gateway {
         self.call(tenant, hook);
         self.run_follow_ups();
         Ok(())
+    }
+
+    /// Checks that `events` would be accepted, in this order, without applying any of
+    /// them: a caller that must take all of a batch or none checks first. Returns the
+    /// index of the first refused event and why.
+    pub fn check(&self, at: u64, events: &[GatewayEvent]) -> Result<(), (usize, EventError)> {
+        if at > MAX_TIME_MS {
+            return Err((0, EventError::TimeOutOfRange(at)));
+        }
+        let mut opened: std::collections::HashSet<(&str, &str)> = Default::default();
+        for (index, event) in events.iter().enumerate() {
+            let key = (event.tenant(), event.session());
+            match event {
+                GatewayEvent::SessionOpened(_) => {
+                    opened.insert(key);
+                }
+                GatewayEvent::Message(message) if message.channel.is_some() => {
+                    opened.insert(key);
+                }
+                GatewayEvent::Message(message) => {
+                    // Unknown tenants and closed sessions are ignored, not refused.
+                    let known = opened.contains(&key)
+                        || match self.tenant_ids.get(event.tenant()) {
+                            None => true,
+                            Some(&tenant) => self
+                                .state
+                                .sessions
+                                .find(tenant, event.session())
+                                .and_then(|id| self.state.sessions.get(id))
+                                .is_some_and(|s| s.channel.is_some() || s.closed),
+                        };
+                    if !known {
+                        return Err((
+                            index,
+                            EventError::NoChannel {
+                                tenant: message.tenant.clone(),
+                                session: message.session.clone(),
+                            },
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Names of the configured tenants, in configuration order.
+    pub fn tenant_names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.tenants.iter().map(|t| &*t.name)
+    }
+
+    /// Reports the duration of every hook call to `observer` from now on.
+    pub fn set_hook_observer(&mut self, observer: HookObserver) {
+        self.hook_observer = Some(observer);
     }
 
     /// Fires every timer due at or before `to` (in due order), advancing host time to
@@ -714,6 +775,7 @@ impl Gateway {
             tenants,
             state,
             journal,
+            hook_observer,
             ..
         } = self;
         let slot = &mut tenants[tenant as usize];
@@ -751,6 +813,7 @@ impl Gateway {
             )),
             _ => None,
         };
+        let started = hook_observer.as_ref().map(|_| std::time::Instant::now());
         let result = with_lent_state(
             runtime,
             &mut live.store,
@@ -763,6 +826,9 @@ impl Gateway {
                 Hook::Http(e) => hooks.call_on_http_response(store, &e),
             },
         );
+        if let (Some(observer), Some(started)) = (hook_observer, started) {
+            observer(started.elapsed());
+        }
         let commands = std::mem::take(&mut live.store.data_mut().commands);
         match result {
             Ok(()) => {

@@ -26,22 +26,20 @@ pub enum HttpError {
     Setup(String),
 }
 
-/// Sends attempts for real, one at a time, blocking the caller until each ends.
-pub struct HttpSender {
-    runtime: tokio::runtime::Runtime,
+/// The two pooled clients every attempt goes through: one that applies the egress
+/// policy at connect time, one for `egress.allow_private_networks` (and for the
+/// operator's own gateway callback). Cheap to clone.
+#[derive(Clone)]
+pub struct Clients {
     /// Refuses private and loopback addresses.
     guarded: reqwest::Client,
-    /// For `egress.allow_private_networks`.
+    /// Reaches any address.
     open: reqwest::Client,
 }
 
-impl HttpSender {
-    /// Builds the runtime and the two clients (with and without the egress guard).
+impl Clients {
+    /// Builds both clients.
     pub fn new() -> Result<Self, HttpError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| HttpError::Setup(e.to_string()))?;
         let build = |guard: bool| {
             let builder = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -55,23 +53,46 @@ impl HttpSender {
             };
             builder.build().map_err(|e| HttpError::Setup(e.to_string()))
         };
-        Ok(HttpSender {
-            runtime,
+        Ok(Clients {
             guarded: build(true)?,
             open: build(false)?,
         })
     }
 
+    /// Makes one attempt with the client its egress policy calls for.
+    pub async fn send(&self, attempt: &Attempt) -> AttemptResult {
+        let client = if attempt.allow_private_networks {
+            &self.open
+        } else {
+            &self.guarded
+        };
+        send(client, attempt).await
+    }
+}
+
+/// Sends attempts for real, one at a time, blocking the caller until each ends (replay
+/// and `test-webhook`; the server sends asynchronously through [`Clients`]).
+pub struct HttpSender {
+    runtime: tokio::runtime::Runtime,
+    clients: Clients,
+}
+
+impl HttpSender {
+    /// Builds the runtime and the clients.
+    pub fn new() -> Result<Self, HttpError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| HttpError::Setup(e.to_string()))?;
+        Ok(HttpSender {
+            runtime,
+            clients: Clients::new()?,
+        })
+    }
+
     /// Makes one attempt and waits for its result.
     pub fn send(&self, attempt: &Attempt) -> AttemptResult {
-        self.runtime.block_on(send(
-            if attempt.allow_private_networks {
-                &self.open
-            } else {
-                &self.guarded
-            },
-            attempt,
-        ))
+        self.runtime.block_on(self.clients.send(attempt))
     }
 }
 

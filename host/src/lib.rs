@@ -20,6 +20,7 @@ pub mod outbox;
 pub mod replay;
 pub mod runtime;
 pub mod scenario;
+pub mod serve;
 pub mod sessions;
 pub mod store;
 pub mod timers;

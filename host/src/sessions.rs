@@ -88,6 +88,11 @@ impl Sessions {
     }
 
     /// The session `id`.
+    /// The id of `tenant`'s session `external`, if it was seen.
+    pub fn find(&self, tenant: TenantId, external: &str) -> Option<SessionId> {
+        self.by_key.get(&tenant)?.get(external).copied()
+    }
+
     pub fn get(&self, id: SessionId) -> Option<&Session> {
         self.records.get(usize::try_from(id).ok()?)
     }

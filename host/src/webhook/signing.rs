@@ -38,14 +38,20 @@ pub fn signature(secrets: &[Secret], id: &str, timestamp: u64, body: &[u8]) -> S
 /// and the plugin's idempotency key), so that the same notice triggered twice gets the
 /// same id and the receiver can drop the duplicate.
 pub fn delivery_id(tenant: &str, session: &str, event_type: &str, key: &str) -> String {
+    derived_id("msg_", &[tenant, session, event_type, key])
+}
+
+/// `prefix` + 32 hex digits of SHA-256 over the length-prefixed `parts`: an id that
+/// the same parts always give and different parts practically never share.
+pub fn derived_id(prefix: &str, parts: &[&str]) -> String {
     let mut hash = Sha256::new();
-    for part in [tenant, session, event_type, key] {
+    for part in parts {
         hash.update((part.len() as u64).to_le_bytes());
         hash.update(part.as_bytes());
     }
     let digest = hash.finalize();
     let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("msg_{hex}")
+    format!("{prefix}{hex}")
 }
 
 #[cfg(test)]

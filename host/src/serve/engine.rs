@@ -1,0 +1,506 @@
+//! The engine: one thread that owns the gateway and the store, applies requests in
+//! arrival order, fires timers on the wall clock and commits in groups.
+//!
+//! One round: wait for the first request (or the next due time), take whatever else
+//! has arrived (up to [`MAX_REQUESTS_PER_ROUND`]), apply it all, fire what is due,
+//! then write every change in one transaction. Only then are the ingest requests of
+//! the round acknowledged and the round's webhook attempts and chat actions sent: a
+//! crash never loses an acknowledged event, and anything sent is already recorded,
+//! so a resend after a restart carries the same id. Under load rounds grow, so one
+//! disk sync covers many events (group commit).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::oneshot;
+
+use crate::action::ActionKind;
+use crate::config::GatewayCallback;
+use crate::event::GatewayEvent;
+use crate::gateway::{EventError, Gateway, MAX_TIME_MS, Restored};
+use crate::outbound::{Attempt, Outbound};
+use crate::store::{Batch, Store, StoreError};
+use crate::webhook::retry::AttemptResult;
+
+use super::callbacks::{Callbacks, Settled};
+use super::dispatch::Dispatcher;
+use super::metrics::Metrics;
+
+/// Most requests applied in one round (one commit).
+pub const MAX_REQUESTS_PER_ROUND: usize = 4096;
+
+/// What the engine is asked to do.
+pub enum Request {
+    /// Record these events (all or none) and answer once they are durable.
+    Ingest {
+        /// The checked events, in order.
+        events: Vec<GatewayEvent>,
+        /// Gets the outcome after the commit.
+        reply: oneshot::Sender<Result<usize, Refused>>,
+    },
+    /// An attempt ended.
+    Attempted {
+        /// Which delivery.
+        target: Target,
+        /// How it went.
+        result: AttemptResult,
+    },
+    /// Swap in a gateway built from a new configuration, carrying the state over.
+    Reload {
+        /// The new gateway (already configured).
+        gateway: Box<Gateway>,
+        /// The new callback settings.
+        callback: GatewayCallback,
+        /// Gets what was carried over.
+        reply: oneshot::Sender<Restored>,
+    },
+    /// Stop firing timers and sending; finish what is under way, commit, and end.
+    Stop {
+        /// Longest wait for attempts under way.
+        grace: Duration,
+    },
+}
+
+/// What an attempt was for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A webhook delivery (the gateway's request id).
+    Webhook(u64),
+    /// A chat-action callback (its sequence number).
+    Callback(u64),
+}
+
+/// Why an ingest request was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    /// An event cannot be applied (e.g. a message for a session with no channel).
+    #[error("events[{index}]: {source}")]
+    Event {
+        /// Which event.
+        index: usize,
+        /// Why.
+        source: EventError,
+    },
+    /// The store failed: nothing of the request is acknowledged.
+    #[error("the store failed; try again later")]
+    Unavailable,
+}
+
+/// What the HTTP side may read of the engine's state.
+#[derive(Debug, Default)]
+pub struct Health {
+    /// False once the engine has stopped (store failure or shutdown).
+    pub running: AtomicBool,
+    /// Wall-clock ms of the last successful commit.
+    pub last_commit_ms: AtomicU64,
+}
+
+/// Collects the gateway's attempts; the engine sends them after the commit.
+#[derive(Clone, Default)]
+pub struct Collector(Arc<Mutex<Vec<Attempt>>>);
+
+impl Collector {
+    fn take(&self) -> Vec<Attempt> {
+        self.0
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
+    }
+}
+
+impl Outbound for Collector {
+    fn attempt(&mut self, attempt: Attempt) -> Option<AttemptResult> {
+        if let Ok(mut pending) = self.0.lock() {
+            pending.push(attempt);
+        }
+        None
+    }
+}
+
+/// The wall clock in ms since the Unix epoch, capped at the host's last instant.
+pub fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+        .min(MAX_TIME_MS)
+}
+
+/// The engine's parts.
+pub struct Engine {
+    gateway: Gateway,
+    store: Box<dyn Store>,
+    callbacks: Callbacks,
+    callback: GatewayCallback,
+    collector: Collector,
+    dispatcher: Dispatcher,
+    metrics: Metrics,
+    health: Arc<Health>,
+    /// Attempts handed to the dispatcher whose result has not come back.
+    outstanding: usize,
+}
+
+impl Engine {
+    /// An engine over a gateway already restored from `store`. The gateway must send
+    /// its attempts to `collector`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        mut gateway: Gateway,
+        store: Box<dyn Store>,
+        callbacks: Callbacks,
+        callback: GatewayCallback,
+        collector: Collector,
+        dispatcher: Dispatcher,
+        metrics: Metrics,
+        health: Arc<Health>,
+    ) -> Self {
+        let observer = metrics.clone();
+        gateway.track_changes();
+        gateway.set_hook_observer(Box::new(move |took| observer.observe_hook(took)));
+        Engine {
+            gateway,
+            store,
+            callbacks,
+            callback,
+            collector,
+            dispatcher,
+            metrics,
+            health,
+            outstanding: 0,
+        }
+    }
+
+    /// Runs until asked to stop or until the store fails; returns the store error in
+    /// the latter case.
+    pub fn run(mut self, requests: Receiver<Request>) -> Result<(), StoreError> {
+        self.health.running.store(true, Ordering::SeqCst);
+        let result = self.run_rounds(&requests);
+        self.health.running.store(false, Ordering::SeqCst);
+        // Refuse whatever is still queued rather than leave it hanging.
+        while let Ok(request) = requests.try_recv() {
+            if let Request::Ingest { reply, .. } = request {
+                let _ = reply.send(Err(Refused::Unavailable));
+            }
+        }
+        result
+    }
+
+    fn run_rounds(&mut self, requests: &Receiver<Request>) -> Result<(), StoreError> {
+        // What was restored may be due already: fire it and send it first.
+        self.round(Vec::new())?;
+        loop {
+            let wait = self
+                .next_due()
+                .map(|due| Duration::from_millis(due.saturating_sub(wall_ms())));
+            let first = match wait {
+                Some(wait) => match requests.recv_timeout(wait) {
+                    Ok(request) => Some(request),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                },
+                None => match requests.recv() {
+                    Ok(request) => Some(request),
+                    Err(_) => return Ok(()),
+                },
+            };
+            let mut round: Vec<Request> = first.into_iter().collect();
+            while round.len() < MAX_REQUESTS_PER_ROUND {
+                match requests.try_recv() {
+                    Ok(request) => round.push(request),
+                    Err(_) => break,
+                }
+            }
+            if let Some(grace) = round.iter().find_map(|r| match r {
+                Request::Stop { grace } => Some(*grace),
+                _ => None,
+            }) {
+                self.round(round)?;
+                return self.drain(requests, grace);
+            }
+            self.round(round)?;
+        }
+    }
+
+    fn next_due(&self) -> Option<u64> {
+        [self.gateway.next_due(), self.callbacks.next_due()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Applies a round of requests, fires what is due, commits, then answers and
+    /// sends.
+    fn round(&mut self, requests: Vec<Request>) -> Result<(), StoreError> {
+        let mut replies = Vec::new();
+        let mut events_in_round = 0u64;
+        for request in requests {
+            match request {
+                Request::Ingest { events, reply } => {
+                    let now = wall_ms();
+                    if let Err((index, source)) = self.gateway.check(now, &events) {
+                        let _ = reply.send(Err(Refused::Event { index, source }));
+                        continue;
+                    }
+                    for event in &events {
+                        if let Err(e) = self.gateway.handle(now, event) {
+                            tracing::warn!("event refused after its check: {e}");
+                        }
+                        self.metrics
+                            .events
+                            .get_or_create(&super::metrics::EventType {
+                                r#type: event_type(event).to_owned(),
+                            })
+                            .inc();
+                    }
+                    events_in_round += events.len() as u64;
+                    replies.push((reply, events.len()));
+                }
+                Request::Attempted { target, result } => self.attempted(target, result),
+                Request::Reload {
+                    gateway,
+                    callback,
+                    reply,
+                } => {
+                    let restored = self.reload(*gateway, callback);
+                    let _ = reply.send(restored);
+                }
+                Request::Stop { .. } => {}
+            }
+        }
+        self.gateway.advance_to(wall_ms());
+        self.collect_actions();
+        let callback_attempts = self.due_callbacks();
+        let webhook_attempts = self.collector.take();
+        if let Err(e) = self.commit(events_in_round) {
+            for (reply, _) in replies {
+                let _ = reply.send(Err(Refused::Unavailable));
+            }
+            tracing::error!("{e}: stopping; restart to resume from the last commit");
+            return Err(e);
+        }
+        for (reply, count) in replies {
+            let _ = reply.send(Ok(count));
+        }
+        self.outstanding += webhook_attempts.len() + callback_attempts.len();
+        for attempt in webhook_attempts {
+            self.dispatcher
+                .send(Target::Webhook(attempt.request), attempt);
+        }
+        for attempt in callback_attempts {
+            self.dispatcher
+                .send(Target::Callback(attempt.request), attempt);
+        }
+        self.publish();
+        Ok(())
+    }
+
+    /// After a stop: no more timers or new sends; wait up to `grace` for the attempts
+    /// under way, record their results, and end.
+    fn drain(&mut self, requests: &Receiver<Request>, grace: Duration) -> Result<(), StoreError> {
+        let deadline = Instant::now() + grace;
+        while self.outstanding > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                tracing::warn!(
+                    in_flight = self.outstanding,
+                    "shutdown grace period over: attempts still under way are resent after the restart, with the same ids"
+                );
+                break;
+            }
+            match requests.recv_timeout(left) {
+                Ok(Request::Attempted { target, result }) => self.attempted(target, result),
+                Ok(Request::Ingest { reply, .. }) => {
+                    let _ = reply.send(Err(Refused::Unavailable));
+                }
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        // Retries the results asked for stay scheduled in the store, for after the
+        // restart; nothing new is sent.
+        self.collector.take();
+        self.commit(0)?;
+        self.publish();
+        Ok(())
+    }
+
+    fn attempted(&mut self, target: Target, result: AttemptResult) {
+        self.outstanding = self.outstanding.saturating_sub(1);
+        match target {
+            Target::Webhook(request) => self.gateway.complete_attempt(request, result),
+            Target::Callback(seq) => {
+                let now = wall_ms();
+                match self
+                    .callbacks
+                    .settle(seq, &result, now, &self.callback.endpoint.retry)
+                {
+                    Settled::Delivered => Metrics::count(&self.metrics.actions, "delivered", 1),
+                    Settled::Retry(at) => {
+                        Metrics::count(&self.metrics.retries, "callback", 1);
+                        tracing::info!(
+                            seq,
+                            retry_at_ms = at,
+                            "gateway callback failed ({result}); retrying"
+                        );
+                    }
+                    Settled::GaveUp(reason) => {
+                        Metrics::count(&self.metrics.actions, "given_up", 1);
+                        tracing::warn!(seq, "gave up on a gateway callback: {reason}");
+                    }
+                    Settled::Unknown => {}
+                }
+            }
+        }
+    }
+
+    fn reload(&mut self, mut gateway: Gateway, callback: GatewayCallback) -> Restored {
+        let snapshot = self.gateway.snapshot();
+        let now = wall_ms();
+        let restored = gateway.restore(snapshot, now);
+        for line in &restored.dropped {
+            tracing::warn!("reload: left out {line}");
+        }
+        let observer = self.metrics.clone();
+        gateway.track_changes();
+        gateway.set_hook_observer(Box::new(move |took| observer.observe_hook(took)));
+        // Deliveries the old gateway left pending on the wire stay pending: their
+        // results come back by request id, which the new gateway keeps.
+        self.publish();
+        self.metrics.reset_tenant_baseline();
+        self.gateway = gateway;
+        self.callback = callback;
+        Metrics::count(&self.metrics.reloads, "ok", 1);
+        restored
+    }
+
+    /// Turns the gateway's posts and closes into callbacks.
+    fn collect_actions(&mut self) {
+        for action in self.gateway.take_actions() {
+            match &action.kind {
+                ActionKind::PostMessage { .. } | ActionKind::CloseSession { .. } => {
+                    self.callbacks.push(&action, &self.callback.endpoint.retry);
+                }
+                ActionKind::Webhook {
+                    tenant,
+                    webhook,
+                    id,
+                    ..
+                } => tracing::debug!(tenant, webhook, id, "webhook delivery queued"),
+                ActionKind::WebhookAttempt {
+                    tenant,
+                    webhook,
+                    id,
+                    attempt,
+                    result,
+                    outcome,
+                    ..
+                } => tracing::debug!(
+                    tenant,
+                    webhook,
+                    id,
+                    attempt,
+                    result,
+                    outcome,
+                    "webhook attempt"
+                ),
+            }
+        }
+    }
+
+    /// The callbacks due now, as attempts.
+    fn due_callbacks(&mut self) -> Vec<Attempt> {
+        let now = wall_ms();
+        let endpoint = &self.callback.endpoint;
+        let mut attempts = Vec::new();
+        while let Some(next) = self.callbacks.pop_due(now) {
+            match next {
+                Ok(record) => {
+                    let kind = serde_json::from_slice::<serde_json::Value>(&record.body)
+                        .ok()
+                        .and_then(|v| v["type"].as_str().map(str::to_owned))
+                        .unwrap_or_default();
+                    attempts.push(Attempt {
+                        request: record.seq,
+                        number: record.attempts,
+                        webhook: "gateway".into(),
+                        event_type: kind,
+                        id: record.id,
+                        method: endpoint.method.clone(),
+                        url: endpoint.url.clone(),
+                        headers: endpoint
+                            .headers
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                        secrets: endpoint.secrets.clone().into(),
+                        body: record.body.into(),
+                        timeout_ms: endpoint.timeout_ms,
+                        allow_private_networks: true,
+                    });
+                }
+                Err((id, reason)) => {
+                    Metrics::count(&self.metrics.actions, "given_up", 1);
+                    tracing::warn!(id, "gave up on a gateway callback: {reason}");
+                }
+            }
+        }
+        attempts
+    }
+
+    fn commit(&mut self, events: u64) -> Result<(), StoreError> {
+        let (callbacks, callbacks_ended) = self.callbacks.take_changes();
+        let batch = Batch {
+            gateway: self.gateway.take_changes(),
+            callbacks,
+            callbacks_ended,
+            next_callback: self.callbacks.next_seq(),
+        };
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        self.store.commit(&batch)?;
+        self.metrics
+            .commit_seconds
+            .observe(started.elapsed().as_secs_f64());
+        if events > 0 {
+            self.metrics.batch_events.observe(events as f64);
+        }
+        self.health
+            .last_commit_ms
+            .store(wall_ms(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn publish(&self) {
+        let gauge = |g: &prometheus_client::metrics::gauge::Gauge, n: usize| {
+            g.set(i64::try_from(n).unwrap_or(i64::MAX));
+        };
+        gauge(&self.metrics.pending_timers, self.gateway.pending_timers());
+        gauge(
+            &self.metrics.pending_deliveries,
+            self.gateway.deliveries_pending(),
+        );
+        gauge(&self.metrics.pending_callbacks, self.callbacks.len());
+        for tenant in self.gateway.tenant_names() {
+            if let Some(stats) = self.gateway.tenant_stats(tenant) {
+                self.metrics.tenant_stats(tenant, stats);
+            }
+        }
+    }
+}
+
+/// The `type` of an event, as in the ingest schema.
+pub fn event_type(event: &GatewayEvent) -> &'static str {
+    match event {
+        GatewayEvent::SessionOpened(_) => "session_opened",
+        GatewayEvent::Message(_) => "message",
+        GatewayEvent::Presence(_) => "presence",
+        GatewayEvent::SessionClosed(_) => "session_closed",
+    }
+}
+
+/// The sending half engines are reached through.
+pub type EngineSender = Sender<Request>;
