@@ -245,7 +245,11 @@ fn a_flood_of_webhook_requests_is_capped_per_tenant() {
         1,
     )
     // Room for 100 sends in one hook, so the in-flight cap is what binds.
-    .replacen('{', r#"{"limits": {"actions_per_hook": 200},"#, 1);
+    .replacen(
+        '{',
+        r#"{"limits": {"actions_per_hook": 200, "http_in_flight_per_tenant": 64},"#,
+        1,
+    );
     // Attempts stay pending (nothing answers), so requests pile up in flight.
     let mut gw = autoclose_tests::gateway_with(
         &config,

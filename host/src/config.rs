@@ -181,7 +181,9 @@ pub struct Limits {
     pub max_timer_payload_bytes: usize,
     /// Pending timers per session.
     pub timers_per_session: usize,
-    /// Webhook deliveries a tenant may have under way; further sends are refused.
+    /// Webhook deliveries a tenant may have under way (on the wire or waiting for a
+    /// retry); further sends are refused. Sized for bursts: a restart that fires a
+    /// backlog of closes at once, or a push service that is down for a while.
     pub http_in_flight_per_tenant: usize,
 }
 
@@ -194,7 +196,7 @@ impl Default for Limits {
             max_post_bytes: 16 * 1024,
             max_timer_payload_bytes: 1024,
             timers_per_session: 16,
-            http_in_flight_per_tenant: 64,
+            http_in_flight_per_tenant: 1024,
         }
     }
 }

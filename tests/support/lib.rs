@@ -12,6 +12,7 @@ use autoclose_host::{DEFAULT_PLUGIN, replay, scenario};
 use serde_json::Value;
 
 pub mod receiver;
+pub mod server;
 
 /// The misbehaving test component built by this package's build script.
 pub const MISBEHAVING_PLUGIN: &str = env!("MISBEHAVING_PLUGIN_WASM");

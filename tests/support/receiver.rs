@@ -2,8 +2,9 @@
 //! request and answers from a script.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -53,10 +54,14 @@ pub struct Received {
     pub body: Vec<u8>,
 }
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 struct Shared {
     script: Arc<Mutex<Vec<Reply>>>,
-    received: Arc<Mutex<Vec<Received>>>,
+    /// The answer once the script is used up.
+    otherwise: Reply,
+    /// Requests arrived (answered or not): picks each one's scripted answer.
+    arrivals: Arc<AtomicUsize>,
+    received: Arc<(Mutex<Vec<Received>>, Condvar)>,
 }
 
 /// A running receiver; stops when dropped (its runtime shuts down).
@@ -71,13 +76,23 @@ impl Receiver {
     /// Starts a receiver on a free port of 127.0.0.1 answering `script` in order, then
     /// `200` for every further request.
     pub fn start(script: Vec<Reply>) -> Self {
+        Self::start_with(script, Reply::status(200))
+    }
+
+    /// Starts a receiver answering `script` in order, then `otherwise` for every
+    /// further request.
+    pub fn start_with(script: Vec<Reply>, otherwise: Reply) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .unwrap_or_else(|e| panic!("test runtime: {e}"));
-        let shared = Shared::default();
-        *shared.script.lock().unwrap_or_else(|p| p.into_inner()) = script;
+        let shared = Shared {
+            script: Arc::new(Mutex::new(script)),
+            otherwise,
+            arrivals: Arc::default(),
+            received: Arc::default(),
+        };
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap_or_else(|e| panic!("bind 127.0.0.1: {e}"));
@@ -104,28 +119,70 @@ impl Receiver {
     pub fn received(&self) -> Vec<Received> {
         self.shared
             .received
+            .0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Waits (woken by each request, no polling) until `done` holds for the requests
+    /// received, at most `timeout`; returns them, or panics with `what` and the
+    /// requests seen.
+    pub fn wait_until(
+        &self,
+        what: &str,
+        timeout: Duration,
+        done: impl Fn(&[Received]) -> bool,
+    ) -> Vec<Received> {
+        let deadline = Instant::now() + timeout;
+        let (lock, arrived) = &*self.shared.received;
+        let mut received = lock.lock().unwrap_or_else(|p| p.into_inner());
+        while !done(&received) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                let bodies: Vec<String> = received
+                    .iter()
+                    .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+                    .collect();
+                panic!(
+                    "timed out after {timeout:?} waiting for {what}; received {}:\n{}",
+                    bodies.len(),
+                    bodies.join("\n")
+                );
+            }
+            received = arrived
+                .wait_timeout(received, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        received.clone()
     }
 }
 
 async fn answer(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let reply = {
-        let mut received = shared.received.lock().unwrap_or_else(|p| p.into_inner());
-        received.push(Received {
-            headers,
-            body: body.to_vec(),
-        });
+        let index = shared.arrivals.fetch_add(1, Ordering::SeqCst);
         let script = shared.script.lock().unwrap_or_else(|p| p.into_inner());
         script
-            .get(received.len() - 1)
+            .get(index)
             .cloned()
-            .unwrap_or(Reply::status(200))
+            .unwrap_or_else(|| shared.otherwise.clone())
     };
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
     }
+    // Recorded when answered, so that a waiter sees only requests the sender could
+    // have seen answered (a request cut off mid-delay by a crash is not counted).
+    {
+        let (lock, arrived) = &*shared.received;
+        let mut received = lock.lock().unwrap_or_else(|p| p.into_inner());
+        received.push(Received {
+            headers,
+            body: body.to_vec(),
+        });
+        arrived.notify_all();
+    }
+
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = (status, "ok").into_response();
     for (name, value) in reply.headers {
