@@ -278,3 +278,25 @@ fn a_precompiled_component_replays_the_same_and_a_foreign_file_is_refused() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn the_serve_example_needs_its_secrets_from_the_environment_and_never_prints_them() {
+    let without = cli(&["check-config", "examples/serve.json"]);
+    assert!(!without.status.success());
+    let stderr = text(&without.stderr);
+    assert!(stderr.contains("examples/serve.json: "), "{stderr}");
+    assert!(stderr.contains("environment variable"), "{stderr}");
+
+    let token = "ingest-token-that-must-not-leak";
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let with = Command::new(env!("CARGO_BIN_EXE_autoclose-cli-under-test"))
+        .current_dir(repo())
+        .args(["check-config", "examples/serve.json"])
+        .env("AUTOCLOSE_INGEST_TOKEN", token)
+        .env("AUTOCLOSE_ACTIONS_SECRET", secret)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run the CLI: {e}"));
+    let all = format!("{}{}", text(&with.stdout), text(&with.stderr));
+    assert!(with.status.success(), "{all}");
+    assert!(!all.contains(token) && !all.contains("MfKQ9r8"), "{all}");
+}

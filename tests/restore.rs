@@ -125,7 +125,6 @@ fn run(lines: &[ScenarioLine], cuts: &[usize]) -> (Vec<String>, usize) {
         gateway.advance_to(due);
         collect(&mut gateway, &mut store);
     }
-    drop(collect);
     (out, restored_timers)
 }
 

@@ -400,3 +400,52 @@ fn a_pending_timer_survives_a_reload_and_a_bad_config_is_refused() {
     assert!(status.success(), "{stderr}");
     assert!(stderr.contains("reload refused"), "{stderr}");
 }
+
+#[test]
+fn a_failing_component_is_backed_off_and_shows_in_metrics_while_others_carry_on() {
+    let dir = scratch("serve-failing");
+    let actions = Receiver::start(vec![]);
+    let push = Receiver::start(vec![]);
+    let mut config: Value =
+        serde_json::from_str(&config(&actions, &push, "Hi", "1s")).unwrap_or(Value::Null);
+    config["tenants"]["bad"] = json!({
+        "component": autoclose_tests::MISBEHAVING_PLUGIN,
+        "on_message": "trap"
+    });
+    let config_path = dir.join("config.json");
+    write(&config_path, &config.to_string());
+    let server = Server::start(BINARY, &config_path, &dir.join("data"), &[]);
+    let bad: Vec<Value> = (0..5)
+        .flat_map(|i| {
+            let session = format!("bad{i}");
+            [
+                json!({"type": "session_opened", "tenant": "bad", "session": session, "channel": "web_chat"}),
+                json!({"type": "message", "tenant": "bad", "session": session, "sender": "agent"}),
+            ]
+        })
+        .collect();
+    server.ingest(Some(TOKEN), &Value::Array(bad));
+    server.ingest(
+        Some(TOKEN),
+        &json!([opened("good", "http_api"), said("good", "agent")]),
+    );
+    let received = actions.wait_until("the good tenant's close", WAIT, |r| has_close(r, "good"));
+    assert!(by_session(&received).keys().all(|s| s == "good"));
+    let (_, metrics) = server.get("/metrics");
+    let failures = metrics
+        .lines()
+        .find(|l| l.starts_with("autoclose_hook_failures_total{tenant=\"bad\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .unwrap_or(0);
+    // The first failure is retried at once, the second backs off: the other
+    // messages wait in the queue instead of failing in a hot loop.
+    assert!(
+        (1..=3).contains(&failures),
+        "{failures} failures:\n{metrics}"
+    );
+    assert!(
+        metrics.contains("autoclose_instance_restarts_total{tenant=\"bad\"}"),
+        "{metrics}"
+    );
+    assert!(server.stderr().contains("plugin hook failed"));
+}

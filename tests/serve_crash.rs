@@ -20,7 +20,7 @@ fn body(r: &Received) -> Value {
 }
 
 fn channel(index: usize) -> &'static str {
-    if index % 2 == 0 {
+    if index.is_multiple_of(2) {
         "web_chat"
     } else {
         "http_api"

@@ -412,7 +412,11 @@ fn the_plugin_gets_the_final_status_and_the_start_of_the_body() {
         r#""tenants": {"bad": {"component": "{MISBEHAVING}", "on_message": "flood", "webhooks": ["mobile-push"]},"#,
         1,
     )
-    .replacen('{', r#"{"limits": {"actions_per_hook": 200},"#, 1);
+    .replacen(
+        '{',
+        r#"{"limits": {"actions_per_hook": 200, "http_in_flight_per_tenant": 64},"#,
+        1,
+    );
     let mut gw = http_gateway(&text);
     let lines = scenario(&[
         (0, opened("bad", "b1", "web_chat")),

@@ -566,7 +566,7 @@ fn parse_endpoint(
     };
     let secrets = secrets
         .iter()
-        .map(|value| Secret::resolve(value, &env))
+        .map(|value| Secret::resolve(value, env))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|reason| (format!("{path}.secret"), reason))?;
     let retry = raw
@@ -784,5 +784,46 @@ mod tests {
         assert!(e.contains("tenants.acme.webhooks: must be a list"), "{e}");
         let e = parse(r#"{} x"#).unwrap_err();
         assert!(e.contains("trailing characters"), "{e}");
+    }
+
+    #[test]
+    fn the_gateway_callback_and_ingest_sections_are_checked_with_their_paths() {
+        let parse_env = |text: &str| {
+            HostConfig::parse_with_env(text, Path::new("cfg.json"), |name| {
+                (name == "TOKEN").then(|| "a-token-of-enough-length".to_owned())
+            })
+            .map_err(|e| e.to_string())
+        };
+        let config = parse_env(
+            r#"{"gateway": {"actions_url": "http://10.0.0.5:9000/actions", "timeout": "5s"},
+                "ingest": {"token": "env:TOKEN", "max_body_bytes": 2048}}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let gateway = config.gateway.unwrap_or_else(|| panic!("gateway section"));
+        assert_eq!(gateway.endpoint.timeout_ms, 5_000);
+        assert_eq!(
+            config.ingest.token.as_deref(),
+            Some("a-token-of-enough-length")
+        );
+        assert_eq!(config.ingest.max_body_bytes, 2048);
+        assert!(!format!("{:?}", config.ingest).contains("a-token"));
+
+        let e = parse_env(r#"{"gateway": {"actions_url": "nowhere"}}"#).unwrap_err();
+        assert!(e.starts_with("cfg.json: gateway.actions_url: "), "{e}");
+        let e = parse_env(r#"{"ingest": {"token": "env:MISSING"}}"#).unwrap_err();
+        assert_eq!(
+            e,
+            "cfg.json: ingest.token: environment variable MISSING is not set"
+        );
+        let e = parse_env(r#"{"ingest": {"token": "short"}}"#).unwrap_err();
+        assert!(e.contains("ingest.token: must have at least 16"), "{e}");
+        let e = parse_env(r#"{"ingest": {"max_body_bytes": 10}}"#).unwrap_err();
+        assert!(
+            e.contains("ingest.max_body_bytes: 10 is out of range"),
+            "{e}"
+        );
+        let e = parse_env(r#"{"gateway": {"actions_url": "http://x.example", "method": "GET"}}"#)
+            .unwrap_err();
+        assert!(e.contains("gateway.method: unknown field"), "{e}");
     }
 }

@@ -29,8 +29,8 @@ fn env_usize(name: &str, default: usize) -> usize {
 /// The events of session `i`: opened, then agent and end user taking turns.
 fn session_events(i: usize) -> Vec<Value> {
     let session = format!("load-{i}");
-    let channel = if i % 2 == 0 { "web_chat" } else { "http_api" };
-    let tenant = if i % 3 == 0 { "globex" } else { "acme" };
+    let channel = if i.is_multiple_of(2) { "web_chat" } else { "http_api" };
+    let tenant = if i.is_multiple_of(3) { "globex" } else { "acme" };
     let mut events = vec![json!({
         "type": "session_opened", "tenant": tenant, "session": session,
         "channel": channel, "attributes": {"locale": "en", "end_user_name": "Alex"}
@@ -132,7 +132,10 @@ fn load(runtime: &tokio::runtime::Runtime, url: &str, plan: &[Vec<Vec<u8>>], eve
 fn start_floor(runtime: &tokio::runtime::Runtime) -> SocketAddr {
     async fn take(body: axum::body::Bytes) -> (StatusCode, String) {
         match serde_json::from_slice::<Value>(&body) {
-            Ok(Value::Array(items)) => (StatusCode::ACCEPTED, format!("{{\"accepted\":{}}}", items.len())),
+            Ok(Value::Array(items)) => (
+                StatusCode::ACCEPTED,
+                format!("{{\"accepted\":{}}}", items.len()),
+            ),
             Ok(_) => (StatusCode::ACCEPTED, "{\"accepted\":1}".to_owned()),
             Err(e) => (StatusCode::BAD_REQUEST, e.to_string()),
         }
@@ -181,9 +184,7 @@ fn main() {
         "serve load: {sessions} sessions x {EVENTS_PER_SESSION} events = {events} events, {connections} connections, loopback, data in {}",
         dir.display()
     );
-    println!(
-        "| mode | target | events/s | p50 latency | p99 latency | events/s vs floor |"
-    );
+    println!("| mode | target | events/s | p50 latency | p99 latency | events/s vs floor |");
     println!("| --- | --- | ---: | ---: | ---: | ---: |");
     for batch in [1, 10] {
         let plan = plan(sessions, connections, batch);
@@ -192,7 +193,12 @@ fn main() {
         } else {
             format!("{batch} events per request")
         };
-        let base = load(&runtime, &format!("http://{floor}/v1/events"), &plan, events);
+        let base = load(
+            &runtime,
+            &format!("http://{floor}/v1/events"),
+            &plan,
+            events,
+        );
         let data = dir.join(format!("data-{batch}"));
         let server = Server::start(BINARY, &config_path, &data, &[]);
         let run = load(&runtime, &server.url("/v1/events"), &plan, events);
@@ -209,7 +215,10 @@ fn main() {
             .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .unwrap_or(0.0);
         drop(server);
-        for (target, r) in [("floor (parse, 202)", &base), ("autoclose serve (durable)", &run)] {
+        for (target, r) in [
+            ("floor (parse, 202)", &base),
+            ("autoclose serve (durable)", &run),
+        ] {
             println!(
                 "| {mode} | {target} | {:.0} | {:.2} ms | {:.2} ms | {:.2}x |",
                 r.events_per_s(),

@@ -171,12 +171,12 @@ pub fn parse_events(
 
 /// The field a parse error names (`sender: unknown variant ...` gives `sender`).
 fn field_of(message: &str) -> Option<String> {
-    if let Some(rest) = message.strip_prefix("missing ") {
-        return Some(rest.trim_matches('`').to_owned());
-    }
     if let Some(start) = message.find("missing field `") {
         let rest = &message[start + "missing field `".len()..];
         return rest.split('`').next().map(str::to_owned);
+    }
+    if let Some(rest) = message.strip_prefix("missing ") {
+        return Some(rest.trim_matches('`').to_owned());
     }
     let (path, _) = message.split_once(": ")?;
     let is_path = !path.is_empty()
@@ -329,8 +329,7 @@ mod tests {
                 {"type":"message","tenant":"a","session":"s","sender":"customer"}]"#,
             10,
         )
-        .err()
-        .expect("refused");
+        .expect_err("refused");
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert!(
             message.starts_with("events[1].sender: unknown variant"),
@@ -341,22 +340,19 @@ mod tests {
 
         let (_, message, extra) =
             parse_events(br#"{"type":"message","tenant":"a","sender":"agent"}"#, 10)
-                .err()
-                .expect("refused");
+                .expect_err("refused");
         assert!(message.contains("session"), "{message}");
         assert_eq!(extra["field"], "session");
 
-        let (_, message, _) = parse_events(br#"{"type":"hello"}"#, 10)
-            .err()
-            .expect("refused");
+        let (_, message, _) = parse_events(br#"{"type":"hello"}"#, 10).expect_err("refused");
         assert!(
             message.contains("unknown event type \"hello\""),
             "{message}"
         );
 
-        let (status, ..) = parse_events(b"[{},{}]", 1).err().expect("refused");
+        let (status, ..) = parse_events(b"[{},{}]", 1).expect_err("refused");
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-        let (_, message, extra) = parse_events(b"{\n  \"type\": ", 1).err().expect("refused");
+        let (_, message, extra) = parse_events(b"{\n  \"type\": ", 1).expect_err("refused");
         assert!(message.starts_with("not valid JSON"), "{message}");
         assert_eq!(extra["line"], 2);
     }

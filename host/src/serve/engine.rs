@@ -52,7 +52,7 @@ pub enum Request {
         /// The new gateway (already configured).
         gateway: Box<Gateway>,
         /// The new callback settings.
-        callback: GatewayCallback,
+        callback: Box<GatewayCallback>,
         /// Gets what was carried over.
         reply: oneshot::Sender<Restored>,
     },
@@ -262,7 +262,7 @@ impl Engine {
                     callback,
                     reply,
                 } => {
-                    let restored = self.reload(*gateway, callback);
+                    let restored = self.reload(*gateway, *callback);
                     let _ = reply.send(restored);
                 }
                 Request::Stop { .. } => {}

@@ -181,7 +181,7 @@ impl Reloader {
         self.engine
             .send(Request::Reload {
                 gateway: Box::new(built.gateway),
-                callback: built.callback,
+                callback: Box::new(built.callback),
                 reply,
             })
             .map_err(|_| "the engine has stopped".to_owned())?;
