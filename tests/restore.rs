@@ -28,6 +28,9 @@ impl MapStore {
             self.sessions
                 .insert((record.tenant.clone(), record.session.clone()), record);
         }
+        for key in changes.forgotten {
+            self.sessions.remove(&key);
+        }
         for record in changes.deliveries {
             self.deliveries.insert(record.request, record);
         }
@@ -179,4 +182,83 @@ fn a_full_snapshot_restores_the_same_state_as_the_journal() {
     }
     assert!(!whole.sessions.is_empty());
     assert_eq!(from_journal, whole);
+}
+
+#[test]
+fn closed_sessions_are_forgotten_after_the_retention_but_not_while_a_push_is_under_way() {
+    use autoclose_host::outbound::Capture;
+    use autoclose_host::webhook::retry::AttemptResult;
+    use autoclose_tests::{handle_events, message, opened, scenario};
+
+    let capture = Capture::default();
+    let mut gateway = gateway_with(CONFIG, Box::new(capture.clone())).expect("gateway");
+    gateway.track_changes();
+    handle_events(
+        &mut gateway,
+        &scenario(&[
+            (0, opened("acme", "s1", "http_api")),
+            (0, opened("acme", "open", "http_api")),
+            // globex pushes on close: its delivery stays under way (nothing answers).
+            (0, opened("globex", "g1", "web_chat")),
+            (1_000, message("globex", "g1", "agent")),
+            (
+                1_000,
+                r#"{"type":"session_closed","tenant":"acme","session":"s1"}"#.to_owned(),
+            ),
+        ]),
+    );
+    gateway.advance_to(200_000);
+    assert!(gateway.take_actions().iter().any(|a| matches!(
+        &a.kind,
+        autoclose_host::action::ActionKind::CloseSession { session, .. } if session == "g1"
+    )));
+    gateway.take_changes();
+    assert_eq!(gateway.sessions_seen(), 3);
+
+    assert_eq!(gateway.forget_closed(999), 0, "s1 closed at 1000");
+    assert_eq!(
+        gateway.forget_closed(200_000),
+        1,
+        "g1's close push is under way"
+    );
+    let changes = gateway.take_changes();
+    assert_eq!(
+        changes.forgotten,
+        vec![("acme".to_owned(), "s1".to_owned())]
+    );
+    assert_eq!(gateway.sessions_seen(), 2);
+
+    // Once its deliveries (the warning's and the close's pushes) end, g1 goes too.
+    let pending = capture.attempts();
+    assert_eq!(pending.len(), 2);
+    for attempt in pending {
+        assert_eq!(gateway.forget_closed(200_000), 0);
+        gateway.complete_attempt(
+            attempt.request,
+            AttemptResult::Answered {
+                status: 200,
+                retry_after_ms: None,
+                body: Vec::new(),
+            },
+        );
+    }
+    assert_eq!(gateway.forget_closed(200_000), 1);
+    assert_eq!(gateway.sessions_seen(), 1);
+
+    // A late event for a forgotten session starts a new one.
+    handle_events(
+        &mut gateway,
+        &scenario(&[
+            (300_000, opened("acme", "s1", "http_api")),
+            (300_000, message("acme", "s1", "agent")),
+        ]),
+    );
+    gateway.advance_to(300_000 + 600_000);
+    let closes: Vec<u64> = gateway
+        .take_actions()
+        .iter()
+        .filter(|a| matches!(&a.kind, autoclose_host::action::ActionKind::CloseSession { session, .. } if session == "s1"))
+        .map(|a| a.at_ms)
+        .collect();
+    assert_eq!(closes, vec![900_000]);
 }

@@ -81,6 +81,10 @@ enum Command {
         /// How long a shutdown waits for deliveries under way, e.g. 10s.
         #[arg(long, default_value = "10s")]
         shutdown_grace: humantime::Duration,
+        /// How long a closed session is remembered (events for it are ignored until
+        /// then; afterwards its id starts a new session), e.g. 1d.
+        #[arg(long, default_value = "1d")]
+        forget_closed_after: humantime::Duration,
     },
     /// Check a configuration: parse it and configure every tenant's component.
     CheckConfig {
@@ -222,12 +226,14 @@ fn run(cli: Cli) -> Result<()> {
             listen,
             data,
             shutdown_grace,
+            forget_closed_after,
         } => {
             let options = crate::serve::ServeOptions {
                 sources: crate::serve::reload::Sources { config, plugin },
                 listen,
                 data: data.unwrap_or_else(crate::serve::default_data_dir),
                 shutdown_grace: shutdown_grace.into(),
+                forget_closed_after: forget_closed_after.into(),
             };
             crate::serve::run(options).context("serve")
         }

@@ -210,6 +210,8 @@ pub struct Gateway {
     journal: Option<persist::Journal>,
     /// Told how long each hook call took, when set.
     hook_observer: Option<HookObserver>,
+    /// Closed sessions in the order they closed, for [`Gateway::forget_closed`].
+    closed_order: VecDeque<(u64, SessionId)>,
 }
 
 /// Receives the duration of every hook call (for a latency histogram).
@@ -243,6 +245,7 @@ impl Gateway {
             outbound,
             journal: None,
             hook_observer: None,
+            closed_order: VecDeque::new(),
         };
         for TenantConfig {
             name,
@@ -433,6 +436,8 @@ impl Gateway {
             }
             GatewayEvent::SessionClosed(_) => {
                 record.closed = true;
+                record.closed_at = now;
+                self.closed_order.push_back((now, session));
                 let channel = record.channel;
                 self.state.timers.cancel_session(session);
                 let Some(channel) = channel else {
@@ -910,6 +915,8 @@ impl Gateway {
                         continue;
                     }
                     record.closed = true;
+                    record.closed_at = now;
+                    self.closed_order.push_back((now, session));
                     self.state.timers.cancel_session(session);
                     self.touch_session(session);
                     self.actions.push(Action {

@@ -55,8 +55,11 @@ pub struct Session {
     pub attributes: Vec<(String, String)>,
     /// What the end user's client last reported.
     pub presence: Presence,
-    /// Closed sessions stay as tombstones so late events are recognised and ignored.
+    /// Closed sessions stay as tombstones so late events are recognised and ignored,
+    /// until they are forgotten (see `Gateway::forget_closed`).
     pub closed: bool,
+    /// Host time of the close (meaningful once `closed`).
+    pub closed_at: u64,
 }
 
 /// All sessions, addressable by handle or by (tenant, gateway id).
@@ -64,7 +67,10 @@ pub struct Session {
 pub struct Sessions {
     /// Per tenant, the gateway's session ids; looked up by `&str` without allocating.
     by_key: HashMap<TenantId, HashMap<Box<str>, SessionId>>,
-    records: Vec<Session>,
+    /// By handle. Handles are never reused: a plugin holding a stale handle can never
+    /// reach another session through it.
+    records: HashMap<SessionId, Session>,
+    next_id: SessionId,
 }
 
 impl Sessions {
@@ -74,32 +80,54 @@ impl Sessions {
         if let Some(id) = ids.get(external) {
             return *id;
         }
-        let id = self.records.len() as SessionId;
-        self.records.push(Session {
-            tenant,
-            external: external.into(),
-            channel: None,
-            attributes: Vec::new(),
-            presence: Presence::Unknown,
-            closed: false,
-        });
+        let id = self.next_id;
+        self.next_id += 1;
+        self.records.insert(
+            id,
+            Session {
+                tenant,
+                external: external.into(),
+                channel: None,
+                attributes: Vec::new(),
+                presence: Presence::Unknown,
+                closed: false,
+                closed_at: 0,
+            },
+        );
         ids.insert(external.into(), id);
         id
     }
 
-    /// The session `id`.
-    /// The id of `tenant`'s session `external`, if it was seen.
+    /// The id of `tenant`'s session `external`, if it is known.
     pub fn find(&self, tenant: TenantId, external: &str) -> Option<SessionId> {
         self.by_key.get(&tenant)?.get(external).copied()
     }
 
+    /// The session `id`.
     pub fn get(&self, id: SessionId) -> Option<&Session> {
-        self.records.get(usize::try_from(id).ok()?)
+        self.records.get(&id)
+    }
+
+    /// Forgets session `id` entirely: a later event with its gateway id starts a new
+    /// session with a new handle.
+    pub fn remove(&mut self, id: SessionId) -> Option<Session> {
+        let session = self.records.remove(&id)?;
+        if let Some(ids) = self.by_key.get_mut(&session.tenant) {
+            ids.remove(&session.external);
+        }
+        Some(session)
+    }
+
+    /// Every handle, in creation order.
+    pub fn ids(&self) -> Vec<SessionId> {
+        let mut ids: Vec<SessionId> = self.records.keys().copied().collect();
+        ids.sort_unstable();
+        ids
     }
 
     /// The session `id`, mutably.
     pub fn get_mut(&mut self, id: SessionId) -> Option<&mut Session> {
-        self.records.get_mut(usize::try_from(id).ok()?)
+        self.records.get_mut(&id)
     }
 
     /// The session `id` if it belongs to `tenant` and is open: the view a tenant's

@@ -29,8 +29,16 @@ fn env_usize(name: &str, default: usize) -> usize {
 /// The events of session `i`: opened, then agent and end user taking turns.
 fn session_events(i: usize) -> Vec<Value> {
     let session = format!("load-{i}");
-    let channel = if i.is_multiple_of(2) { "web_chat" } else { "http_api" };
-    let tenant = if i.is_multiple_of(3) { "globex" } else { "acme" };
+    let channel = if i.is_multiple_of(2) {
+        "web_chat"
+    } else {
+        "http_api"
+    };
+    let tenant = if i.is_multiple_of(3) {
+        "globex"
+    } else {
+        "acme"
+    };
     let mut events = vec![json!({
         "type": "session_opened", "tenant": tenant, "session": session,
         "channel": channel, "attributes": {"locale": "en", "end_user_name": "Alex"}

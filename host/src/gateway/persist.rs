@@ -25,6 +25,7 @@ use super::Gateway;
 pub(super) struct Journal {
     sessions: HashSet<SessionId>,
     deliveries: HashSet<u64>,
+    forgotten: Vec<(String, String)>,
 }
 
 impl Journal {
@@ -78,10 +79,12 @@ impl Gateway {
         let Journal {
             sessions,
             deliveries,
+            forgotten,
         } = std::mem::take(journal);
         let mut changes = Changes {
             next_request: self.state.next_request,
             now: self.state.now,
+            forgotten,
             ..Changes::default()
         };
         for session in sessions {
@@ -98,9 +101,56 @@ impl Gateway {
         changes
     }
 
+    /// Forgets sessions that closed at or before `closed_by` and have no webhook
+    /// delivery under way: late events for a closed session are ignored only while it
+    /// is remembered, so this bounds memory and store size by the retention instead of
+    /// by every session ever seen. Returns how many were forgotten.
+    pub fn forget_closed(&mut self, closed_by: u64) -> usize {
+        let mut forgotten = 0;
+        let mut busy = Vec::new();
+        while let Some(&(closed_at, session)) = self.closed_order.front() {
+            if closed_at > closed_by {
+                break;
+            }
+            self.closed_order.pop_front();
+            let still_closed = self
+                .state
+                .sessions
+                .get(session)
+                .is_some_and(|s| s.closed && s.closed_at == closed_at);
+            if !still_closed {
+                continue;
+            }
+            if self.state.outbox.iter().any(|d| d.session == session) {
+                busy.push((closed_at, session));
+                continue;
+            }
+            let Some(record) = self.state.sessions.remove(session) else {
+                continue;
+            };
+            self.state.timers.cancel_session(session);
+            if let Some(journal) = &mut self.journal {
+                journal.sessions.remove(&session);
+                let tenant = self.tenants[record.tenant as usize].name.to_string();
+                journal
+                    .forgotten
+                    .push((tenant, record.external.to_string()));
+            }
+            forgotten += 1;
+        }
+        for entry in busy.into_iter().rev() {
+            self.closed_order.push_front(entry);
+        }
+        forgotten
+    }
+
     /// Everything durable, as of now.
     pub fn snapshot(&self) -> Snapshot {
-        let sessions = (0..self.state.sessions.len() as SessionId)
+        let sessions = self
+            .state
+            .sessions
+            .ids()
+            .into_iter()
             .filter_map(|id| self.session_record(id))
             .collect();
         let mut deliveries: Vec<DeliveryRecord> = self
@@ -151,6 +201,11 @@ impl Gateway {
                     StoredPresence::Hidden => Presence::Hidden,
                 };
                 s.closed = record.closed;
+                s.closed_at = record.closed_at.unwrap_or(0);
+            }
+            if record.closed {
+                self.closed_order
+                    .push_back((record.closed_at.unwrap_or(0), session));
             }
             if !record.closed {
                 for timer in &record.timers {
@@ -229,6 +284,7 @@ impl Gateway {
                 Presence::Hidden => StoredPresence::Hidden,
             },
             closed: record.closed,
+            closed_at: record.closed.then_some(record.closed_at),
             timers: self
                 .state
                 .timers

@@ -139,6 +139,8 @@ pub struct Engine {
     health: Arc<Health>,
     /// Attempts handed to the dispatcher whose result has not come back.
     outstanding: usize,
+    /// Closed sessions are forgotten this long after their close.
+    forget_closed_after: Duration,
 }
 
 impl Engine {
@@ -168,7 +170,14 @@ impl Engine {
             metrics,
             health,
             outstanding: 0,
+            forget_closed_after: super::DEFAULT_FORGET_CLOSED_AFTER,
         }
+    }
+
+    /// Forgets closed sessions `after` their close instead of after the default.
+    pub fn forget_closed_after(mut self, after: Duration) -> Self {
+        self.forget_closed_after = after;
+        self
     }
 
     /// Runs until asked to stop or until the store fails; returns the store error in
@@ -268,7 +277,11 @@ impl Engine {
                 Request::Stop { .. } => {}
             }
         }
-        self.gateway.advance_to(wall_ms());
+        let now = wall_ms();
+        self.gateway.advance_to(now);
+        let retention = self.forget_closed_after.as_millis() as u64;
+        let forgotten = self.gateway.forget_closed(now.saturating_sub(retention));
+        self.metrics.sessions_forgotten.inc_by(forgotten as u64);
         self.collect_actions();
         let callback_attempts = self.due_callbacks();
         let webhook_attempts = self.collector.take();
@@ -484,6 +497,7 @@ impl Engine {
             self.gateway.deliveries_pending(),
         );
         gauge(&self.metrics.pending_callbacks, self.callbacks.len());
+        gauge(&self.metrics.sessions, self.gateway.sessions_seen());
         for tenant in self.gateway.tenant_names() {
             if let Some(stats) = self.gateway.tenant_stats(tenant) {
                 self.metrics.tenant_stats(tenant, stats);

@@ -48,6 +48,10 @@ pub struct Metrics {
     pub webhook_deliveries: Family<Outcome, Counter>,
     /// Retries scheduled, by target (`webhook`, `callback`).
     pub retries: Family<Outcome, Counter>,
+    /// Sessions remembered (open, and closed ones not yet forgotten).
+    pub sessions: Gauge,
+    /// Closed sessions forgotten after the retention.
+    pub sessions_forgotten: Counter,
     /// Pending timers.
     pub pending_timers: Gauge,
     /// Webhook deliveries under way.
@@ -83,6 +87,8 @@ impl Metrics {
             actions: Family::default(),
             webhook_deliveries: Family::default(),
             retries: Family::default(),
+            sessions: Gauge::default(),
+            sessions_forgotten: Counter::default(),
             pending_timers: Gauge::default(),
             pending_deliveries: Gauge::default(),
             pending_callbacks: Gauge::default(),
@@ -120,6 +126,16 @@ impl Metrics {
             "autoclose_retries",
             "Retries scheduled, by target",
             metrics.retries.clone(),
+        );
+        r.register(
+            "autoclose_sessions",
+            "Sessions remembered: open ones, and closed ones not yet forgotten",
+            metrics.sessions.clone(),
+        );
+        r.register(
+            "autoclose_sessions_forgotten",
+            "Closed sessions forgotten after --forget-closed-after",
+            metrics.sessions_forgotten.clone(),
         );
         r.register(
             "autoclose_pending_timers",

@@ -91,7 +91,12 @@ pub struct ServeOptions {
     pub data: PathBuf,
     /// How long a shutdown waits for attempts under way.
     pub shutdown_grace: Duration,
+    /// How long a closed session is remembered (late events for it ignored).
+    pub forget_closed_after: Duration,
 }
+
+/// Default time a closed session is remembered: a day.
+pub const DEFAULT_FORGET_CLOSED_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Default wait for attempts under way at shutdown.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -129,6 +134,7 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         listen,
         data,
         shutdown_grace,
+        forget_closed_after,
     } = options;
 
     // Open and read the store first: a damaged store stops the start, before
@@ -185,7 +191,8 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         dispatcher,
         metrics.clone(),
         health.clone(),
-    );
+    )
+    .forget_closed_after(forget_closed_after);
     let (engine_done, engine_stopped) = tokio::sync::oneshot::channel::<()>();
     let engine_thread = std::thread::Builder::new()
         .name("autoclose-engine".into())

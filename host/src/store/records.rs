@@ -31,6 +31,9 @@ pub struct SessionRecord {
     /// Closed sessions are kept so that late events for them stay ignored.
     #[serde(default)]
     pub closed: bool,
+    /// Host time of the close, for forgetting closed sessions after a while.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<u64>,
     /// Pending timers, in no particular order (`seq` keeps the firing order of ties).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub timers: Vec<TimerRecord>,
@@ -114,6 +117,8 @@ pub struct Snapshot {
 pub struct Changes {
     /// Sessions written whole (timers included).
     pub sessions: Vec<SessionRecord>,
+    /// Sessions forgotten, by tenant and session id: to delete.
+    pub forgotten: Vec<(String, String)>,
     /// Deliveries written whole.
     pub deliveries: Vec<DeliveryRecord>,
     /// Deliveries that ended, by request id.
@@ -127,7 +132,10 @@ pub struct Changes {
 impl Changes {
     /// Whether nothing durable changed.
     pub fn is_empty(&self) -> bool {
-        self.sessions.is_empty() && self.deliveries.is_empty() && self.ended.is_empty()
+        self.sessions.is_empty()
+            && self.forgotten.is_empty()
+            && self.deliveries.is_empty()
+            && self.ended.is_empty()
     }
 }
 

@@ -231,6 +231,11 @@ impl Store for RedbStore {
                     )
                     .map_err(|e| self.io("write sessions", e))?;
             }
+            for (tenant, session) in &batch.gateway.forgotten {
+                sessions
+                    .remove((tenant.as_str(), session.as_str()))
+                    .map_err(|e| self.io("write sessions", e))?;
+            }
 
             let mut deliveries = txn
                 .open_table(DELIVERIES)
@@ -287,6 +292,7 @@ mod tests {
             attributes: vec![("locale".into(), "pt-BR".into())],
             presence: StoredPresence::Hidden,
             closed: false,
+            closed_at: None,
             timers: (0..timers)
                 .map(|i| TimerRecord {
                     key: i as u32,
