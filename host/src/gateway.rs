@@ -763,6 +763,25 @@ impl Gateway {
 
     /// Queues a hook of a backed-off tenant (dropping the oldest beyond the cap).
     fn defer(&mut self, tenant: TenantId, hook: Hook) {
+        // A timer waits as a timer: in the timer store (durable where the store is)
+        // until the tenant is back, not in the in-memory queue.
+        let hook = match hook {
+            Hook::Timer(event, redeliveries) => {
+                let at = self.tenants[tenant as usize].retry_at.max(self.state.now);
+                if self.state.sessions.open_of(tenant, event.session).is_some() {
+                    let key = TimerKey {
+                        session: event.session,
+                        key: event.key,
+                    };
+                    self.state
+                        .timers
+                        .set_redelivery(key, at, &event.payload, redeliveries);
+                    self.touch_session(event.session);
+                }
+                return;
+            }
+            other => other,
+        };
         let slot = &mut self.tenants[tenant as usize];
         slot.stats.events_deferred += 1;
         if slot.queued.len() >= MAX_QUEUED_EVENTS {
@@ -798,8 +817,28 @@ impl Gateway {
                         StartError::Trap(reason) => reason,
                     };
                     fail(slot, state.now, &reason, "");
-                    slot.stats.events_deferred += 1;
-                    slot.queued.push_front(hook);
+                    match hook {
+                        // As in `defer`: a timer goes back to the timer store.
+                        Hook::Timer(event, redeliveries) => {
+                            if state.sessions.open_of(tenant, event.session).is_some() {
+                                let key = TimerKey {
+                                    session: event.session,
+                                    key: event.key,
+                                };
+                                let at = slot.retry_at.max(state.now);
+                                state
+                                    .timers
+                                    .set_redelivery(key, at, &event.payload, redeliveries);
+                                if let Some(journal) = journal {
+                                    journal.note_session(event.session);
+                                }
+                            }
+                        }
+                        hook => {
+                            slot.stats.events_deferred += 1;
+                            slot.queued.push_front(hook);
+                        }
+                    }
                     return false;
                 }
             }

@@ -174,6 +174,10 @@ impl Gateway {
     /// out and reported. A delivery without a next attempt time (its attempt was under
     /// way when the snapshot was taken) is not scheduled: the caller either reports
     /// that attempt's result later (a reload) or sets `next_at` first (a restart).
+    ///
+    /// What is restored is what the store already holds, so it is not journaled; what
+    /// is left out is (as forgotten sessions and ended deliveries), so that a store
+    /// does not keep rows no gateway will ever read. Turn tracking on first.
     pub fn restore(&mut self, snapshot: Snapshot, now: u64) -> Restored {
         let mut restored = Restored::default();
         self.state.now = self.state.now.max(snapshot.now).max(now);
@@ -184,6 +188,9 @@ impl Gateway {
                     "session {:?} of tenant {:?}: the tenant is no longer configured",
                     record.session, record.tenant
                 ));
+                if let Some(journal) = &mut self.journal {
+                    journal.forgotten.push((record.tenant, record.session));
+                }
                 continue;
             };
             let session = self.state.sessions.open_or_get(tenant, &record.session);
@@ -224,14 +231,17 @@ impl Gateway {
                 }
             }
             restored.sessions += 1;
-            self.touch_session(session);
         }
+        // Oldest close first, whatever order the store gave.
+        self.closed_order.make_contiguous().sort_unstable();
         for record in snapshot.deliveries {
             let Some(&tenant) = self.tenant_ids.get(&record.tenant) else {
                 restored.dropped.push(format!(
                     "delivery {} of tenant {:?}: the tenant is no longer configured",
                     record.id, record.tenant
                 ));
+                // Tell the store it ended.
+                self.touch_delivery(record.request);
                 continue;
             };
             if !self.state.webhooks.contains_key(&record.webhook) {
@@ -262,7 +272,6 @@ impl Gateway {
                 self.state.outbox.schedule(record.request, at);
             }
             restored.deliveries += 1;
-            self.touch_delivery(record.request);
         }
         restored
     }

@@ -105,11 +105,15 @@ impl Callbacks {
         let seq = self.next_seq;
         self.next_seq += 1;
         let kind = body_fields["type"].as_str().unwrap_or_default();
-        // A session closes once, so a close is identified by its session; a post by
-        // its session, time and text (the same text posted twice in the same
-        // millisecond is the same post).
+        // A session closes once, so a close is identified by its session and time
+        // (the time tells a forgotten session's close from that of a later session
+        // with the same id); a post by its session, time and text (the same text
+        // posted twice in the same millisecond is the same post). An id is made once
+        // and stored with the action, so a resend always carries it.
         let id = match &action.kind {
-            ActionKind::CloseSession { .. } => derived_id("act_", &[tenant, session, kind]),
+            ActionKind::CloseSession { .. } => {
+                derived_id("act_", &[tenant, session, kind, &action.at_ms.to_string()])
+            }
             _ => derived_id(
                 "act_",
                 &[

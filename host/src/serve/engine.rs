@@ -141,6 +141,8 @@ pub struct Engine {
     outstanding: usize,
     /// Closed sessions are forgotten this long after their close.
     forget_closed_after: Duration,
+    /// Changes of a gateway replaced by a reload in this round, not yet committed.
+    carried: Option<crate::store::records::Changes>,
 }
 
 impl Engine {
@@ -171,6 +173,7 @@ impl Engine {
             health,
             outstanding: 0,
             forget_closed_after: super::DEFAULT_FORGET_CLOSED_AFTER,
+            carried: None,
         }
     }
 
@@ -332,7 +335,8 @@ impl Engine {
             }
         }
         // Retries the results asked for stay scheduled in the store, for after the
-        // restart; nothing new is sent.
+        // restart; what the plugin did in answer is recorded and sent after it.
+        self.collect_actions();
         self.collector.take();
         self.commit(0)?;
         self.publish();
@@ -369,14 +373,22 @@ impl Engine {
     }
 
     fn reload(&mut self, mut gateway: Gateway, callback: GatewayCallback) -> Restored {
+        // What the old gateway did in this round is kept: its actions become
+        // callbacks, its changes are committed with the round.
+        self.collect_actions();
+        let old = self.gateway.take_changes();
+        match &mut self.carried {
+            Some(carried) => carried.absorb(old),
+            None => self.carried = Some(old),
+        }
         let snapshot = self.gateway.snapshot();
         let now = wall_ms();
+        gateway.track_changes();
         let restored = gateway.restore(snapshot, now);
         for line in &restored.dropped {
             tracing::warn!("reload: left out {line}");
         }
         let observer = self.metrics.clone();
-        gateway.track_changes();
         gateway.set_hook_observer(Box::new(move |took| observer.observe_hook(took)));
         // Deliveries the old gateway left pending on the wire stay pending: their
         // results come back by request id, which the new gateway keeps.
@@ -464,8 +476,15 @@ impl Engine {
 
     fn commit(&mut self, events: u64) -> Result<(), StoreError> {
         let (callbacks, callbacks_ended) = self.callbacks.take_changes();
+        let changes = match self.carried.take() {
+            Some(mut carried) => {
+                carried.absorb(self.gateway.take_changes());
+                carried
+            }
+            None => self.gateway.take_changes(),
+        };
         let batch = Batch {
-            gateway: self.gateway.take_changes(),
+            gateway: changes,
             callbacks,
             callbacks_ended,
             next_callback: self.callbacks.next_seq(),

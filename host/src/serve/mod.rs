@@ -150,6 +150,7 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         delivery.next_at.get_or_insert(now);
     }
     let mut gateway = built.gateway;
+    gateway.track_changes();
     let restored = gateway.restore(stored.gateway, now);
     for line in &restored.dropped {
         tracing::warn!("left out of the store: {line}");

@@ -130,6 +130,33 @@ pub struct Changes {
 }
 
 impl Changes {
+    /// Appends `later` (changes made after these): its records win, its removals
+    /// apply after these records.
+    pub fn absorb(&mut self, later: Changes) {
+        let written: std::collections::HashSet<(String, String)> = later
+            .sessions
+            .iter()
+            .map(|s| (s.tenant.clone(), s.session.clone()))
+            .collect();
+        self.sessions
+            .retain(|s| !written.contains(&(s.tenant.clone(), s.session.clone())));
+        let forgotten: std::collections::HashSet<&(String, String)> =
+            later.forgotten.iter().collect();
+        self.sessions
+            .retain(|s| !forgotten.contains(&(s.tenant.clone(), s.session.clone())));
+        self.sessions.extend(later.sessions);
+        self.forgotten.extend(later.forgotten);
+        let ended: std::collections::HashSet<u64> = later.ended.iter().copied().collect();
+        let rewritten: std::collections::HashSet<u64> =
+            later.deliveries.iter().map(|d| d.request).collect();
+        self.deliveries
+            .retain(|d| !ended.contains(&d.request) && !rewritten.contains(&d.request));
+        self.deliveries.extend(later.deliveries);
+        self.ended.extend(later.ended);
+        self.next_request = self.next_request.max(later.next_request);
+        self.now = self.now.max(later.now);
+    }
+
     /// Whether nothing durable changed.
     pub fn is_empty(&self) -> bool {
         self.sessions.is_empty()

@@ -223,6 +223,13 @@ impl Store for RedbStore {
             let mut sessions = txn
                 .open_table(SESSIONS)
                 .map_err(|e| self.io("open sessions", e))?;
+            // Removals first: a batch that forgets a session and then sees it again
+            // keeps the new record.
+            for (tenant, session) in &batch.gateway.forgotten {
+                sessions
+                    .remove((tenant.as_str(), session.as_str()))
+                    .map_err(|e| self.io("write sessions", e))?;
+            }
             for record in &batch.gateway.sessions {
                 sessions
                     .insert(
@@ -231,37 +238,32 @@ impl Store for RedbStore {
                     )
                     .map_err(|e| self.io("write sessions", e))?;
             }
-            for (tenant, session) in &batch.gateway.forgotten {
-                sessions
-                    .remove((tenant.as_str(), session.as_str()))
-                    .map_err(|e| self.io("write sessions", e))?;
-            }
 
             let mut deliveries = txn
                 .open_table(DELIVERIES)
                 .map_err(|e| self.io("open deliveries", e))?;
-            for record in &batch.gateway.deliveries {
-                deliveries
-                    .insert(record.request, encode(record).as_slice())
-                    .map_err(|e| self.io("write deliveries", e))?;
-            }
             for request in &batch.gateway.ended {
                 deliveries
                     .remove(*request)
+                    .map_err(|e| self.io("write deliveries", e))?;
+            }
+            for record in &batch.gateway.deliveries {
+                deliveries
+                    .insert(record.request, encode(record).as_slice())
                     .map_err(|e| self.io("write deliveries", e))?;
             }
 
             let mut callbacks = txn
                 .open_table(CALLBACKS)
                 .map_err(|e| self.io("open callbacks", e))?;
-            for record in &batch.callbacks {
-                callbacks
-                    .insert(record.seq, encode(record).as_slice())
-                    .map_err(|e| self.io("write callbacks", e))?;
-            }
             for seq in &batch.callbacks_ended {
                 callbacks
                     .remove(*seq)
+                    .map_err(|e| self.io("write callbacks", e))?;
+            }
+            for record in &batch.callbacks {
+                callbacks
+                    .insert(record.seq, encode(record).as_slice())
                     .map_err(|e| self.io("write callbacks", e))?;
             }
         }
@@ -330,6 +332,7 @@ mod tests {
                 sessions: vec![session("s1", 2), session("s2", 0)],
                 deliveries: vec![delivery(7), delivery(8)],
                 ended: vec![],
+                forgotten: vec![],
                 next_request: 9,
                 now: 1234,
             },
@@ -351,6 +354,7 @@ mod tests {
         let mut second = Batch {
             gateway: Changes {
                 sessions: vec![session("s1", 1)],
+                forgotten: vec![("acme".into(), "s2".into())],
                 ended: vec![7],
                 next_request: 10,
                 now: 2000,
@@ -370,7 +374,8 @@ mod tests {
         assert_eq!(stored.next_callback, 4);
         assert_eq!(
             stored.gateway.sessions,
-            vec![second.gateway.sessions.remove(0), session("s2", 0)]
+            vec![second.gateway.sessions.remove(0)],
+            "s1 rewritten, s2 forgotten"
         );
         assert_eq!(stored.gateway.deliveries, vec![delivery(8)]);
         assert!(stored.callbacks.is_empty());
