@@ -449,3 +449,54 @@ fn a_failing_component_is_backed_off_and_shows_in_metrics_while_others_carry_on(
     );
     assert!(server.stderr().contains("plugin hook failed"));
 }
+
+#[test]
+fn a_data_directory_keeps_its_shard_count() {
+    let dir = scratch("serve-shards");
+    let actions = Receiver::start(vec![]);
+    let push = Receiver::start(vec![]);
+    let config_path = dir.join("config.json");
+    write(&config_path, &config(&actions, &push, "Hi", "1s"));
+    let data = dir.join("data");
+    let server = Server::start_with(BINARY, &config_path, &data, &[], &["--shards", "3"]);
+    // Sessions spread over the shards; a request spanning shards is all or nothing.
+    let cycle = |prefix: &str| -> Vec<Value> {
+        (0..12)
+            .flat_map(|i| {
+                let session = format!("{prefix}{i}");
+                [opened(&session, "http_api"), said(&session, "agent")]
+            })
+            .collect()
+    };
+    let events = cycle("h");
+    let mut refused = cycle("r");
+    refused.push(said("never-opened", "agent"));
+    let (status, answer) =
+        server.post("/v1/events", Some(TOKEN), Value::Array(refused).to_string());
+    assert_eq!(
+        (status, answer["index"].as_u64()),
+        (400, Some(24)),
+        "{answer}"
+    );
+    server.ingest(Some(TOKEN), &Value::Array(events));
+    let received = actions.wait_until("12 closes", WAIT, |r| {
+        (0..12).all(|i| has_close(r, &format!("h{i}")))
+    });
+    assert_eq!(received.len(), 24, "{:?}", by_session(&received));
+    assert!(
+        by_session(&received).keys().all(|s| s.starts_with('h')),
+        "nothing of the refused request ran on any shard"
+    );
+    let (_, health) = server.get("/healthz");
+    assert!(health.contains("\"shards\":3"), "{health}");
+    let (status, stderr) = server.terminate(WAIT);
+    assert!(status.success(), "{stderr}");
+
+    let child =
+        autoclose_tests::server::spawn_with(BINARY, &config_path, &data, &[], &["--shards", "2"]);
+    let output = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("another --shards"), "{stderr}");
+    assert!(stderr.contains("autoclose-0-of-3.redb"), "{stderr}");
+}

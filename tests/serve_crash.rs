@@ -93,13 +93,16 @@ fn killed_at_any_point_nothing_is_lost_and_duplicates_repeat_their_id() {
     let expected_callbacks = web * 3 + (SESSIONS - web) * 2;
     let expected_pushes = web * 2;
 
+    // Two engines, so that restores and resends are checked across shards too.
+    let start = || Server::start_with(BINARY, &config_path, &data, &[], &["--shards", "2"]);
+
     // 1. Half the sessions acknowledged, then killed before any timer fired.
-    let server = Server::start(BINARY, &config_path, &data, &[]);
+    let server = start();
     ingest(&server, 0..SESSIONS / 2);
     server.crash();
 
     // 2. The other half, then killed once a third of the actions went out.
-    let server = Server::start(BINARY, &config_path, &data, &[]);
+    let server = start();
     ingest(&server, SESSIONS / 2..SESSIONS);
     actions.wait_until("a third of the actions", WAIT, |r| {
         distinct(r, callback_key) >= expected_callbacks / 3
@@ -107,14 +110,14 @@ fn killed_at_any_point_nothing_is_lost_and_duplicates_repeat_their_id() {
     server.crash();
 
     // 3. Killed again at two thirds.
-    let server = Server::start(BINARY, &config_path, &data, &[]);
+    let server = start();
     actions.wait_until("two thirds of the actions", WAIT, |r| {
         distinct(r, callback_key) >= expected_callbacks * 2 / 3
     });
     server.crash();
 
     // 4. The last start sees everything through.
-    let server = Server::start(BINARY, &config_path, &data, &[]);
+    let server = start();
     let callbacks = actions.wait_until("every action", WAIT, |r| {
         distinct(r, callback_key) >= expected_callbacks
     });

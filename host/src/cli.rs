@@ -85,6 +85,10 @@ enum Command {
         /// then; afterwards its id starts a new session), e.g. 1d.
         #[arg(long, default_value = "1d")]
         forget_closed_after: humantime::Duration,
+        /// Engines that sessions are split across (each with its own store file, so
+        /// fixed for a data directory).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+        shards: u16,
     },
     /// Check a configuration: parse it and configure every tenant's component.
     CheckConfig {
@@ -227,6 +231,7 @@ fn run(cli: Cli) -> Result<()> {
             data,
             shutdown_grace,
             forget_closed_after,
+            shards,
         } => {
             let options = crate::serve::ServeOptions {
                 sources: crate::serve::reload::Sources { config, plugin },
@@ -234,6 +239,7 @@ fn run(cli: Cli) -> Result<()> {
                 data: data.unwrap_or_else(crate::serve::default_data_dir),
                 shutdown_grace: shutdown_grace.into(),
                 forget_closed_after: forget_closed_after.into(),
+                shards: usize::from(shards),
             };
             crate::serve::run(options).context("serve")
         }

@@ -207,37 +207,53 @@ fn main() {
             &plan,
             events,
         );
-        let data = dir.join(format!("data-{batch}"));
-        let server = Server::start(BINARY, &config_path, &data, &[]);
-        let run = load(&runtime, &server.url("/v1/events"), &plan, events);
-        let (_, metrics) = server.get("/metrics");
-        let recorded: f64 = metrics
-            .lines()
-            .filter(|l| l.starts_with("autoclose_events_total{"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum();
-        assert_eq!(recorded as usize, events, "every event recorded");
-        let commits = metrics
-            .lines()
-            .find(|l| l.starts_with("autoclose_commit_duration_seconds_count"))
-            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .unwrap_or(0.0);
-        drop(server);
-        for (target, r) in [
-            ("floor (parse, 202)", &base),
-            ("autoclose serve (durable)", &run),
-        ] {
+        let mut rows = vec![("floor (parse, 202)".to_owned(), figures(&base))];
+        for shards in [1usize, 2] {
+            let data = dir.join(format!("data-{batch}-{shards}"));
+            let count = shards.to_string();
+            let server =
+                Server::start_with(BINARY, &config_path, &data, &[], &["--shards", &count]);
+            let run = load(&runtime, &server.url("/v1/events"), &plan, events);
+            let (_, metrics) = server.get("/metrics");
+            let sum = |prefix: &str| -> f64 {
+                metrics
+                    .lines()
+                    .filter(|l| l.starts_with(prefix))
+                    .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                    .sum()
+            };
+            assert_eq!(
+                sum("autoclose_events_total{") as usize,
+                events,
+                "every event recorded"
+            );
+            let commits = sum("autoclose_commit_duration_seconds_count");
+            drop(server);
+            rows.push((
+                format!(
+                    "autoclose serve, {shards} shard{} ({:.0} events per fsync)",
+                    if shards == 1 { "" } else { "s" },
+                    events as f64 / commits.max(1.0)
+                ),
+                figures(&run),
+            ));
+        }
+        for (target, (rate, p50, p99)) in &rows {
             println!(
-                "| {mode} | {target} | {:.0} | {:.2} ms | {:.2} ms | {:.2}x |",
-                r.events_per_s(),
-                r.percentile(0.5).as_secs_f64() * 1e3,
-                r.percentile(0.99).as_secs_f64() * 1e3,
-                r.events_per_s() / base.events_per_s(),
+                "| {mode} | {target} | {rate:.0} | {:.2} ms | {:.2} ms | {:.2}x |",
+                p50 * 1e3,
+                p99 * 1e3,
+                rate / base.events_per_s(),
             );
         }
-        println!(
-            "|  | ({commits:.0} commits: {:.0} events per fsync on average) | | | | |",
-            events as f64 / commits.max(1.0)
-        );
     }
+}
+
+/// Events/s, p50 and p99 (seconds) of a run.
+fn figures(run: &Run) -> (f64, f64, f64) {
+    (
+        run.events_per_s(),
+        run.percentile(0.5).as_secs_f64(),
+        run.percentile(0.99).as_secs_f64(),
+    )
 }

@@ -36,6 +36,17 @@ pub fn scratch(name: &str) -> PathBuf {
 /// Starts `binary serve --config CONFIG --data DATA --listen 127.0.0.1:0` and waits
 /// for its "listening" line. The child's stderr is collected for assertions.
 pub fn spawn(binary: &str, config: &Path, data: &Path, env: &[(&str, &str)]) -> Child {
+    spawn_with(binary, config, data, env, &[])
+}
+
+/// [`spawn`] with extra command-line arguments.
+pub fn spawn_with(
+    binary: &str,
+    config: &Path,
+    data: &Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> Child {
     let mut command = Command::new(binary);
     command
         .args(["serve", "--config"])
@@ -43,6 +54,7 @@ pub fn spawn(binary: &str, config: &Path, data: &Path, env: &[(&str, &str)]) -> 
         .arg("--data")
         .arg(data)
         .args(["--listen", "127.0.0.1:0", "--shutdown-grace", "5s"])
+        .args(args)
         .env("AUTOCLOSE_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -59,7 +71,18 @@ impl Server {
     /// Starts a server and waits until it listens; panics with its stderr if it exits
     /// first or takes longer than [`START_TIMEOUT`].
     pub fn start(binary: &str, config: &Path, data: &Path, env: &[(&str, &str)]) -> Self {
-        let mut child = spawn(binary, config, data, env);
+        Self::start_with(binary, config, data, env, &[])
+    }
+
+    /// [`Server::start`] with extra command-line arguments.
+    pub fn start_with(
+        binary: &str,
+        config: &Path,
+        data: &Path,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Self {
+        let mut child = spawn_with(binary, config, data, env, args);
         let stderr: Arc<(Mutex<String>, Condvar)> = Arc::default();
         let (tx, rx) = mpsc::channel();
         let pipe = child.stderr.take().expect("stderr is piped");

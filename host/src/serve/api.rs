@@ -29,16 +29,17 @@ use crate::event::GatewayEvent;
 use super::engine::{EngineSender, Health, Refused, Request};
 use super::metrics::Metrics;
 use super::reload::Reloader;
+use super::shards::shard_of;
 
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    /// The engine's queue.
-    pub engine: EngineSender,
+    /// The engines' queues, one per shard.
+    pub shards: Arc<[EngineSender]>,
     /// Ingest settings (from the configuration the server started with).
     pub ingest: Arc<Ingest>,
-    /// Engine liveness.
-    pub health: Arc<Health>,
+    /// Engine liveness, one per shard.
+    pub health: Arc<[Arc<Health>]>,
     /// Metrics and their registry.
     pub metrics: Metrics,
     /// The registry `GET /metrics` encodes.
@@ -238,28 +239,13 @@ async fn ingest(
             return error(status, message, extra);
         }
     };
-    let (reply, answer) = oneshot::channel();
-    let unavailable = |state: &AppState| {
-        Metrics::count(&state.metrics.ingest_requests, "unavailable", 1);
-        error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not accepting events (shutting down or the store failed); nothing was recorded",
-            Value::Null,
-        )
-    };
-    if state
-        .engine
-        .send(Request::Ingest { events, reply })
-        .is_err()
-    {
-        return unavailable(&state);
-    }
-    match answer.await {
-        Ok(Ok(count)) => {
+    let count = events.len();
+    match apply(&state, events).await {
+        Ok(()) => {
             Metrics::count(&state.metrics.ingest_requests, "accepted", 1);
             (StatusCode::ACCEPTED, Json(json!({ "accepted": count }))).into_response()
         }
-        Ok(Err(Refused::Event { index, source })) => {
+        Err(Refused::Event { index, source }) => {
             Metrics::count(&state.metrics.ingest_requests, "bad_request", 1);
             error(
                 StatusCode::BAD_REQUEST,
@@ -267,8 +253,89 @@ async fn ingest(
                 json!({"index": index}),
             )
         }
-        Ok(Err(Refused::Unavailable)) | Err(_) => unavailable(&state),
+        Err(Refused::Unavailable) => {
+            Metrics::count(&state.metrics.ingest_requests, "unavailable", 1);
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not accepting events (shutting down or the store failed); send them again",
+                Value::Null,
+            )
+        }
     }
+}
+
+/// The events of one request for one shard, with their indexes in the request.
+struct Part {
+    shard: usize,
+    events: Vec<GatewayEvent>,
+    indexes: Vec<usize>,
+}
+
+/// Hands a request's events to their shards and waits until every shard has
+/// committed its part. A request within one shard is checked and applied in one step;
+/// one that spans shards is checked by every shard first, so that a refused event
+/// applies nothing anywhere. Errors carry the event's index in the request.
+async fn apply(state: &AppState, events: Vec<GatewayEvent>) -> Result<(), Refused> {
+    let shards = state.shards.len();
+    let mut parts: Vec<Part> = Vec::new();
+    for (index, event) in events.into_iter().enumerate() {
+        let shard = shard_of(event.tenant(), event.session(), shards);
+        match parts.iter_mut().find(|p| p.shard == shard) {
+            Some(part) => {
+                part.events.push(event);
+                part.indexes.push(index);
+            }
+            None => parts.push(Part {
+                shard,
+                events: vec![event],
+                indexes: vec![index],
+            }),
+        }
+    }
+    let in_request = |part: &Part, refused: Refused| match refused {
+        Refused::Event { index, source } => Refused::Event {
+            index: part.indexes.get(index).copied().unwrap_or(index),
+            source,
+        },
+        other => other,
+    };
+    if parts.len() > 1 {
+        let mut checks = Vec::new();
+        for part in &parts {
+            let (reply, answer) = oneshot::channel();
+            let events = part.events.clone();
+            state.shards[part.shard]
+                .send(Request::Check { events, reply })
+                .map_err(|_| Refused::Unavailable)?;
+            checks.push(answer);
+        }
+        for (part, answer) in parts.iter().zip(checks) {
+            answer
+                .await
+                .map_err(|_| Refused::Unavailable)?
+                .map_err(|refused| in_request(part, refused))?;
+        }
+    }
+    let mut answers = Vec::new();
+    for part in &mut parts {
+        let (reply, answer) = oneshot::channel();
+        let events = std::mem::take(&mut part.events);
+        state.shards[part.shard]
+            .send(Request::Ingest { events, reply })
+            .map_err(|_| Refused::Unavailable)?;
+        answers.push(answer);
+    }
+    let mut first_error = None;
+    for (part, answer) in parts.iter().zip(answers) {
+        let result = answer
+            .await
+            .map_err(|_| Refused::Unavailable)
+            .and_then(|r| r.map(|_| ()));
+        if let Err(refused) = result {
+            first_error.get_or_insert(in_request(part, refused));
+        }
+    }
+    first_error.map_or(Ok(()), Err)
 }
 
 async fn admin_reload(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -286,10 +353,20 @@ async fn admin_reload(State(state): State<AppState>, headers: HeaderMap) -> Resp
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
-    let running = state.health.running.load(Ordering::SeqCst);
+    let running = state
+        .health
+        .iter()
+        .all(|h| h.running.load(Ordering::SeqCst));
+    let last_commit_ms = state
+        .health
+        .iter()
+        .map(|h| h.last_commit_ms.load(Ordering::Relaxed))
+        .max()
+        .unwrap_or(0);
     let body = json!({
         "status": if running { "ok" } else { "stopped" },
-        "last_commit_ms": state.health.last_commit_ms.load(Ordering::Relaxed),
+        "shards": state.health.len(),
+        "last_commit_ms": last_commit_ms,
     });
     let status = if running {
         StatusCode::OK

@@ -56,6 +56,14 @@ pub enum Request {
         /// Gets what was carried over.
         reply: oneshot::Sender<Restored>,
     },
+    /// Check events as [`Request::Ingest`] would, without applying them: the first
+    /// phase of a request whose events span several shards.
+    Check {
+        /// The events, in order.
+        events: Vec<GatewayEvent>,
+        /// Gets the outcome.
+        reply: oneshot::Sender<Result<(), Refused>>,
+    },
     /// Stop firing timers and sending; finish what is under way, commit, and end.
     Stop {
         /// Longest wait for attempts under way.
@@ -143,6 +151,8 @@ pub struct Engine {
     forget_closed_after: Duration,
     /// Changes of a gateway replaced by a reload in this round, not yet committed.
     carried: Option<crate::store::records::Changes>,
+    /// This engine's shard, for metric labels.
+    shard: usize,
 }
 
 impl Engine {
@@ -174,7 +184,14 @@ impl Engine {
             outstanding: 0,
             forget_closed_after: super::DEFAULT_FORGET_CLOSED_AFTER,
             carried: None,
+            shard: 0,
         }
+    }
+
+    /// Labels this engine's metrics as shard `index`.
+    pub fn shard(mut self, index: usize) -> Self {
+        self.shard = index;
+        self
     }
 
     /// Forgets closed sessions `after` their close instead of after the default.
@@ -269,6 +286,13 @@ impl Engine {
                     replies.push((reply, events.len()));
                 }
                 Request::Attempted { target, result } => self.attempted(target, result),
+                Request::Check { events, reply } => {
+                    let checked = self
+                        .gateway
+                        .check(wall_ms(), &events)
+                        .map_err(|(index, source)| Refused::Event { index, source });
+                    let _ = reply.send(checked);
+                }
                 Request::Reload {
                     gateway,
                     callback,
@@ -327,6 +351,9 @@ impl Engine {
             match requests.recv_timeout(left) {
                 Ok(Request::Attempted { target, result }) => self.attempted(target, result),
                 Ok(Request::Ingest { reply, .. }) => {
+                    let _ = reply.send(Err(Refused::Unavailable));
+                }
+                Ok(Request::Check { reply, .. }) => {
                     let _ = reply.send(Err(Refused::Unavailable));
                 }
                 Ok(_) => {}
@@ -393,10 +420,9 @@ impl Engine {
         // Deliveries the old gateway left pending on the wire stay pending: their
         // results come back by request id, which the new gateway keeps.
         self.publish();
-        self.metrics.reset_tenant_baseline();
+        self.metrics.reset_tenant_baseline(self.shard);
         self.gateway = gateway;
         self.callback = callback;
-        Metrics::count(&self.metrics.reloads, "ok", 1);
         restored
     }
 
@@ -507,19 +533,18 @@ impl Engine {
     }
 
     fn publish(&self) {
-        let gauge = |g: &prometheus_client::metrics::gauge::Gauge, n: usize| {
-            g.set(i64::try_from(n).unwrap_or(i64::MAX));
-        };
-        gauge(&self.metrics.pending_timers, self.gateway.pending_timers());
-        gauge(
-            &self.metrics.pending_deliveries,
+        let (m, shard) = (&self.metrics, self.shard);
+        Metrics::set(&m.pending_timers, shard, self.gateway.pending_timers());
+        Metrics::set(
+            &m.pending_deliveries,
+            shard,
             self.gateway.deliveries_pending(),
         );
-        gauge(&self.metrics.pending_callbacks, self.callbacks.len());
-        gauge(&self.metrics.sessions, self.gateway.sessions_seen());
+        Metrics::set(&m.pending_callbacks, shard, self.callbacks.len());
+        Metrics::set(&m.sessions, shard, self.gateway.sessions_seen());
         for tenant in self.gateway.tenant_names() {
             if let Some(stats) = self.gateway.tenant_stats(tenant) {
-                self.metrics.tenant_stats(tenant, stats);
+                m.tenant_stats(shard, tenant, stats);
             }
         }
     }

@@ -27,6 +27,22 @@ pub struct EventType {
     pub r#type: String,
 }
 
+/// A label set naming the engine shard.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ShardLabel {
+    /// The shard's index.
+    pub shard: String,
+}
+
+impl ShardLabel {
+    /// The label of shard `index`.
+    pub fn of(index: usize) -> Self {
+        ShardLabel {
+            shard: index.to_string(),
+        }
+    }
+}
+
 /// A label set naming the tenant.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TenantLabel {
@@ -48,16 +64,16 @@ pub struct Metrics {
     pub webhook_deliveries: Family<Outcome, Counter>,
     /// Retries scheduled, by target (`webhook`, `callback`).
     pub retries: Family<Outcome, Counter>,
-    /// Sessions remembered (open, and closed ones not yet forgotten).
-    pub sessions: Gauge,
+    /// Sessions remembered (open, and closed ones not yet forgotten), by shard.
+    pub sessions: Family<ShardLabel, Gauge>,
     /// Closed sessions forgotten after the retention.
     pub sessions_forgotten: Counter,
-    /// Pending timers.
-    pub pending_timers: Gauge,
-    /// Webhook deliveries under way.
-    pub pending_deliveries: Gauge,
-    /// Callbacks under way.
-    pub pending_callbacks: Gauge,
+    /// Pending timers, by shard.
+    pub pending_timers: Family<ShardLabel, Gauge>,
+    /// Webhook deliveries under way, by shard.
+    pub pending_deliveries: Family<ShardLabel, Gauge>,
+    /// Callbacks under way, by shard.
+    pub pending_callbacks: Family<ShardLabel, Gauge>,
     /// Plugin hook call latency.
     pub hook_seconds: Histogram,
     /// Store commit latency (one commit per batch).
@@ -74,7 +90,7 @@ pub struct Metrics {
     pub reloads: Family<Outcome, Counter>,
     /// The tenant stats already counted, so that counters grow by the difference
     /// (a reload starts the gateway's own counts again).
-    seen: std::sync::Arc<std::sync::Mutex<HashMap<String, TenantStats>>>,
+    seen: std::sync::Arc<std::sync::Mutex<HashMap<(usize, String), TenantStats>>>,
 }
 
 impl Metrics {
@@ -87,11 +103,11 @@ impl Metrics {
             actions: Family::default(),
             webhook_deliveries: Family::default(),
             retries: Family::default(),
-            sessions: Gauge::default(),
+            sessions: Family::default(),
             sessions_forgotten: Counter::default(),
-            pending_timers: Gauge::default(),
-            pending_deliveries: Gauge::default(),
-            pending_callbacks: Gauge::default(),
+            pending_timers: Family::default(),
+            pending_deliveries: Family::default(),
+            pending_callbacks: Family::default(),
             hook_seconds: latency(),
             commit_seconds: latency(),
             batch_events: Histogram::new(exponential_buckets(1.0, 4.0, 8)),
@@ -204,12 +220,19 @@ impl Metrics {
         self.hook_seconds.observe(took.as_secs_f64());
     }
 
-    /// Adds what `tenant`'s counters grew by since the last call.
-    pub fn tenant_stats(&self, tenant: &str, stats: TenantStats) {
+    /// Sets `shard`'s gauge in `family` to `value`.
+    pub fn set(family: &Family<ShardLabel, Gauge>, shard: usize, value: usize) {
+        family
+            .get_or_create(&ShardLabel::of(shard))
+            .set(i64::try_from(value).unwrap_or(i64::MAX));
+    }
+
+    /// Adds what `tenant`'s counters on `shard` grew by since the last call.
+    pub fn tenant_stats(&self, shard: usize, tenant: &str, stats: TenantStats) {
         let Ok(mut seen) = self.seen.lock() else {
             return;
         };
-        let before = seen.entry(tenant.to_owned()).or_default();
+        let before = seen.entry((shard, tenant.to_owned())).or_default();
         let label = TenantLabel {
             tenant: tenant.to_owned(),
         };
@@ -236,10 +259,11 @@ impl Metrics {
         *before = stats;
     }
 
-    /// Forgets the counted tenant stats: after a reload the gateway counts from zero.
-    pub fn reset_tenant_baseline(&self) {
+    /// Forgets the tenant stats counted for `shard`: after a reload its gateway counts
+    /// from zero.
+    pub fn reset_tenant_baseline(&self, shard: usize) {
         if let Ok(mut seen) = self.seen.lock() {
-            seen.clear();
+            seen.retain(|(s, _), _| *s != shard);
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod dispatch;
 pub mod engine;
 pub mod metrics;
 pub mod reload;
+pub mod shards;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -75,6 +76,19 @@ pub enum ServeError {
         /// Why.
         source: std::io::Error,
     },
+    /// The data directory holds stores of another shard count.
+    #[error(
+        "{data}: holds stores written with another --shards ({}); start with the shard count they were written with, or move them away",
+        found.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    Layout {
+        /// The data directory.
+        data: PathBuf,
+        /// The shard count asked for.
+        shards: usize,
+        /// The store files that do not belong.
+        found: Vec<PathBuf>,
+    },
     /// The async runtime or a thread could not be started.
     #[error("cannot start: {0}")]
     Runtime(String),
@@ -93,6 +107,8 @@ pub struct ServeOptions {
     pub shutdown_grace: Duration,
     /// How long a closed session is remembered (late events for it ignored).
     pub forget_closed_after: Duration,
+    /// Engines (and store files) sessions are split across; fixed per data directory.
+    pub shards: usize,
 }
 
 /// Default time a closed session is remembered: a day.
@@ -135,75 +151,106 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         data,
         shutdown_grace,
         forget_closed_after,
+        shards,
     } = options;
+    let shards = shards.clamp(1, shards::MAX_SHARDS);
 
-    // Open and read the store first: a damaged store stops the start, before
+    // Open and read the stores first: a damaged store stops the start, before
     // anything is listening.
-    let store = RedbStore::open(&data)?;
-    let mut stored = store.load()?;
-    let collector = Collector::default();
-    let built = reload::build(&sources, None, &collector)?;
+    let foreign = shards::foreign_store_files(&data, shards);
+    if !foreign.is_empty() {
+        return Err(ServeError::Layout {
+            data: data.clone(),
+            shards,
+            found: foreign,
+        });
+    }
+    let mut stores = Vec::with_capacity(shards);
+    for index in 0..shards {
+        let store = RedbStore::open_file(&data, &shards::store_file(index, shards))?;
+        let stored = store.load()?;
+        stores.push((store, stored));
+    }
+    let collectors: Vec<Collector> = (0..shards).map(|_| Collector::default()).collect();
+    let built = reload::build(&sources, None, &collectors)?;
     let now = wall_ms();
-
-    // Attempts that were on the wire at the crash are made again, with their ids.
-    for delivery in &mut stored.gateway.deliveries {
-        delivery.next_at.get_or_insert(now);
-    }
-    let mut gateway = built.gateway;
-    gateway.track_changes();
-    let restored = gateway.restore(stored.gateway, now);
-    for line in &restored.dropped {
-        tracing::warn!("left out of the store: {line}");
-    }
-    let callbacks = Callbacks::restore(stored.callbacks, stored.next_callback, now);
-    tracing::info!(
-        store = %store.path().display(),
-        sessions = restored.sessions,
-        timers = restored.timers,
-        deliveries = restored.deliveries,
-        callbacks = callbacks.len(),
-        "state restored"
-    );
 
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = Metrics::new(&mut registry);
-    let health = Arc::new(Health::default());
-    let (engine_tx, engine_rx) = std::sync::mpsc::channel::<Request>();
-    let dispatcher = Dispatcher::new(
-        tokio::runtime::Handle::current(),
-        Clients::new()?,
-        engine_tx.clone(),
-    );
+    let clients = Clients::new()?;
+    let (engine_done, engine_stopped) = tokio::sync::mpsc::channel::<()>(shards);
+    let mut senders = Vec::with_capacity(shards);
+    let mut healths = Vec::with_capacity(shards);
+    let mut threads = Vec::with_capacity(shards);
+    let gateways = built
+        .gateways
+        .into_iter()
+        .zip(stores)
+        .zip(collectors.iter());
+    for (index, ((mut gateway, (store, mut stored)), collector)) in gateways.enumerate() {
+        // Attempts that were on the wire at the crash are made again, with their ids.
+        for delivery in &mut stored.gateway.deliveries {
+            delivery.next_at.get_or_insert(now);
+        }
+        gateway.track_changes();
+        let restored = gateway.restore(stored.gateway, now);
+        for line in &restored.dropped {
+            tracing::warn!("left out of the store: {line}");
+        }
+        let callbacks = Callbacks::restore(stored.callbacks, stored.next_callback, now);
+        tracing::info!(
+            store = %store.path().display(),
+            sessions = restored.sessions,
+            timers = restored.timers,
+            deliveries = restored.deliveries,
+            callbacks = callbacks.len(),
+            "state restored"
+        );
+        let health = Arc::new(Health::default());
+        let (engine_tx, engine_rx) = std::sync::mpsc::channel::<Request>();
+        let dispatcher = Dispatcher::new(
+            tokio::runtime::Handle::current(),
+            clients.clone(),
+            engine_tx.clone(),
+        );
+        let engine = Engine::new(
+            gateway,
+            Box::new(store) as Box<dyn Store>,
+            callbacks,
+            built.callback.clone(),
+            collector.clone(),
+            dispatcher,
+            metrics.clone(),
+            health.clone(),
+        )
+        .forget_closed_after(forget_closed_after)
+        .shard(index);
+        let done = engine_done.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("autoclose-engine-{index}"))
+            .spawn(move || {
+                let result = engine.run(engine_rx);
+                let _ = done.try_send(());
+                result
+            })
+            .map_err(|e| ServeError::Runtime(format!("cannot start an engine thread: {e}")))?;
+        senders.push(engine_tx);
+        healths.push(health);
+        threads.push(thread);
+    }
+    drop(engine_done);
+
     let reloader = Reloader::new(
         sources,
         built.runtime.clone(),
         built.default.clone(),
         built.ingest.clone(),
-        collector.clone(),
-        engine_tx.clone(),
+        collectors
+            .into_iter()
+            .zip(senders.iter().cloned())
+            .collect(),
         metrics.clone(),
     );
-    let engine = Engine::new(
-        gateway,
-        Box::new(store) as Box<dyn Store>,
-        callbacks,
-        built.callback,
-        collector,
-        dispatcher,
-        metrics.clone(),
-        health.clone(),
-    )
-    .forget_closed_after(forget_closed_after);
-    let (engine_done, engine_stopped) = tokio::sync::oneshot::channel::<()>();
-    let engine_thread = std::thread::Builder::new()
-        .name("autoclose-engine".into())
-        .spawn(move || {
-            let result = engine.run(engine_rx);
-            let _ = engine_done.send(());
-            result
-        })
-        .map_err(|e| ServeError::Runtime(format!("cannot start the engine thread: {e}")))?;
-
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| ServeError::Listen {
@@ -212,15 +259,15 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         })?;
     let bound = listener.local_addr().unwrap_or(listen);
     let state = api::AppState {
-        engine: engine_tx.clone(),
+        shards: senders.clone().into(),
         ingest: Arc::new(built.ingest),
-        health: health.clone(),
+        health: healths.into(),
         metrics,
         registry: Arc::new(registry),
         reloader: reloader.clone(),
     };
     // Tests and supervisors wait for this line (it carries the bound port).
-    tracing::info!(listen = %bound, data = %data.display(), "listening");
+    tracing::info!(listen = %bound, data = %data.display(), shards, "listening");
     eprintln!("autoclose serve: listening on http://{bound}");
 
     tokio::spawn(reload_on_sighup(reloader));
@@ -231,37 +278,43 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         tracing::error!("server error: {e}");
     }
     tracing::info!("stopping: ingest closed; finishing attempts under way");
-    let _ = engine_tx.send(Request::Stop {
-        grace: shutdown_grace,
-    });
-    drop(engine_tx);
-    let joined = tokio::task::spawn_blocking(move || engine_thread.join())
-        .await
-        .map_err(|e| ServeError::Runtime(format!("the engine thread failed: {e}")))?;
-    match joined {
-        Ok(result) => result?,
-        Err(_) => return Err(ServeError::Runtime("the engine thread panicked".into())),
+    for sender in &senders {
+        let _ = sender.send(Request::Stop {
+            grace: shutdown_grace,
+        });
+    }
+    drop(senders);
+    let joined = tokio::task::spawn_blocking(move || {
+        threads.into_iter().map(|t| t.join()).collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| ServeError::Runtime(format!("the engine threads failed: {e}")))?;
+    for result in joined {
+        match result {
+            Ok(result) => result?,
+            Err(_) => return Err(ServeError::Runtime("an engine thread panicked".into())),
+        }
     }
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Resolves on SIGTERM or SIGINT, or when the engine stopped on its own (a store
+/// Resolves on SIGTERM or SIGINT, or when an engine stopped on its own (a store
 /// failure): the server then stops taking requests.
-async fn stop_signal(engine_stopped: tokio::sync::oneshot::Receiver<()>) {
+async fn stop_signal(mut engine_stopped: tokio::sync::mpsc::Receiver<()>) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
     ) else {
         tracing::error!("cannot install signal handlers; stop with SIGKILL");
-        let _ = engine_stopped.await;
+        let _ = engine_stopped.recv().await;
         return;
     };
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM received"),
         _ = int.recv() => tracing::info!("SIGINT received"),
-        _ = engine_stopped => tracing::error!("the engine stopped"),
+        _ = engine_stopped.recv() => tracing::error!("an engine stopped"),
     }
 }
 

@@ -21,10 +21,10 @@ use super::ServeError;
 use super::engine::{Collector, EngineSender, Request};
 use super::metrics::Metrics;
 
-/// A gateway built from the files, ready to run.
+/// Gateways built from the files, ready to run.
 pub struct Built {
-    /// The configured gateway (nothing restored yet).
-    pub gateway: Gateway,
+    /// One configured gateway per shard (nothing restored yet).
+    pub gateways: Vec<Gateway>,
     /// The gateway callback settings.
     pub callback: GatewayCallback,
     /// The ingest settings.
@@ -44,12 +44,13 @@ pub struct Sources {
     pub plugin: Option<PathBuf>,
 }
 
-/// Reads the files and builds a gateway whose attempts go to `collector`. A runtime
-/// with the same limits is reused (with its built-in component, which cannot change).
+/// Reads the files and builds one gateway per collector (per shard), whose attempts
+/// go to that collector. A runtime with the same limits is reused (with its built-in
+/// component, which cannot change).
 pub fn build(
     sources: &Sources,
     previous: Option<(&Arc<Runtime>, &Arc<PluginComponent>)>,
-    collector: &Collector,
+    collectors: &[Collector],
 ) -> Result<Built, ServeError> {
     let config = HostConfig::load(&sources.config)?;
     let Some(callback) = config.gateway.clone() else {
@@ -67,14 +68,19 @@ pub fn build(
         (None, Some((_, default))) => default.clone(),
         (None, None) => runtime.load_bytes("auto-close", DEFAULT_PLUGIN)?,
     };
-    let gateway = Gateway::new(
-        runtime.clone(),
-        &config,
-        default.clone(),
-        Box::new(collector.clone()),
-    )?;
+    let gateways = collectors
+        .iter()
+        .map(|collector| {
+            Gateway::new(
+                runtime.clone(),
+                &config,
+                default.clone(),
+                Box::new(collector.clone()),
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Built {
-        gateway,
+        gateways,
         callback,
         ingest: config.ingest,
         runtime,
@@ -110,8 +116,8 @@ struct Current {
 pub struct Reloader {
     sources: Sources,
     current: Arc<Mutex<Current>>,
-    collector: Collector,
-    engine: EngineSender,
+    /// Per shard: where its gateway's attempts go, and its engine.
+    shards: Vec<(Collector, EngineSender)>,
     metrics: Metrics,
 }
 
@@ -123,8 +129,7 @@ impl Reloader {
         runtime: Arc<Runtime>,
         default: Arc<PluginComponent>,
         ingest: Ingest,
-        collector: Collector,
-        engine: EngineSender,
+        shards: Vec<(Collector, EngineSender)>,
         metrics: Metrics,
     ) -> Self {
         Reloader {
@@ -134,8 +139,7 @@ impl Reloader {
                 default,
                 ingest,
             })),
-            collector,
-            engine,
+            shards,
             metrics,
         }
     }
@@ -144,13 +148,16 @@ impl Reloader {
     pub async fn reload(&self) -> Result<ReloadReport, String> {
         let result = self.try_reload().await;
         match &result {
-            Ok(report) => tracing::info!(
-                sessions = report.sessions,
-                timers = report.timers,
-                deliveries = report.deliveries,
-                dropped = report.dropped.len(),
-                "configuration reloaded"
-            ),
+            Ok(report) => {
+                Metrics::count(&self.metrics.reloads, "ok", 1);
+                tracing::info!(
+                    sessions = report.sessions,
+                    timers = report.timers,
+                    deliveries = report.deliveries,
+                    dropped = report.dropped.len(),
+                    "configuration reloaded"
+                )
+            }
             Err(reason) => {
                 Metrics::count(&self.metrics.reloads, "refused", 1);
                 tracing::error!(
@@ -165,9 +172,9 @@ impl Reloader {
         let mut current = self.current.lock().await;
         let sources = self.sources.clone();
         let previous = (current.runtime.clone(), current.default.clone());
-        let collector = self.collector.clone();
+        let collectors: Vec<Collector> = self.shards.iter().map(|(c, _)| c.clone()).collect();
         let built = tokio::task::spawn_blocking(move || {
-            build(&sources, Some((&previous.0, &previous.1)), &collector)
+            build(&sources, Some((&previous.0, &previous.1)), &collectors)
         })
         .await
         .map_err(|e| format!("the reload task failed: {e}"))?
@@ -176,27 +183,43 @@ impl Reloader {
         if built.ingest != current.ingest {
             not_applied.push("ingest (needs a restart)".to_owned());
         }
-        let tenants: Vec<String> = built.gateway.tenant_names().map(str::to_owned).collect();
-        let (reply, answer) = oneshot::channel();
-        self.engine
-            .send(Request::Reload {
-                gateway: Box::new(built.gateway),
-                callback: Box::new(built.callback),
-                reply,
-            })
-            .map_err(|_| "the engine has stopped".to_owned())?;
-        let restored = answer
-            .await
-            .map_err(|_| "the engine stopped during the reload".to_owned())?;
+        let tenants: Vec<String> = built
+            .gateways
+            .first()
+            .map(|g| g.tenant_names().map(str::to_owned).collect())
+            .unwrap_or_default();
+        // Every shard's gateway is built and configured before any is swapped in.
+        let mut answers = Vec::new();
+        for (gateway, (_, engine)) in built.gateways.into_iter().zip(&self.shards) {
+            let (reply, answer) = oneshot::channel();
+            engine
+                .send(Request::Reload {
+                    gateway: Box::new(gateway),
+                    callback: Box::new(built.callback.clone()),
+                    reply,
+                })
+                .map_err(|_| "the engine has stopped".to_owned())?;
+            answers.push(answer);
+        }
+        let mut report = ReloadReport {
+            tenants,
+            sessions: 0,
+            timers: 0,
+            deliveries: 0,
+            dropped: Vec::new(),
+            not_applied,
+        };
+        for answer in answers {
+            let restored = answer
+                .await
+                .map_err(|_| "the engine stopped during the reload".to_owned())?;
+            report.sessions += restored.sessions;
+            report.timers += restored.timers;
+            report.deliveries += restored.deliveries;
+            report.dropped.extend(restored.dropped);
+        }
         current.runtime = built.runtime;
         current.default = built.default;
-        Ok(ReloadReport {
-            tenants,
-            sessions: restored.sessions,
-            timers: restored.timers,
-            deliveries: restored.deliveries,
-            dropped: restored.dropped,
-            not_applied,
-        })
+        Ok(report)
     }
 }

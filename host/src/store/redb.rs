@@ -40,7 +40,12 @@ impl RedbStore {
     /// Opens (or creates) the store in `dir`, creating the directory if needed. A file
     /// that is not a store of this version is an error, never a reset.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let path = dir.join(FILE_NAME);
+        Self::open_file(dir, FILE_NAME)
+    }
+
+    /// Opens (or creates) the store `dir/name`, as [`RedbStore::open`].
+    pub fn open_file(dir: &Path, name: &str) -> Result<Self, StoreError> {
+        let path = dir.join(name);
         let open_error = |reason: String| StoreError::Open {
             path: path.clone(),
             reason,
