@@ -276,3 +276,56 @@ fn a_flood_of_webhook_requests_is_capped_per_tenant() {
     );
     assert_eq!(gw.deliveries_pending(), 64);
 }
+
+#[test]
+fn under_fuel_a_looping_component_runs_out_and_is_replaced() {
+    use std::sync::Arc;
+
+    use autoclose_host::config::HostConfig;
+    use autoclose_host::gateway::Gateway;
+    use autoclose_host::outbound::AnswerOk;
+    use autoclose_host::runtime::{Interrupt, Runtime, RuntimeOptions};
+
+    let text = config_with_bad("loop", r#"{"hook_time_ms": 20}"#)
+        .replace("{MISBEHAVING}", autoclose_tests::MISBEHAVING_PLUGIN);
+    let config = HostConfig::parse(&text, std::path::Path::new("fuel.json"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let runtime = Arc::new(
+        Runtime::with_options(
+            config.limits,
+            RuntimeOptions {
+                interrupt: Interrupt::Fuel,
+                pool: None,
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}")),
+    );
+    let plugin = runtime
+        .load_bytes("auto-close", autoclose_host::DEFAULT_PLUGIN)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut gw = Gateway::new(runtime, &config, plugin, Box::new(AnswerOk))
+        .unwrap_or_else(|e| panic!("{e}"));
+    autoclose_tests::handle_events(
+        &mut gw,
+        &scenario(&[
+            (0, opened("bad", "b1", "web_chat")),
+            (10, message("bad", "b1", "agent")),
+        ]),
+    );
+    let before = gw.tenant_stats("bad").unwrap_or_else(|| panic!("bad"));
+    assert_eq!((before.hooks_failed, before.restarts), (1, 0), "{before:?}");
+    // The tenant still works afterwards: a fresh instance takes the next event.
+    autoclose_tests::handle_events(
+        &mut gw,
+        &scenario(&[(
+            20,
+            r#"{"type":"presence","tenant":"bad","session":"b1","state":"hidden"}"#.to_owned(),
+        )]),
+    );
+    let after = gw.tenant_stats("bad").unwrap_or_else(|| panic!("bad"));
+    assert_eq!(
+        (after.hooks_ok, after.restarts),
+        (before.hooks_ok + 1, 1),
+        "{after:?}"
+    );
+}

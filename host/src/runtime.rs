@@ -41,6 +41,36 @@ pub enum LoadError {
     },
 }
 
+/// How a runaway hook is stopped. Production uses [`Interrupt::Epoch`]; the others
+/// exist so that the sandbox's own cost can be measured against them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Interrupt {
+    /// A thread advances the engine's epoch every [`EPOCH_TICK`]; a hook past its
+    /// wall-clock budget traps. Cheap: one load and compare at loop heads and calls.
+    #[default]
+    Epoch,
+    /// Every hook gets [`FUEL_PER_MS`] units of fuel per ms of budget; running out
+    /// traps. Deterministic but dearer: a counter update in every basic block.
+    Fuel,
+    /// Nothing stops a runaway hook. For measurements only.
+    Unbounded,
+}
+
+/// Fuel per millisecond of hook budget under [`Interrupt::Fuel`] (roughly what a
+/// core executes in a millisecond of simple wasm).
+pub const FUEL_PER_MS: u64 = 1_000_000;
+
+/// How the runtime is set up beyond the operator's limits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RuntimeOptions {
+    /// How runaway hooks are stopped.
+    pub interrupt: Interrupt,
+    /// Instances in a pooling allocator sized for this many instances (memory and
+    /// tables reserved up front, reused with copy-on-write), instead of allocating
+    /// each on demand. `None`: on demand.
+    pub pool: Option<u32>,
+}
+
 /// A compiled component, ready to instantiate many times.
 pub struct PluginComponent {
     name: String,
@@ -68,14 +98,39 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<InstanceState>,
     limits: Limits,
-    _ticker: EpochTicker,
+    options: RuntimeOptions,
+    _ticker: Option<EpochTicker>,
 }
 
 impl Runtime {
-    /// Sets up the engine for `limits`.
+    /// Sets up the engine for `limits`, with epoch interruption and instances
+    /// allocated on demand.
     pub fn new(limits: Limits) -> Result<Self, LoadError> {
+        Self::with_options(limits, RuntimeOptions::default())
+    }
+
+    /// Sets up the engine for `limits` as `options` say.
+    pub fn with_options(limits: Limits, options: RuntimeOptions) -> Result<Self, LoadError> {
         let mut config = Config::new();
-        config.epoch_interruption(true);
+        match options.interrupt {
+            Interrupt::Epoch => {
+                config.epoch_interruption(true);
+            }
+            Interrupt::Fuel => {
+                config.consume_fuel(true);
+            }
+            Interrupt::Unbounded => {}
+        }
+        if let Some(instances) = options.pool {
+            let mut pool = wasmtime::PoolingAllocationConfig::default();
+            let memory = usize::try_from(limits.memory_mib * 1024 * 1024).unwrap_or(usize::MAX);
+            pool.total_component_instances(instances)
+                .total_core_instances(instances.saturating_mul(4))
+                .total_memories(instances.saturating_mul(2))
+                .total_tables(instances.saturating_mul(4))
+                .max_memory_size(memory);
+            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+        }
         // Native stack a hook may use; deep recursion traps instead of crashing the host.
         config.max_wasm_stack(512 * 1024);
         let engine = Engine::new(&config).map_err(LoadError::Engine)?;
@@ -84,13 +139,17 @@ impl Runtime {
         forbid_blocking(&mut linker).map_err(LoadError::Engine)?;
         Plugin::add_to_linker::<_, HasSelf<InstanceState>>(&mut linker, |state| state)
             .map_err(LoadError::Engine)?;
-        let ticker = EpochTicker::start(engine.clone()).map_err(|e| {
-            LoadError::Engine(wasmtime::format_err!("cannot start the epoch thread: {e}"))
-        })?;
+        let ticker = match options.interrupt {
+            Interrupt::Epoch => Some(EpochTicker::start(engine.clone()).map_err(|e| {
+                LoadError::Engine(wasmtime::format_err!("cannot start the epoch thread: {e}"))
+            })?),
+            Interrupt::Fuel | Interrupt::Unbounded => None,
+        };
         Ok(Runtime {
             engine,
             linker,
             limits,
+            options,
             _ticker: ticker,
         })
     }
@@ -185,7 +244,9 @@ impl Runtime {
             .table_elements(100_000)
             .build();
         store.limiter(|state| &mut state.limiter);
-        store.epoch_deadline_trap();
+        if self.options.interrupt == Interrupt::Epoch {
+            store.epoch_deadline_trap();
+        }
         self.arm_deadline(&mut store);
         let plugin = component.pre.instantiate(&mut store)?;
         Ok((store, plugin))
@@ -193,12 +254,21 @@ impl Runtime {
 
     /// Gives the next call into `store` the configured time budget.
     pub(crate) fn arm_deadline(&self, store: &mut Store<InstanceState>) {
-        let ticks = self
-            .limits
-            .hook_time_ms
-            .div_ceil(EPOCH_TICK.as_millis() as u64)
-            + 1;
-        store.set_epoch_deadline(ticks);
+        match self.options.interrupt {
+            Interrupt::Epoch => {
+                let ticks = self
+                    .limits
+                    .hook_time_ms
+                    .div_ceil(EPOCH_TICK.as_millis() as u64)
+                    + 1;
+                store.set_epoch_deadline(ticks);
+            }
+            Interrupt::Fuel => {
+                // Cannot fail: fuel is enabled in this configuration.
+                let _ = store.set_fuel(self.limits.hook_time_ms.saturating_mul(FUEL_PER_MS));
+            }
+            Interrupt::Unbounded => {}
+        }
     }
 }
 

@@ -1,0 +1,175 @@
+//! What the sandbox costs, and what instances cost, each against a baseline measured
+//! in the same run.
+//!
+//! 1. Hook cost (one agent message through `Gateway::handle`) with epoch interruption
+//!    (production) and with fuel, against no interruption at all.
+//! 2. Creating one instance per tenant for 10,000 tenants (configure included) with
+//!    the pooling allocator against on-demand allocation, and the memory each idle
+//!    tenant holds (resident set growth per tenant).
+//!
+//! `cargo bench -p autoclose-tests --bench sandbox_cost` prints both tables.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use autoclose_host::DEFAULT_PLUGIN;
+use autoclose_host::config::HostConfig;
+use autoclose_host::event::{GatewayEvent, MessageEvent, OpenedEvent, Sender};
+use autoclose_host::gateway::Gateway;
+use autoclose_host::outbound::AnswerOk;
+use autoclose_host::runtime::{Interrupt, Runtime, RuntimeOptions};
+use autoclose_tests::CONFIG;
+
+const SESSIONS: u64 = 1_000;
+const MESSAGES: u64 = 100_000;
+const RUNS: usize = 7;
+const TENANTS: usize = 10_000;
+
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+fn gateway(config: &HostConfig, options: RuntimeOptions) -> Gateway {
+    let runtime =
+        Arc::new(Runtime::with_options(config.limits, options).unwrap_or_else(|e| panic!("{e}")));
+    let plugin = runtime
+        .load_bytes("auto-close", DEFAULT_PLUGIN)
+        .unwrap_or_else(|e| panic!("{e}"));
+    Gateway::new(runtime, config, plugin, Box::new(AnswerOk)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// ns per agent message, median of [`RUNS`].
+fn hook_cost(config: &HostConfig, interrupt: Interrupt) -> f64 {
+    let mut gw = gateway(
+        config,
+        RuntimeOptions {
+            interrupt,
+            pool: None,
+        },
+    );
+    for s in 0..SESSIONS {
+        let opened = GatewayEvent::SessionOpened(OpenedEvent {
+            tenant: "acme".into(),
+            session: format!("s{s}"),
+            channel: "web_chat".into(),
+            attributes: Default::default(),
+        });
+        gw.handle(0, &opened).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let events: Vec<GatewayEvent> = (0..SESSIONS)
+        .map(|s| {
+            GatewayEvent::Message(MessageEvent {
+                tenant: "acme".into(),
+                session: format!("s{s}"),
+                sender: Sender::Agent,
+                id: None,
+                text: None,
+                channel: None,
+                origin: None,
+                attachment: false,
+            })
+        })
+        .collect();
+    let mut at = 1;
+    let cost = median(
+        (0..RUNS)
+            .map(|_| {
+                let started = Instant::now();
+                for i in 0..MESSAGES {
+                    gw.handle(at, &events[(i % SESSIONS) as usize])
+                        .unwrap_or_else(|e| panic!("{e}"));
+                    at += 1;
+                }
+                started.elapsed().as_nanos() as f64 / MESSAGES as f64
+            })
+            .collect(),
+    );
+    assert!(
+        gw.take_actions().is_empty(),
+        "nothing may fire during the run"
+    );
+    cost
+}
+
+/// Resident set size of this process in bytes.
+fn rss() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// (µs per tenant to start, resident bytes per idle tenant) for [`TENANTS`] tenants.
+fn tenants(pool: Option<u32>) -> (f64, f64) {
+    let tenant = r#"{"channels": {"web_chat": {"auto_close": {"warning_after": "3m", "close_after": "2m", "warning_message": "Still there?", "close_message": "Closed."}}}}"#;
+    let tenants: Vec<String> = (0..TENANTS)
+        .map(|i| format!("\"t{i}\": {tenant}"))
+        .collect();
+    let text = format!("{{\"tenants\": {{{}}}}}", tenants.join(","));
+    let config = HostConfig::parse(&text, std::path::Path::new("bench.json"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let runtime = Arc::new(
+        Runtime::with_options(
+            config.limits,
+            RuntimeOptions {
+                interrupt: Interrupt::Epoch,
+                pool,
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}")),
+    );
+    let plugin = runtime
+        .load_bytes("auto-close", DEFAULT_PLUGIN)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let before = rss();
+    let started = Instant::now();
+    let gw = Gateway::new(runtime, &config, plugin, Box::new(AnswerOk))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let took = started.elapsed();
+    let grown = rss().saturating_sub(before);
+    drop(gw);
+    (
+        took.as_secs_f64() * 1e6 / TENANTS as f64,
+        grown as f64 / TENANTS as f64,
+    )
+}
+
+fn main() {
+    let config = HostConfig::parse(CONFIG, std::path::Path::new("bench.json"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let none = hook_cost(&config, Interrupt::Unbounded);
+    let epoch = hook_cost(&config, Interrupt::Epoch);
+    let fuel = hook_cost(&config, Interrupt::Fuel);
+    println!(
+        "hook cost: one agent message through Gateway::handle, median of {RUNS} runs of {MESSAGES}"
+    );
+    println!("| interruption | ns/event | vs none |");
+    println!("| --- | ---: | ---: |");
+    for (name, cost) in [
+        ("none (baseline)", none),
+        ("epoch (production)", epoch),
+        ("fuel", fuel),
+    ] {
+        println!("| {name} | {cost:.0} | {:.2}x |", cost / none);
+    }
+
+    let (on_demand_us, on_demand_bytes) = tenants(None);
+    let (pool_us, pool_bytes) = tenants(Some(TENANTS as u32 + 16));
+    println!();
+    println!("{TENANTS} tenants: an instance each, configured");
+    println!("| allocator | µs per tenant | resident KiB per idle tenant | time vs on demand |");
+    println!("| --- | ---: | ---: | ---: |");
+    println!(
+        "| on demand (baseline) | {on_demand_us:.1} | {:.1} | 1.00x |",
+        on_demand_bytes / 1024.0
+    );
+    println!(
+        "| pooling | {pool_us:.1} | {:.1} | {:.2}x |",
+        pool_bytes / 1024.0,
+        pool_us / on_demand_us
+    );
+}
