@@ -196,7 +196,8 @@ pub struct Gateway {
     tenants: Vec<Tenant>,
     tenant_ids: HashMap<String, TenantId>,
     egress: Egress,
-    state: GatewayState,
+    /// Boxed so that lending it to a store for a hook swaps a pointer, not the struct.
+    state: Box<GatewayState>,
     actions: Vec<Action>,
     follow_ups: VecDeque<FollowUp>,
     /// Follow-up hooks per tenant since the last event or timer.
@@ -233,10 +234,10 @@ impl Gateway {
             tenants: Vec::new(),
             tenant_ids: HashMap::new(),
             egress: config.egress.clone(),
-            state: GatewayState {
+            state: Box::new(GatewayState {
                 webhooks: Arc::new(config.webhooks.clone()),
                 ..GatewayState::default()
-            },
+            }),
             actions: Vec::new(),
             follow_ups: VecDeque::new(),
             follow_up_counts: HashMap::new(),
@@ -873,14 +874,19 @@ impl Gateway {
         if let (Some(observer), Some(started)) = (hook_observer, started) {
             observer(started.elapsed());
         }
-        let commands = std::mem::take(&mut live.store.data_mut().commands);
+        let mut commands = std::mem::take(&mut live.store.data_mut().commands);
         match result {
             Ok(()) => {
                 if state.now.saturating_sub(slot.last_failure_at) >= QUIET_RESET_MS {
                     slot.failures = 0;
                 }
                 slot.stats.hooks_ok += 1;
-                self.apply(tenant, commands);
+                self.apply(tenant, &mut commands);
+                // Hand the emptied buffer back: the next hook records into it without
+                // allocating.
+                if let Some(live) = self.tenants[tenant as usize].live.as_mut() {
+                    live.store.data_mut().commands = commands;
+                }
                 true
             }
             Err(trap) => {
@@ -909,7 +915,8 @@ impl Gateway {
         }
     }
 
-    fn apply(&mut self, tenant: TenantId, commands: Vec<Command>) {
+    /// Applies (and drains) what a hook asked for, in order.
+    fn apply(&mut self, tenant: TenantId, commands: &mut Vec<Command>) {
         let now = self.state.now;
         let tenant_name = self.tenants[tenant as usize].name.clone();
         let external = |state: &GatewayState, session: SessionId| {
@@ -919,7 +926,7 @@ impl Gateway {
                 .map(|s| s.external.to_string())
                 .unwrap_or_default()
         };
-        for command in commands {
+        for command in commands.drain(..) {
             match command {
                 Command::SetTimer { key, due, payload } => {
                     self.touch_session(key.session);
@@ -1208,7 +1215,7 @@ fn start(
     runtime: &Runtime,
     tenant: &mut Tenant,
     id: TenantId,
-    state: &mut GatewayState,
+    state: &mut Box<GatewayState>,
 ) -> Result<Live, StartError> {
     let fresh = InstanceState::new(
         id,
@@ -1273,7 +1280,7 @@ fn host_limits(limits: &Limits) -> HostLimits {
 fn with_lent_state<R>(
     runtime: &Runtime,
     store: &mut Store<InstanceState>,
-    state: &mut GatewayState,
+    state: &mut Box<GatewayState>,
     plugin: &Plugin,
     call: impl FnOnce(
         &mut Store<InstanceState>,

@@ -128,7 +128,7 @@ pub struct InstanceState {
     /// Log records written in the running hook.
     pub(crate) logs_this_hook: u32,
     /// The gateway's state while a hook runs; empty otherwise.
-    pub(crate) lent: GatewayState,
+    pub(crate) lent: Box<GatewayState>,
     /// What the running hook asked for.
     pub(crate) commands: Vec<Command>,
 }
@@ -156,7 +156,7 @@ impl InstanceState {
             tenant_name,
             allowed_webhooks,
             logs_this_hook: 0,
-            lent: GatewayState::default(),
+            lent: Box::default(),
             commands: Vec::new(),
         }
     }
