@@ -26,11 +26,14 @@ pub struct Spec {
     pub spread_ms: u64,
 }
 
-/// SplitMix64: a tiny, well-known generator; enough for reproducible test data.
-struct Rng(u64);
+/// SplitMix64: a tiny, well-known generator; enough for reproducible test data (the
+/// generator here, the fuzz smoke test's mutations).
+#[derive(Clone, Debug)]
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -39,13 +42,18 @@ impl Rng {
     }
 
     /// Uniform in `low..high` (`high > low`).
-    fn range(&mut self, low: u64, high: u64) -> u64 {
-        low + self.next() % (high - low)
+    pub fn range(&mut self, low: u64, high: u64) -> u64 {
+        low + self.next_u64() % (high - low)
+    }
+
+    /// Uniform in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
     }
 
     /// True with probability `percent`%.
     fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
+        self.next_u64() % 100 < percent
     }
 }
 

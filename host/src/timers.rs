@@ -54,19 +54,9 @@ impl TimerStore {
     /// Sets a timer again after its delivery failed, counting how often that happened
     /// so the host can stop re-delivering a timer whose hook always fails.
     pub fn set_redelivery(&mut self, key: TimerKey, due: u64, payload: &[u8], redeliveries: u8) {
-        self.cancel(key);
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.order.insert((due, seq, key));
-        self.entries.insert(
-            key,
-            Entry {
-                due,
-                seq,
-                redeliveries,
-                payload: payload.into(),
-            },
-        );
+        self.insert(key, due, seq, payload, redeliveries);
     }
 
     /// Cancels `key`; returns whether it was pending.
@@ -134,8 +124,13 @@ impl TimerStore {
     /// Puts back a timer read from the store, keeping its set order `seq` so that ties
     /// fire in the order they did before; later timers are ordered after it.
     pub fn restore(&mut self, key: TimerKey, due: u64, seq: u64, payload: &[u8], redeliveries: u8) {
-        self.cancel(key);
         self.next_seq = self.next_seq.max(seq.saturating_add(1));
+        self.insert(key, due, seq, payload, redeliveries);
+    }
+
+    /// Replaces `key` with a timer of set order `seq`.
+    fn insert(&mut self, key: TimerKey, due: u64, seq: u64, payload: &[u8], redeliveries: u8) {
+        self.cancel(key);
         self.order.insert((due, seq, key));
         self.entries.insert(
             key,

@@ -7,19 +7,14 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use autoclose_host::event::{GatewayEvent, MessageEvent, OpenedEvent, Sender};
 use autoclose_host::timers::{TimerKey, TimerStore};
 use autoclose_plugin::policy::{self, Message, TimerOp};
+use autoclose_tests::bench::{median, ns_per_message, open_sessions};
 use autoclose_tests::{CONFIG, gateway};
 
 const SESSIONS: u64 = 1_000;
 const MESSAGES: u64 = 200_000;
 const RUNS: usize = 7;
-
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
-}
 
 fn main() {
     // The tenant document the component gets, parsed natively the same way.
@@ -92,49 +87,8 @@ fn main() {
     // The component in the host: event in, session lookup, hook call, timer capability,
     // actions applied.
     let mut gw = gateway(CONFIG).unwrap_or_else(|e| panic!("{e}"));
-    for s in 0..SESSIONS {
-        let opened = GatewayEvent::SessionOpened(OpenedEvent {
-            tenant: "acme".into(),
-            session: format!("s{s}"),
-            channel: "web_chat".into(),
-            attributes: Default::default(),
-        });
-        gw.handle(0, &opened).unwrap_or_else(|e| panic!("{e}"));
-    }
-    let events: Vec<GatewayEvent> = (0..SESSIONS)
-        .map(|s| {
-            GatewayEvent::Message(MessageEvent {
-                tenant: "acme".into(),
-                session: format!("s{s}"),
-                sender: Sender::Agent,
-                id: None,
-                text: None,
-                channel: None,
-                origin: None,
-                attachment: false,
-            })
-        })
-        .collect();
-    let mut at = 1;
-    let hosted = median(
-        (0..RUNS)
-            .map(|_| {
-                let started = Instant::now();
-                for i in 0..MESSAGES {
-                    // Messages 1 ms apart: every cycle restarts, nothing fires.
-                    gw.handle(at, &events[(i % SESSIONS) as usize])
-                        .unwrap_or_else(|e| panic!("{e}"));
-                    at += 1;
-                }
-                started.elapsed().as_nanos() as f64 / MESSAGES as f64
-            })
-            .collect(),
-    );
-    assert_eq!(
-        gw.take_actions().len(),
-        0,
-        "no warning may fire during the run"
-    );
+    let events = open_sessions(&mut gw, SESSIONS);
+    let hosted = ns_per_message(&mut gw, &events, RUNS, MESSAGES);
 
     println!(
         "one agent message (restarts the session's cycle), median of {RUNS} runs of {MESSAGES}"

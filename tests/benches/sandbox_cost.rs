@@ -14,21 +14,16 @@ use std::time::Instant;
 
 use autoclose_host::DEFAULT_PLUGIN;
 use autoclose_host::config::HostConfig;
-use autoclose_host::event::{GatewayEvent, MessageEvent, OpenedEvent, Sender};
 use autoclose_host::gateway::Gateway;
 use autoclose_host::outbound::AnswerOk;
 use autoclose_host::runtime::{Interrupt, Runtime, RuntimeOptions};
 use autoclose_tests::CONFIG;
+use autoclose_tests::bench::{ns_per_message, open_sessions};
 
 const SESSIONS: u64 = 1_000;
 const MESSAGES: u64 = 100_000;
 const RUNS: usize = 7;
 const TENANTS: usize = 10_000;
-
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
-}
 
 fn gateway(config: &HostConfig, options: RuntimeOptions) -> Gateway {
     let runtime =
@@ -48,48 +43,8 @@ fn hook_cost(config: &HostConfig, interrupt: Interrupt) -> f64 {
             pool: None,
         },
     );
-    for s in 0..SESSIONS {
-        let opened = GatewayEvent::SessionOpened(OpenedEvent {
-            tenant: "acme".into(),
-            session: format!("s{s}"),
-            channel: "web_chat".into(),
-            attributes: Default::default(),
-        });
-        gw.handle(0, &opened).unwrap_or_else(|e| panic!("{e}"));
-    }
-    let events: Vec<GatewayEvent> = (0..SESSIONS)
-        .map(|s| {
-            GatewayEvent::Message(MessageEvent {
-                tenant: "acme".into(),
-                session: format!("s{s}"),
-                sender: Sender::Agent,
-                id: None,
-                text: None,
-                channel: None,
-                origin: None,
-                attachment: false,
-            })
-        })
-        .collect();
-    let mut at = 1;
-    let cost = median(
-        (0..RUNS)
-            .map(|_| {
-                let started = Instant::now();
-                for i in 0..MESSAGES {
-                    gw.handle(at, &events[(i % SESSIONS) as usize])
-                        .unwrap_or_else(|e| panic!("{e}"));
-                    at += 1;
-                }
-                started.elapsed().as_nanos() as f64 / MESSAGES as f64
-            })
-            .collect(),
-    );
-    assert!(
-        gw.take_actions().is_empty(),
-        "nothing may fire during the run"
-    );
-    cost
+    let events = open_sessions(&mut gw, SESSIONS);
+    ns_per_message(&mut gw, &events, RUNS, MESSAGES)
 }
 
 /// Resident set size of this process in bytes.

@@ -11,6 +11,8 @@ use autoclose_host::runtime::{PluginComponent, Runtime};
 use autoclose_host::{DEFAULT_PLUGIN, replay, scenario};
 use serde_json::Value;
 
+pub mod bench;
+pub mod fuzz;
 pub mod receiver;
 pub mod server;
 

@@ -169,9 +169,7 @@ impl Engine {
         metrics: Metrics,
         health: Arc<Health>,
     ) -> Self {
-        let observer = metrics.clone();
-        gateway.track_changes();
-        gateway.set_hook_observer(Box::new(move |took| observer.observe_hook(took)));
+        instrument(&mut gateway, &metrics);
         Engine {
             gateway,
             store,
@@ -415,8 +413,7 @@ impl Engine {
         for line in &restored.dropped {
             tracing::warn!("reload: left out {line}");
         }
-        let observer = self.metrics.clone();
-        gateway.set_hook_observer(Box::new(move |took| observer.observe_hook(took)));
+        instrument(&mut gateway, &self.metrics);
         // Deliveries the old gateway left pending on the wire stay pending: their
         // results come back by request id, which the new gateway keeps.
         self.publish();
@@ -548,6 +545,14 @@ impl Engine {
             }
         }
     }
+}
+
+/// Turns on what an engine needs of its gateway: change tracking, and hook timings
+/// into the metrics.
+fn instrument(gateway: &mut Gateway, metrics: &Metrics) {
+    let observer = metrics.clone();
+    gateway.track_changes();
+    gateway.set_hook_observer(Box::new(move |took| observer.observe_hook(took)));
 }
 
 /// The `type` of an event, as in the ingest schema.

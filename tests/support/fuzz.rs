@@ -1,0 +1,154 @@
+//! Fuzz target bodies: each takes arbitrary bytes, must never panic, hang or grow
+//! without bound, and must reject bad input with an error that says where.
+//!
+//! Shared by the cargo-fuzz targets in `fuzz/` (libFuzzer, long campaigns) and by
+//! `tests/fuzz_smoke.rs` (the checked-in corpus and a bounded run of mutations on every
+//! `cargo test`).
+
+use std::cell::RefCell;
+use std::path::Path;
+
+use autoclose_host::config::HostConfig;
+use autoclose_host::event::{
+    ClosedEvent, GatewayEvent, MessageEvent, OpenedEvent, PresenceEvent, Sender, Visibility,
+};
+use autoclose_host::gateway::{EventError, Gateway};
+use autoclose_host::outbound::AnswerOk;
+use autoclose_host::scenario;
+use autoclose_host::serve::api::parse_events;
+
+use crate::{CONFIG, gateway_with};
+
+/// A fuzz target's body.
+pub type Target = fn(&[u8]);
+
+/// The targets by name, as in `fuzz/fuzz_targets/` and `fuzz/corpus/`.
+pub const TARGETS: [(&str, Target); 5] = [
+    ("scenario", scenario_text),
+    ("host_config", host_config),
+    ("plugin_config", plugin_config),
+    ("ingest", ingest),
+    ("hooks", hooks),
+];
+
+/// The scenario parser: every refusal names its line.
+pub fn scenario_text(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Err(e) = scenario::parse(text) {
+        let lines = text.lines().count().max(1);
+        assert!(
+            (1..=lines).contains(&e.line),
+            "line {} outside 1..={lines}",
+            e.line
+        );
+        assert!(!e.message.is_empty());
+    }
+}
+
+/// The operator configuration: every refusal names the file.
+pub fn host_config(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Err(e) = HostConfig::parse_with_env(text, Path::new("fuzz.json"), |_| None) {
+        let message = e.to_string();
+        assert!(message.starts_with("fuzz.json"), "{message}");
+    }
+}
+
+/// A tenant's auto-close configuration (templates and durations included), as the
+/// component parses it: every refusal says what is wrong.
+pub fn plugin_config(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Err(e) = autoclose_plugin::config::parse(text, &["push".to_owned()]) {
+        assert!(!e.reason.is_empty(), "empty reason at {:?}", e.path);
+    }
+}
+
+/// The ingest API's body: refused with 400 or 413 and a message, never a panic.
+pub fn ingest(data: &[u8]) {
+    if let Err((status, message, _)) = parse_events(data, 1000) {
+        assert!(matches!(status.as_u16(), 400 | 413), "{status}");
+        assert!(!message.is_empty());
+    }
+}
+
+thread_local! {
+    static GATEWAY: RefCell<Option<(Gateway, u64, usize)>> = const { RefCell::new(None) };
+}
+
+/// Events built from the bytes, handed to the component through the host: any
+/// tenant, session, sender, text, attribute and timing. Nothing may panic; the only
+/// refusals are the documented ones. The gateway is reused across inputs (as a
+/// server's is) and replaced every 1,000 inputs to bound its memory.
+pub fn hooks(data: &[u8]) {
+    GATEWAY.with_borrow_mut(|slot| {
+        if slot.as_ref().is_none_or(|(_, _, runs)| *runs >= 1000) {
+            let gateway =
+                gateway_with(CONFIG, Box::new(AnswerOk)).unwrap_or_else(|e| panic!("{e}"));
+            *slot = Some((gateway, 0, 0));
+        }
+        let Some((gateway, now, runs)) = slot.as_mut() else {
+            return;
+        };
+        *runs += 1;
+        let mut bytes = data.iter().copied();
+        let mut next = || bytes.next().unwrap_or(0);
+        let mut steps = 0;
+        while steps < 64 {
+            let op = next();
+            if op == 0 && steps > 0 {
+                break;
+            }
+            steps += 1;
+            let tenant = ["acme", "globex", "nobody", ""][usize::from(next() % 4)].to_owned();
+            let session = format!("s{}", next() % 8);
+            let text_len = usize::from(next() % 32);
+            let text: String = (0..text_len).map(|_| char::from(next())).collect();
+            *now = now.saturating_add(u64::from(next()) * 997);
+            let event = match op % 6 {
+                0 => GatewayEvent::SessionOpened(OpenedEvent {
+                    tenant,
+                    session,
+                    channel: ["web_chat", "http_api", "sms", &text][usize::from(next() % 4)]
+                        .to_owned(),
+                    attributes: [("locale".to_owned(), text.clone())].into_iter().collect(),
+                }),
+                1..=3 => GatewayEvent::Message(MessageEvent {
+                    tenant,
+                    session,
+                    sender: [Sender::Agent, Sender::EndUser, Sender::Bot, Sender::System]
+                        [usize::from(next() % 4)],
+                    id: Some(text.clone()),
+                    text: Some(text.clone()),
+                    channel: (next() % 2 == 0).then(|| "web_chat".to_owned()),
+                    origin: (next() % 4 == 0).then(|| "autoclose".to_owned()),
+                    attachment: next() % 2 == 0,
+                }),
+                4 => GatewayEvent::Presence(PresenceEvent {
+                    tenant,
+                    session,
+                    state: if next() % 2 == 0 {
+                        Visibility::Visible
+                    } else {
+                        Visibility::Hidden
+                    },
+                }),
+                _ => GatewayEvent::SessionClosed(ClosedEvent { tenant, session }),
+            };
+            match gateway.handle(*now, &event) {
+                Ok(()) | Err(EventError::NoChannel { .. }) => {}
+                Err(other) => panic!("unexpected refusal: {other}"),
+            }
+            if next() % 4 == 0 {
+                *now = now.saturating_add(200_000);
+                gateway.advance_to(*now);
+            }
+        }
+        gateway.take_actions();
+    });
+}
