@@ -329,3 +329,41 @@ fn under_fuel_a_looping_component_runs_out_and_is_replaced() {
         "{after:?}"
     );
 }
+
+#[test]
+fn huge_posts_and_a_million_timers_are_bounded_by_the_limits() {
+    for (mode, expected) in [
+        ("huge", "huge: Err(ActionError::TooLong(16384))"),
+        ("timers", "timers set: 16"),
+    ] {
+        let config = config_with_bad(mode, "");
+        let mut gw = gateway(&config).unwrap_or_else(|e| panic!("{e}"));
+        let out = replay_on(
+            &mut gw,
+            &scenario(&[
+                (0, opened("bad", "b1", "web_chat")),
+                (10, message("bad", "b1", "agent")),
+            ]),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let texts: Vec<&str> = out
+            .iter()
+            .filter(|a| a["action"] == "post_message")
+            .filter_map(|a| a["text"].as_str())
+            .collect();
+        let stats = gw.tenant_stats("bad").unwrap_or_else(|| panic!("bad"));
+        if mode == "timers" {
+            // Beyond `limits.timers_per_session` every set is refused; a build too slow
+            // to make a million refused calls within `limits.hook_time_ms` is
+            // interrupted instead, and then none of the hook's timers count.
+            assert!(gw.pending_timers() <= 16, "{}", gw.pending_timers());
+            let finished = texts == vec![expected] && stats.hooks_failed == 0;
+            let interrupted =
+                texts.is_empty() && stats.hooks_failed == 1 && gw.pending_timers() == 0;
+            assert!(finished || interrupted, "{texts:?} {stats:?}");
+        } else {
+            assert_eq!(texts, vec![expected], "{mode}");
+            assert_eq!(stats.hooks_failed, 0, "{mode}: refused, not trapped");
+        }
+    }
+}

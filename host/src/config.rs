@@ -41,6 +41,14 @@ pub enum ConfigError {
         /// What serde found wrong.
         message: String,
     },
+    /// The file is larger than [`MAX_CONFIG_BYTES`]; it is not read.
+    #[error("{file}: {size} bytes; a configuration file may have at most {MAX_CONFIG_BYTES} bytes")]
+    TooLarge {
+        /// The file.
+        file: PathBuf,
+        /// Its size.
+        size: u64,
+    },
     /// A field is well-formed but its value is not acceptable.
     #[error("{file}: {path}: {reason}")]
     Invalid {
@@ -52,6 +60,9 @@ pub enum ConfigError {
         reason: String,
     },
 }
+
+/// Largest configuration file read: 16 MiB (about 30,000 tenants with rich settings).
+pub const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The parsed, checked configuration.
 #[derive(Clone, Debug)]
@@ -293,10 +304,18 @@ impl HostConfig {
     /// Reads and checks the file at `path`; `env:NAME` secrets come from the process
     /// environment.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let read_error = |source| ConfigError::Read {
             file: path.to_owned(),
             source,
-        })?;
+        };
+        let size = std::fs::metadata(path).map_err(read_error)?.len();
+        if size > MAX_CONFIG_BYTES {
+            return Err(ConfigError::TooLarge {
+                file: path.to_owned(),
+                size,
+            });
+        }
+        let text = std::fs::read_to_string(path).map_err(read_error)?;
         Self::parse(&text, path)
     }
 
@@ -825,5 +844,21 @@ mod tests {
         let e = parse_env(r#"{"gateway": {"actions_url": "http://x.example", "method": "GET"}}"#)
             .unwrap_err();
         assert!(e.contains("gateway.method: unknown field"), "{e}");
+    }
+
+    #[test]
+    fn a_file_over_the_size_cap_is_refused_unread() {
+        let file = std::env::temp_dir().join(format!("autoclose-big-{}.json", std::process::id()));
+        let big = vec![b' '; MAX_CONFIG_BYTES as usize + 1];
+        std::fs::write(&file, &big).expect("write");
+        let e = HostConfig::load(&file).expect_err("too large").to_string();
+        let _ = std::fs::remove_file(&file);
+        assert!(
+            e.contains(&format!(
+                "{} bytes; a configuration file may have at most",
+                big.len()
+            )),
+            "{e}"
+        );
     }
 }

@@ -47,6 +47,15 @@ pub enum GatewayEvent {
 /// The event types, as written in `type`.
 pub const EVENT_TYPES: [&str; 4] = ["session_opened", "message", "presence", "session_closed"];
 
+/// Longest tenant name, session id, channel name, message id and origin, in bytes.
+pub const MAX_NAME_BYTES: usize = 256;
+/// Longest message text, in bytes.
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+/// Most attributes on a `session_opened` event.
+pub const MAX_ATTRIBUTES: usize = 64;
+/// Longest attribute name (`MAX_NAME_BYTES`) and value, in bytes.
+pub const MAX_ATTRIBUTE_VALUE_BYTES: usize = 1024;
+
 /// A session started.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -123,7 +132,7 @@ impl GatewayEvent {
             Some(other) => return Err(format!("type: {other} is not a string")),
         };
         let rest = serde_json::Value::Object(object);
-        match kind.as_str() {
+        let event = match kind.as_str() {
             "session_opened" => fields(rest).map(GatewayEvent::SessionOpened),
             "message" => fields(rest).map(GatewayEvent::Message),
             "presence" => fields(rest).map(GatewayEvent::Presence),
@@ -132,7 +141,66 @@ impl GatewayEvent {
                 "type: unknown event type {other:?} (expected one of {})",
                 EVENT_TYPES.join(", ")
             )),
+        }?;
+        event.check_sizes()?;
+        Ok(event)
+    }
+
+    /// Checks every field against its size bound; the error names the field.
+    fn check_sizes(&self) -> Result<(), String> {
+        let name = |field: &str, value: &str| {
+            if value.len() > MAX_NAME_BYTES {
+                Err(format!(
+                    "{field}: {} bytes; at most {MAX_NAME_BYTES}",
+                    value.len()
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        name("tenant", self.tenant())?;
+        name("session", self.session())?;
+        match self {
+            GatewayEvent::SessionOpened(e) => {
+                name("channel", &e.channel)?;
+                if e.attributes.len() > MAX_ATTRIBUTES {
+                    return Err(format!(
+                        "attributes: {} entries; at most {MAX_ATTRIBUTES}",
+                        e.attributes.len()
+                    ));
+                }
+                for (key, value) in &e.attributes {
+                    name("attributes", key)?;
+                    if value.len() > MAX_ATTRIBUTE_VALUE_BYTES {
+                        return Err(format!(
+                            "attributes.{key}: {} bytes; at most {MAX_ATTRIBUTE_VALUE_BYTES}",
+                            value.len()
+                        ));
+                    }
+                }
+            }
+            GatewayEvent::Message(e) => {
+                for (field, value) in [
+                    ("id", &e.id),
+                    ("channel", &e.channel),
+                    ("origin", &e.origin),
+                ] {
+                    if let Some(value) = value {
+                        name(field, value)?;
+                    }
+                }
+                if let Some(text) = &e.text
+                    && text.len() > MAX_TEXT_BYTES
+                {
+                    return Err(format!(
+                        "text: {} bytes; at most {MAX_TEXT_BYTES}",
+                        text.len()
+                    ));
+                }
+            }
+            GatewayEvent::Presence(_) | GatewayEvent::SessionClosed(_) => {}
         }
+        Ok(())
     }
 
     /// The tenant the event belongs to.
@@ -170,4 +238,46 @@ pub fn fields<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Resul
             format!("{path}: {inner}")
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(value: serde_json::Value) -> Result<GatewayEvent, String> {
+        let serde_json::Value::Object(object) = value else {
+            return Err("not an object".into());
+        };
+        GatewayEvent::from_json(object)
+    }
+
+    #[test]
+    fn every_field_is_bounded_and_the_error_names_it() {
+        let long = "x".repeat(MAX_NAME_BYTES + 1);
+        let e =
+            parse(serde_json::json!({"type": "session_closed", "tenant": long, "session": "s"}))
+                .expect_err("long tenant");
+        assert_eq!(
+            e,
+            format!(
+                "tenant: {} bytes; at most {MAX_NAME_BYTES}",
+                MAX_NAME_BYTES + 1
+            )
+        );
+        let text = "y".repeat(MAX_TEXT_BYTES + 1);
+        let e = parse(serde_json::json!({"type": "message", "tenant": "a", "session": "s", "sender": "agent", "text": text}))
+            .expect_err("long text");
+        assert!(e.starts_with("text: "), "{e}");
+        let attributes: BTreeMap<String, String> = (0..=MAX_ATTRIBUTES)
+            .map(|i| (format!("k{i}"), "v".to_owned()))
+            .collect();
+        let e = parse(serde_json::json!({"type": "session_opened", "tenant": "a", "session": "s", "channel": "c", "attributes": attributes}))
+            .expect_err("too many attributes");
+        assert!(e.starts_with("attributes: 65 entries"), "{e}");
+        let e = parse(serde_json::json!({"type": "session_opened", "tenant": "a", "session": "s", "channel": "c", "attributes": {"locale": "z".repeat(MAX_ATTRIBUTE_VALUE_BYTES + 1)}}))
+            .expect_err("long value");
+        assert!(e.starts_with("attributes.locale: "), "{e}");
+        let at_bound = "x".repeat(MAX_NAME_BYTES);
+        assert!(parse(serde_json::json!({"type": "presence", "tenant": at_bound, "session": "s", "state": "hidden"})).is_ok());
+    }
 }

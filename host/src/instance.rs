@@ -270,16 +270,19 @@ impl InstanceState {
                 .any(|c| matches!(c, Command::CancelTimer(k) if *k == key))
     }
 
-    /// The keys `session` would have pending after this hook so far.
-    fn pending_keys_after_hook(&self, session: SessionId) -> HashSet<u32> {
-        let mut keys: HashSet<u32> = self.lent.timers.keys_of(session).map(|k| k.key).collect();
+    /// The keys `session` would have pending after this hook so far. A short list
+    /// (bounded by the per-session cap plus the actions of one hook), so a plain vector.
+    fn pending_keys_after_hook(&self, session: SessionId) -> Vec<u32> {
+        let mut keys: Vec<u32> = self.lent.timers.keys_of(session).map(|k| k.key).collect();
         for command in &self.commands {
             match command {
                 Command::SetTimer { key, .. } if key.session == session => {
-                    keys.insert(key.key);
+                    if !keys.contains(&key.key) {
+                        keys.push(key.key);
+                    }
                 }
                 Command::CancelTimer(key) if key.session == session => {
-                    keys.remove(&key.key);
+                    keys.retain(|k| *k != key.key);
                 }
                 _ => {}
             }
@@ -599,5 +602,56 @@ mod tests {
             state.set(session, 4, 20, vec![]),
             Ok(Err(timers::TimerError::TooManyTimers(2)))
         ));
+    }
+
+    #[test]
+    fn payloads_data_and_actions_per_hook_are_bounded() {
+        use crate::bindings::chat_gateway::plugin::{
+            chat::Host as _, http::Host as _, timers::Host as _,
+        };
+        let limits = Limits {
+            actions_per_hook: 3,
+            ..Limits::default()
+        };
+        let mut state =
+            InstanceState::new(0, "zero".into(), Arc::from(vec!["push".to_owned()]), limits);
+        let webhook = crate::config::HostConfig::parse(
+            r#"{"webhooks": {"push": {"url": "https://push.example.com/"}}}"#,
+            std::path::Path::new("t.json"),
+        )
+        .map(|c| c.webhooks)
+        .unwrap_or_default();
+        state.lent.webhooks = Arc::new(webhook);
+        let session = state.lent.sessions.open_or_get(0, "s");
+        let big_payload = vec![0u8; limits.max_timer_payload_bytes + 1];
+        assert!(matches!(
+            state.set(session, 1, 10, big_payload),
+            Ok(Err(timers::TimerError::PayloadTooLarge(1024)))
+        ));
+        let request = |data: String| http::WebhookRequest {
+            webhook: "push".into(),
+            event_type: "test.event".into(),
+            data,
+            idempotency_key: None,
+            deliver_by: None,
+        };
+        let big_data = format!("{{\"x\":\"{}\"}}", "y".repeat(MAX_WEBHOOK_DATA_BYTES));
+        assert!(matches!(
+            state.send(session, request(big_data)),
+            Ok(Err(http::SendError::InvalidData(_)))
+        ));
+        assert!(state.commands.is_empty(), "refusals record nothing");
+        for i in 0..3 {
+            assert!(matches!(
+                state.post_message(session, "k".into(), format!("{i}")),
+                Ok(Ok(()))
+            ));
+        }
+        assert!(
+            state
+                .post_message(session, "k".into(), "one too many".into())
+                .is_err(),
+            "the fourth action traps the hook"
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! A deliberately bad plugin. Its tenant configuration picks the misbehaviour:
-//! `{"on_message": "loop" | "trap" | "grow" | "rearm" | "sleep" | "flood" | "post", "on_configure": "ok" | "trap"}`.
+//! `{"on_message": "loop" | "trap" | "grow" | "rearm" | "sleep" | "flood" | "huge" | "timers" | "post", "on_configure": "ok" | "trap"}`.
 //! `post` behaves: it posts `ok` for every message, so tests can see it recover.
 //! `rearm` sets a timer due now and re-sets it every time it fires, posting `tick`.
 //! `sleep` asks WASI to block the host thread for an hour.
@@ -88,6 +88,20 @@ impl Guest for Misbehaving {
                     })
                     .count();
                 let _ = chat::post_message(event.session, "test", &format!("sent {sent}"));
+            }
+            "huge" => {
+                // A 1 MiB post, then a report of how the host answered.
+                let answer = chat::post_message(event.session, "huge", &"x".repeat(1 << 20));
+                let _ = chat::post_message(event.session, "test", &format!("huge: {answer:?}"));
+            }
+            "timers" => {
+                // A million distinct timers in one hook.
+                let set = (0..1_000_000u32)
+                    .filter(|key| {
+                        timers::set(event.session, *key, clock::now() + 3_600_000, &[]).is_ok()
+                    })
+                    .count();
+                let _ = chat::post_message(event.session, "test", &format!("timers set: {set}"));
             }
             "grow" => {
                 let mut hoard: Vec<Vec<u8>> = Vec::new();
