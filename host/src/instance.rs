@@ -276,10 +276,10 @@ impl InstanceState {
         let mut keys: Vec<u32> = self.lent.timers.keys_of(session).map(|k| k.key).collect();
         for command in &self.commands {
             match command {
-                Command::SetTimer { key, .. } if key.session == session => {
-                    if !keys.contains(&key.key) {
-                        keys.push(key.key);
-                    }
+                Command::SetTimer { key, .. }
+                    if key.session == session && !keys.contains(&key.key) =>
+                {
+                    keys.push(key.key);
                 }
                 Command::CancelTimer(key) if key.session == session => {
                     keys.retain(|k| *k != key.key);
