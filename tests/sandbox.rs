@@ -367,3 +367,57 @@ fn huge_posts_and_a_million_timers_are_bounded_by_the_limits() {
         }
     }
 }
+
+#[test]
+fn a_backed_off_tenant_holds_at_most_1024_events_and_drops_the_oldest() {
+    // Two trapping messages start a 1s back-off; 1,100 presence events arrive within
+    // it and are held, the oldest beyond 1,024 dropped; after the wait the rest run.
+    let config = config_with_bad("trap", "");
+    let mut lines = vec![
+        (0, opened("bad", "b1", "web_chat")),
+        (0, message("bad", "b1", "agent")),
+        (1, message("bad", "b1", "agent")),
+    ];
+    for i in 0..1_100u64 {
+        lines.push((
+            2 + i / 2,
+            r#"{"type":"presence","tenant":"bad","session":"b1","state":"hidden"}"#.to_owned(),
+        ));
+    }
+    lines.push((5_000, opened("bad", "b2", "web_chat")));
+    let mut gw = gateway(&config).unwrap_or_else(|e| panic!("{e}"));
+    replay_on(&mut gw, &scenario(&lines)).unwrap_or_else(|e| panic!("{e}"));
+    let stats = gw.tenant_stats("bad").unwrap_or_else(|| panic!("bad"));
+    assert_eq!(stats.events_deferred, 1_100, "{stats:?}");
+    assert_eq!(
+        stats.events_dropped,
+        2 + (1_100 - 1_024),
+        "the two trapping messages and the oldest held beyond 1,024: {stats:?}"
+    );
+    assert_eq!(stats.hooks_ok, 1 + 1_024 + 1, "{stats:?}");
+}
+
+#[test]
+fn a_component_answering_every_outcome_with_a_request_is_cut_after_256_follow_ups() {
+    let config = config_with_bad("resend", "").replacen(
+        r#""on_message": "resend"}"#,
+        r#""on_message": "resend", "webhooks": ["mobile-push"]}"#,
+        1,
+    );
+    let mut gw = gateway(&config).unwrap_or_else(|e| panic!("{e}"));
+    let out = replay_on(
+        &mut gw,
+        &scenario(&[
+            (0, opened("bad", "b1", "web_chat")),
+            (10, message("bad", "b1", "agent")),
+        ]),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let stats = gw.tenant_stats("bad").unwrap_or_else(|| panic!("bad"));
+    // Replay answers every attempt at once, so the loop runs inside one event's
+    // follow-ups: 256 are delivered, the next one counts as a failure.
+    assert_eq!(stats.hooks_failed, 1, "{stats:?}");
+    assert_eq!(stats.deliveries_ok, 257, "{stats:?}");
+    let sends = out.iter().filter(|a| a["action"] == "webhook").count();
+    assert_eq!(sends, 257);
+}

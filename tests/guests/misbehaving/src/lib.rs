@@ -1,5 +1,5 @@
 //! A deliberately bad plugin. Its tenant configuration picks the misbehaviour:
-//! `{"on_message": "loop" | "trap" | "grow" | "rearm" | "sleep" | "flood" | "huge" | "timers" | "post", "on_configure": "ok" | "trap"}`.
+//! `{"on_message": "loop" | "trap" | "grow" | "rearm" | "sleep" | "flood" | "huge" | "timers" | "resend" | "post", "on_configure": "ok" | "trap"}`.
 //! `post` behaves: it posts `ok` for every message, so tests can see it recover.
 //! `rearm` sets a timer due now and re-sets it every time it fires, posting `tick`.
 //! `sleep` asks WASI to block the host thread for an hour.
@@ -89,6 +89,7 @@ impl Guest for Misbehaving {
                     .count();
                 let _ = chat::post_message(event.session, "test", &format!("sent {sent}"));
             }
+            "resend" => resend(event.tenant, event.session),
             "huge" => {
                 // A 1 MiB post, then a report of how the host answered.
                 let answer = chat::post_message(event.session, "huge", &"x".repeat(1 << 20));
@@ -124,6 +125,14 @@ impl Guest for Misbehaving {
     }
 
     fn on_http_response(event: HttpResponseEvent) {
+        let mode = MODES
+            .with_borrow(|m| m.get(&event.tenant).cloned())
+            .unwrap_or_default();
+        if mode == "resend" {
+            // Answers every outcome with another request: a loop the host must cut.
+            resend(event.tenant, event.session);
+            return;
+        }
         let text = match event.outcome {
             HttpOutcome::Answered(answer) => {
                 format!(
@@ -136,6 +145,21 @@ impl Guest for Misbehaving {
         };
         let _ = chat::post_message(event.session, "test", &text);
     }
+}
+
+/// Sends one request to the tenant's first webhook.
+fn resend(tenant: u32, session: u64) {
+    let webhook = WEBHOOKS
+        .with_borrow(|w| w.get(&tenant).cloned())
+        .unwrap_or_default();
+    let request = http::WebhookRequest {
+        webhook,
+        event_type: "test.resend".into(),
+        data: "{}".into(),
+        idempotency_key: None,
+        deliver_by: None,
+    };
+    let _ = http::send(session, &request);
 }
 
 export!(Misbehaving);
