@@ -300,3 +300,39 @@ fn the_serve_example_needs_its_secrets_from_the_environment_and_never_prints_the
     assert!(with.status.success(), "{all}");
     assert!(!all.contains(token) && !all.contains("MfKQ9r8"), "{all}");
 }
+
+#[test]
+fn replay_reports_progress_in_steps_and_at_the_end() {
+    let mut text = Vec::new();
+    autoclose_host::generate::generate(
+        &autoclose_host::generate::Spec {
+            sessions: 4_000,
+            tenants: vec!["acme".into()],
+            channels: vec!["web_chat".into()],
+            seed: 3,
+            spread_ms: 60_000,
+        },
+        &mut text,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let lines = autoclose_host::scenario::parse(&String::from_utf8_lossy(&text))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut gw =
+        autoclose_tests::gateway(autoclose_tests::CONFIG).unwrap_or_else(|e| panic!("{e}"));
+    let mut seen = Vec::new();
+    let autoclose_tests::TestGateway { gateway, receiver } = &mut gw;
+    autoclose_host::replay::replay_with_progress(
+        gateway,
+        receiver,
+        &lines,
+        autoclose_host::replay::DEFAULT_TAIL_MS,
+        &mut std::io::sink(),
+        |done| seen.push(done),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let step = autoclose_host::replay::PROGRESS_EVERY;
+    let mut expected: Vec<usize> = (0..lines.len()).step_by(step).collect();
+    expected.push(lines.len());
+    assert!(lines.len() > 2 * step, "{} lines", lines.len());
+    assert_eq!(seen, expected);
+}

@@ -150,6 +150,32 @@ enum Command {
     },
 }
 
+/// Lines from which a replay shows a progress bar.
+const PROGRESS_FROM_LINES: usize = 100_000;
+
+/// A progress bar on stderr for a replay of `lines` lines, when stderr is a terminal
+/// and the replay is long enough to want one. Never on stdout: that is the transcript.
+fn progress_bar(lines: usize) -> Option<indicatif::ProgressBar> {
+    if lines < PROGRESS_FROM_LINES || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(lines as u64),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{bar:40} {human_pos}/{human_len} lines, {rate}, {eta} left",
+    ) {
+        bar.set_style(style.with_key(
+            "rate",
+            |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0} lines/s", state.per_sec());
+            },
+        ));
+    }
+    Some(bar)
+}
+
 /// Which push `test-webhook` sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum Notice {
@@ -201,13 +227,28 @@ fn run(cli: Cli) -> Result<()> {
             let replay_started = Instant::now();
             let stdout = std::io::stdout().lock();
             let mut out = BufWriter::with_capacity(1 << 16, stdout);
-            let summary = replay::replay(&mut gateway, &receiver, &lines, tail_ms, &mut out)
-                .with_context(|| {
-                    format!(
-                        "{}: replay stopped; the transcript is incomplete",
-                        path.display()
-                    )
-                })?;
+            let bar = progress_bar(lines.len());
+            let summary = replay::replay_with_progress(
+                &mut gateway,
+                &receiver,
+                &lines,
+                tail_ms,
+                &mut out,
+                |done| {
+                    if let Some(bar) = &bar {
+                        bar.set_position(done as u64);
+                    }
+                },
+            )
+            .with_context(|| {
+                format!(
+                    "{}: replay stopped; the transcript is incomplete",
+                    path.display()
+                )
+            })?;
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
             let replayed = replay_started.elapsed();
             if stats {
                 eprintln!(

@@ -38,6 +38,9 @@ pub struct ReplaySummary {
     pub end_ms: u64,
 }
 
+/// Lines between two progress reports.
+pub const PROGRESS_EVERY: usize = 8192;
+
 /// Replays `lines`, then fires timers for up to `tail_ms` after the last event.
 /// `webhook_response` lines go to `receiver`, which should be the gateway's
 /// [`crate::outbound::Outbound`] (a clone of it).
@@ -48,8 +51,24 @@ pub fn replay(
     tail_ms: u64,
     out: &mut impl Write,
 ) -> Result<ReplaySummary, ReplayError> {
+    replay_with_progress(gateway, receiver, lines, tail_ms, out, |_| {})
+}
+
+/// [`replay`], telling `progress` how many lines are done every
+/// [`PROGRESS_EVERY`] lines and at the end (for a progress bar on a terminal).
+pub fn replay_with_progress(
+    gateway: &mut Gateway,
+    receiver: &ScriptedReceiver,
+    lines: &[ScenarioLine],
+    tail_ms: u64,
+    out: &mut impl Write,
+    mut progress: impl FnMut(usize),
+) -> Result<ReplaySummary, ReplayError> {
     let mut summary = ReplaySummary::default();
-    for line in lines {
+    for (done, line) in lines.iter().enumerate() {
+        if done % PROGRESS_EVERY == 0 {
+            progress(done);
+        }
         match &line.item {
             Item::Event(event) => {
                 gateway
@@ -78,6 +97,7 @@ pub fn replay(
     }
     summary.end_ms = gateway.now();
     out.flush()?;
+    progress(lines.len());
     Ok(summary)
 }
 
