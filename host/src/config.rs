@@ -193,8 +193,10 @@ pub struct Limits {
     /// Pending timers per session.
     pub timers_per_session: usize,
     /// Webhook deliveries a tenant may have under way (on the wire or waiting for a
-    /// retry); further sends are refused. Sized for bursts: a restart that fires a
-    /// backlog of closes at once, or a push service that is down for a while.
+    /// retry); further sends are refused. Sized for bursts (thousands of warnings due in
+    /// the same second after a restart or a broadcast) while bounding a runaway
+    /// plugin: at most about 40 MB of queued bodies per tenant. How many are on the
+    /// wire at once is bounded separately by the sender.
     pub http_in_flight_per_tenant: usize,
 }
 
@@ -207,7 +209,7 @@ impl Default for Limits {
             max_post_bytes: 16 * 1024,
             max_timer_payload_bytes: 1024,
             timers_per_session: 16,
-            http_in_flight_per_tenant: 1024,
+            http_in_flight_per_tenant: 10_000,
         }
     }
 }

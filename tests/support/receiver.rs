@@ -52,6 +52,8 @@ pub struct Received {
     pub headers: HeaderMap,
     /// Its exact body bytes.
     pub body: Vec<u8>,
+    /// When it was answered.
+    pub at: Instant,
 }
 
 #[derive(Clone)]
@@ -179,6 +181,7 @@ async fn answer(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -
         received.push(Received {
             headers,
             body: body.to_vec(),
+            at: Instant::now(),
         });
         arrived.notify_all();
     }
