@@ -9,7 +9,9 @@ use autoclose_host::gateway::Gateway;
 use autoclose_host::generate::{self, Spec};
 use autoclose_host::outbound::ScriptedReceiver;
 use autoclose_host::scenario::{self, Item, ScenarioLine};
-use autoclose_host::store::records::{Changes, DeliveryRecord, SessionRecord, Snapshot};
+use autoclose_host::store::records::{
+    Changes, DeliveryRecord, HeldRecord, SessionRecord, Snapshot,
+};
 use autoclose_tests::{CONFIG, gateway_with};
 use serde_json::Value;
 
@@ -18,6 +20,7 @@ use serde_json::Value;
 struct MapStore {
     sessions: BTreeMap<(String, String), SessionRecord>,
     deliveries: BTreeMap<u64, DeliveryRecord>,
+    held: BTreeMap<String, HeldRecord>,
     next_request: u64,
     now: u64,
 }
@@ -37,6 +40,13 @@ impl MapStore {
         for request in changes.ended {
             self.deliveries.remove(&request);
         }
+        for record in changes.held {
+            if record.events.is_empty() {
+                self.held.remove(&record.tenant);
+            } else {
+                self.held.insert(record.tenant.clone(), record);
+            }
+        }
         self.next_request = changes.next_request;
         self.now = changes.now;
     }
@@ -45,6 +55,7 @@ impl MapStore {
         Snapshot {
             sessions: self.sessions.values().cloned().collect(),
             deliveries: self.deliveries.values().cloned().collect(),
+            held: self.held.values().cloned().collect(),
             next_request: self.next_request,
             now: self.now,
         }
@@ -261,4 +272,66 @@ fn closed_sessions_are_forgotten_after_the_retention_but_not_while_a_push_is_und
         .map(|a| a.at_ms)
         .collect();
     assert_eq!(closes, vec![900_000]);
+}
+
+#[test]
+fn events_held_for_a_failing_tenant_are_kept_and_delivered_after_a_restore() {
+    use autoclose_tests::{handle_events, message, opened, scenario};
+
+    let failing = CONFIG.replacen(
+        r#""tenants": {"#,
+        r#""tenants": {"bad": {"component": "{MISBEHAVING}", "on_message": "trap"},"#,
+        1,
+    );
+    let fixed = CONFIG.replacen(
+        r#""tenants": {"#,
+        r#""tenants": {"bad": {"channels": {"web_chat": {"auto_close": {"close_after": "10s", "close_message": "closed"}}}},"#,
+        1,
+    );
+    let receiver = ScriptedReceiver::default();
+    let mut gateway = gateway_with(&failing, Box::new(receiver.clone())).expect("gateway");
+    gateway.track_changes();
+    handle_events(
+        &mut gateway,
+        &scenario(&[
+            (0, opened("bad", "b1", "web_chat")),
+            // Two traps: the second starts a 1 s back-off.
+            (0, message("bad", "b1", "agent")),
+            (1, message("bad", "b1", "agent")),
+            // Held during the back-off.
+            (2, message("bad", "b1", "agent")),
+            (
+                3,
+                r#"{"type":"presence","tenant":"bad","session":"b1","state":"hidden"}"#.to_owned(),
+            ),
+        ]),
+    );
+    let changes = gateway.take_changes();
+    let held: Vec<_> = changes.held.iter().filter(|h| h.tenant == "bad").collect();
+    assert_eq!(held.len(), 1, "{:?}", changes.held);
+    assert_eq!(held[0].events.len(), 2, "{:?}", held[0]);
+    assert_eq!(held[0].events[0].at_ms, 2);
+
+    // The component is fixed (a reload, or a restart with a new config): the held
+    // agent message starts a cycle on the new instance.
+    let snapshot = gateway.snapshot();
+    assert_eq!(snapshot.held.len(), 1);
+    let mut restored = gateway_with(&fixed, Box::new(receiver.clone())).expect("gateway");
+    restored.track_changes();
+    let report = restored.restore(snapshot, 3);
+    assert_eq!(report.held, 2, "{report:?}");
+    let changes = restored.take_changes();
+    assert!(
+        changes.held.iter().all(|h| h.events.is_empty()),
+        "nothing is held any more: {:?}",
+        changes.held
+    );
+    restored.advance_to(20_000);
+    let closes: Vec<u64> = restored
+        .take_actions()
+        .iter()
+        .filter(|a| matches!(&a.kind, autoclose_host::action::ActionKind::CloseSession { tenant, .. } if tenant == "bad"))
+        .map(|a| a.at_ms)
+        .collect();
+    assert_eq!(closes, vec![10_003]);
 }

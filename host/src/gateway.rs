@@ -614,6 +614,7 @@ impl Gateway {
     /// rest stay queued and a wake-up is set for the end of the new back-off).
     fn drain_queued(&mut self, tenant: TenantId) -> bool {
         while let Some(queued) = self.tenants[tenant as usize].queued.pop_front() {
+            self.touch_held(tenant);
             if !self.call_now(tenant, queued) {
                 self.schedule_wakeup(tenant);
                 return false;
@@ -783,6 +784,7 @@ impl Gateway {
             }
             other => other,
         };
+        self.touch_held(tenant);
         let slot = &mut self.tenants[tenant as usize];
         slot.stats.events_deferred += 1;
         if slot.queued.len() >= MAX_QUEUED_EVENTS {
@@ -838,6 +840,9 @@ impl Gateway {
                         hook => {
                             slot.stats.events_deferred += 1;
                             slot.queued.push_front(hook);
+                            if let Some(journal) = journal {
+                                journal.note_held(tenant);
+                            }
                         }
                     }
                     return false;
@@ -1194,6 +1199,74 @@ impl Gateway {
             request,
             outcome,
         });
+    }
+
+    /// The gateway event a held hook stands for, with its time: what the store keeps
+    /// of events held for a failing tenant. Follow-ups (a plugin's own close, webhook
+    /// outcomes) are not events and are not kept.
+    fn hook_event(&self, hook: &Hook) -> Option<crate::store::records::HeldEvent> {
+        let names = |session: SessionId| {
+            let record = self.state.sessions.get(session)?;
+            let tenant = self.tenants.get(record.tenant as usize)?;
+            Some((tenant.name.to_string(), record.external.to_string()))
+        };
+        let (at_ms, event) = match hook {
+            Hook::Message(m) => {
+                let (tenant, session) = names(m.session)?;
+                let channel = self.state.channels.name(m.channel).map(str::to_owned);
+                (
+                    m.at,
+                    GatewayEvent::Message(crate::event::MessageEvent {
+                        tenant,
+                        session,
+                        sender: match m.sender {
+                            SenderRole::Agent => Sender::Agent,
+                            SenderRole::EndUser => Sender::EndUser,
+                            SenderRole::Bot => Sender::Bot,
+                            SenderRole::System => Sender::System,
+                        },
+                        id: m.message_id.clone(),
+                        text: m.text.clone(),
+                        channel,
+                        origin: m.origin.clone(),
+                        attachment: m.has_attachment,
+                    }),
+                )
+            }
+            Hook::Session(e) => {
+                let (tenant, session) = names(e.session)?;
+                let event = match &e.change {
+                    SessionChange::Opened => GatewayEvent::SessionOpened(OpenedEvent {
+                        tenant,
+                        channel: self.state.channels.name(e.channel)?.to_owned(),
+                        attributes: self
+                            .state
+                            .sessions
+                            .get(e.session)?
+                            .attributes
+                            .iter()
+                            .cloned()
+                            .collect(),
+                        session,
+                    }),
+                    SessionChange::Presence(p) => GatewayEvent::Presence(PresenceEvent {
+                        tenant,
+                        session,
+                        state: match p {
+                            Presence::Visible => Visibility::Visible,
+                            _ => Visibility::Hidden,
+                        },
+                    }),
+                    SessionChange::Closed(CloseCause::External) => {
+                        GatewayEvent::SessionClosed(crate::event::ClosedEvent { tenant, session })
+                    }
+                    SessionChange::Closed(CloseCause::Plugin(_)) => return None,
+                };
+                (e.at, event)
+            }
+            Hook::Timer(..) | Hook::Http(_) => return None,
+        };
+        Some(crate::store::records::HeldEvent { at_ms, event })
     }
 
     fn external(&self, session: SessionId) -> String {

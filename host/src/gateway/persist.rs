@@ -2,10 +2,12 @@
 //! changed (so that a server writes only that, once per batch), a full snapshot, and
 //! restoring from one.
 //!
-//! What is durable: sessions with their pending timers, and webhook deliveries under
-//! way. What is not: plugin instances (they hold no state the contract promises to
-//! keep), failure counts and back-off, hooks queued for a backed-off tenant, and the
-//! set of webhooks that answered 410 (they are tried again after a restart).
+//! What is durable: sessions with their pending timers, webhook deliveries under way,
+//! and the events held for a tenant whose component is failing. What is not: plugin
+//! instances (they hold no state the contract promises to keep), failure counts and
+//! back-off, follow-ups held for a backed-off tenant (a plugin's own close, webhook
+//! outcomes), and the set of webhooks that answered 410 (they are tried again after a
+//! restart).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -13,8 +15,9 @@ use std::sync::Arc;
 use crate::bindings::chat_gateway::plugin::types::Presence;
 use crate::outbox::Delivery;
 use crate::sessions::SessionId;
+use crate::sessions::TenantId;
 use crate::store::records::{
-    Changes, DeliveryRecord, SessionRecord, Snapshot, StoredPresence, TimerRecord,
+    Changes, DeliveryRecord, HeldRecord, SessionRecord, Snapshot, StoredPresence, TimerRecord,
 };
 use crate::timers::TimerKey;
 
@@ -26,12 +29,20 @@ pub(super) struct Journal {
     sessions: HashSet<SessionId>,
     deliveries: HashSet<u64>,
     forgotten: Vec<(String, String)>,
+    held: HashSet<TenantId>,
+    /// Tenants no longer configured whose held events were left out.
+    held_dropped: Vec<String>,
 }
 
 impl Journal {
     /// Notes that `session`'s record (or its timers) changed.
     pub(super) fn note_session(&mut self, session: SessionId) {
         self.sessions.insert(session);
+    }
+
+    /// Notes that `tenant`'s held events changed.
+    pub(super) fn note_held(&mut self, tenant: TenantId) {
+        self.held.insert(tenant);
     }
 }
 
@@ -44,6 +55,8 @@ pub struct Restored {
     pub timers: usize,
     /// Deliveries restored.
     pub deliveries: usize,
+    /// Held events delivered again.
+    pub held: usize,
     /// What was left out and why, one line each (tenants or webhooks no longer in the
     /// configuration).
     pub dropped: Vec<String>,
@@ -80,6 +93,8 @@ impl Gateway {
             sessions,
             deliveries,
             forgotten,
+            held,
+            held_dropped,
         } = std::mem::take(journal);
         let mut changes = Changes {
             next_request: self.state.next_request,
@@ -97,6 +112,15 @@ impl Gateway {
                 Some(delivery) => changes.deliveries.push(self.delivery_record(delivery)),
                 None => changes.ended.push(request),
             }
+        }
+        for tenant in held {
+            changes.held.push(self.held_record(tenant));
+        }
+        for tenant in held_dropped {
+            changes.held.push(HeldRecord {
+                tenant,
+                events: Vec::new(),
+            });
         }
         changes
     }
@@ -160,9 +184,14 @@ impl Gateway {
             .map(|d| self.delivery_record(d))
             .collect();
         deliveries.sort_by_key(|d| d.request);
+        let held = (0..self.tenants.len() as TenantId)
+            .map(|tenant| self.held_record(tenant))
+            .filter(|record| !record.events.is_empty())
+            .collect();
         Snapshot {
             sessions,
             deliveries,
+            held,
             next_request: self.state.next_request,
             now: self.state.now,
         }
@@ -273,7 +302,53 @@ impl Gateway {
             }
             restored.deliveries += 1;
         }
+        // Events held for a failing tenant are delivered now, in order, to the fresh
+        // instance (held again if it still fails).
+        let now = self.state.now;
+        for record in snapshot.held {
+            if !self.tenant_ids.contains_key(&record.tenant) {
+                restored.dropped.push(format!(
+                    "{} held events of tenant {:?}: the tenant is no longer configured",
+                    record.events.len(),
+                    record.tenant
+                ));
+                if let Some(journal) = &mut self.journal {
+                    journal.held_dropped.push(record.tenant);
+                }
+                continue;
+            }
+            if let Some(&tenant) = self.tenant_ids.get(&record.tenant) {
+                self.touch_held(tenant);
+            }
+            for held in record.events {
+                if let Err(e) = self.handle(now, &held.event) {
+                    restored
+                        .dropped
+                        .push(format!("a held event of tenant {:?}: {e}", record.tenant));
+                }
+                restored.held += 1;
+            }
+        }
         restored
+    }
+
+    /// Notes that `tenant`'s held events changed.
+    pub(super) fn touch_held(&mut self, tenant: TenantId) {
+        if let Some(journal) = &mut self.journal {
+            journal.note_held(tenant);
+        }
+    }
+
+    fn held_record(&self, tenant: TenantId) -> HeldRecord {
+        let slot = &self.tenants[tenant as usize];
+        HeldRecord {
+            tenant: slot.name.to_string(),
+            events: slot
+                .queued
+                .iter()
+                .filter_map(|hook| self.hook_event(hook))
+                .collect(),
+        }
     }
 
     fn session_record(&self, session: SessionId) -> Option<SessionRecord> {

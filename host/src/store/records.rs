@@ -9,6 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::event::GatewayEvent;
+
 /// Version of the record encoding; a store written by another version is refused.
 pub const RECORD_VERSION: u32 = 1;
 
@@ -98,6 +100,25 @@ pub struct DeliveryRecord {
     pub next_at: Option<u64>,
 }
 
+/// The events held for a tenant whose component is failing, oldest first: delivered
+/// when the tenant is back, or at once after a restart or a reload.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldRecord {
+    /// The tenant's name.
+    pub tenant: String,
+    /// The events with the host time they arrived at; empty: nothing held.
+    pub events: Vec<HeldEvent>,
+}
+
+/// One held event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldEvent {
+    /// Host time it arrived at.
+    pub at_ms: u64,
+    /// The event as the gateway sent it (only what the plugin is shown).
+    pub event: GatewayEvent,
+}
+
 /// Everything the gateway keeps durably: what a restart starts from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
@@ -105,6 +126,8 @@ pub struct Snapshot {
     pub sessions: Vec<SessionRecord>,
     /// Deliveries under way.
     pub deliveries: Vec<DeliveryRecord>,
+    /// Events held for failing tenants.
+    pub held: Vec<HeldRecord>,
     /// The next request id to hand out (ids are never reused).
     pub next_request: u64,
     /// The host time when the snapshot was taken.
@@ -123,6 +146,8 @@ pub struct Changes {
     pub deliveries: Vec<DeliveryRecord>,
     /// Deliveries that ended, by request id.
     pub ended: Vec<u64>,
+    /// Tenants whose held events changed, written whole (empty: delete).
+    pub held: Vec<HeldRecord>,
     /// The next request id.
     pub next_request: u64,
     /// The host time.
@@ -153,6 +178,10 @@ impl Changes {
             .retain(|d| !ended.contains(&d.request) && !rewritten.contains(&d.request));
         self.deliveries.extend(later.deliveries);
         self.ended.extend(later.ended);
+        let rewritten: std::collections::HashSet<&String> =
+            later.held.iter().map(|h| &h.tenant).collect();
+        self.held.retain(|h| !rewritten.contains(&h.tenant));
+        self.held.extend(later.held);
         self.next_request = self.next_request.max(later.next_request);
         self.now = self.now.max(later.now);
     }
@@ -163,6 +192,7 @@ impl Changes {
             && self.forgotten.is_empty()
             && self.deliveries.is_empty()
             && self.ended.is_empty()
+            && self.held.is_empty()
     }
 }
 

@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use ::redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::de::DeserializeOwned;
 
-use super::records::{CallbackRecord, DeliveryRecord, RECORD_VERSION, SessionRecord, Snapshot};
+use super::records::{
+    CallbackRecord, DeliveryRecord, HeldRecord, RECORD_VERSION, SessionRecord, Snapshot,
+};
 use super::{Batch, Store, StoreError, Stored};
 
 /// File name of the store inside the data directory.
@@ -24,6 +26,7 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const SESSIONS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("sessions");
 const DELIVERIES: TableDefinition<u64, &[u8]> = TableDefinition::new("deliveries");
 const CALLBACKS: TableDefinition<u64, &[u8]> = TableDefinition::new("callbacks");
+const HELD: TableDefinition<&str, &[u8]> = TableDefinition::new("held");
 
 const VERSION_KEY: &str = "version";
 const NEXT_REQUEST_KEY: &str = "next_request";
@@ -105,6 +108,7 @@ impl RedbStore {
                 .map_err(|e| self.io("open deliveries", e))?;
             txn.open_table(CALLBACKS)
                 .map_err(|e| self.io("open callbacks", e))?;
+            txn.open_table(HELD).map_err(|e| self.io("open held", e))?;
         }
         txn.commit().map_err(|e| self.io("commit", e))
     }
@@ -209,6 +213,17 @@ impl Store for RedbStore {
             }
             stored.callbacks.push(record);
         }
+
+        let held = txn.open_table(HELD).map_err(|e| self.io("open held", e))?;
+        for entry in held.iter().map_err(|e| self.io("read held", e))? {
+            let (key, value) = entry.map_err(|e| self.io("read held", e))?;
+            let tenant = key.value();
+            let record: HeldRecord = self.decode("held", tenant, value.value())?;
+            if record.tenant != tenant {
+                return Err(self.corrupt("held", tenant, "the record names another tenant"));
+            }
+            stored.gateway.held.push(record);
+        }
         Ok(stored)
     }
 
@@ -261,6 +276,16 @@ impl Store for RedbStore {
             let mut callbacks = txn
                 .open_table(CALLBACKS)
                 .map_err(|e| self.io("open callbacks", e))?;
+            let mut held = txn.open_table(HELD).map_err(|e| self.io("open held", e))?;
+            for record in &batch.gateway.held {
+                if record.events.is_empty() {
+                    held.remove(record.tenant.as_str())
+                        .map_err(|e| self.io("write held", e))?;
+                } else {
+                    held.insert(record.tenant.as_str(), encode(record).as_slice())
+                        .map_err(|e| self.io("write held", e))?;
+                }
+            }
             for seq in &batch.callbacks_ended {
                 callbacks
                     .remove(*seq)
@@ -338,6 +363,18 @@ mod tests {
                 deliveries: vec![delivery(7), delivery(8)],
                 ended: vec![],
                 forgotten: vec![],
+                held: vec![HeldRecord {
+                    tenant: "acme".into(),
+                    events: vec![crate::store::records::HeldEvent {
+                        at_ms: 7,
+                        event: crate::event::GatewayEvent::SessionClosed(
+                            crate::event::ClosedEvent {
+                                tenant: "acme".into(),
+                                session: "s1".into(),
+                            },
+                        ),
+                    }],
+                }],
                 next_request: 9,
                 now: 1234,
             },
@@ -383,6 +420,8 @@ mod tests {
             "s1 rewritten, s2 forgotten"
         );
         assert_eq!(stored.gateway.deliveries, vec![delivery(8)]);
+        assert_eq!(stored.gateway.held.len(), 1);
+        assert_eq!(stored.gateway.held[0].events[0].at_ms, 7);
         assert!(stored.callbacks.is_empty());
         let _ = std::fs::remove_dir_all(&dir);
     }
