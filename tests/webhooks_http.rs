@@ -437,3 +437,40 @@ fn the_plugin_gets_the_final_status_and_the_start_of_the_body() {
         "{posts:?}"
     );
 }
+
+#[test]
+fn an_answer_is_read_up_to_64_kib_and_no_further() {
+    use std::sync::Arc;
+
+    use autoclose_host::http::{HttpSender, MAX_ANSWER_BYTES};
+    use autoclose_host::outbound::Attempt;
+    use autoclose_host::webhook::retry::AttemptResult;
+
+    let receiver = Receiver::start(vec![Reply::status(200).body(vec![b'a'; 1 << 20])]);
+    let sender = HttpSender::new().unwrap_or_else(|e| panic!("{e}"));
+    let attempt = Attempt {
+        request: 1,
+        number: 1,
+        webhook: "w".into(),
+        event_type: "test.big_answer".into(),
+        id: "msg_big".into(),
+        method: "POST".into(),
+        url: receiver.url("/").parse().unwrap_or_else(|e| panic!("{e}")),
+        headers: Vec::new(),
+        secrets: Arc::from(Vec::new()),
+        body: Arc::from(&b"{}"[..]),
+        timeout_ms: 10_000,
+        allow_private_networks: true,
+    };
+    match sender.send(&attempt) {
+        AttemptResult::Answered { status, body, .. } => {
+            assert_eq!(status, 200);
+            assert_eq!(
+                body.len(),
+                MAX_ANSWER_BYTES,
+                "a 1 MiB answer is cut at 64 KiB"
+            );
+        }
+        other => panic!("{other}"),
+    }
+}

@@ -20,6 +20,8 @@ pub struct Reply {
     pub headers: Vec<(&'static str, String)>,
     /// How long to wait before answering.
     pub delay: Duration,
+    /// The body (default `ok`).
+    pub body: Option<Vec<u8>>,
 }
 
 impl Reply {
@@ -29,7 +31,14 @@ impl Reply {
             status,
             headers: Vec::new(),
             delay: Duration::ZERO,
+            body: None,
         }
+    }
+
+    /// Answers with `body`.
+    pub fn body(mut self, body: Vec<u8>) -> Self {
+        self.body = Some(body);
+        self
     }
 
     /// Adds a header.
@@ -187,7 +196,8 @@ async fn answer(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -
     }
 
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = (status, "ok").into_response();
+    let body = reply.body.clone().unwrap_or_else(|| b"ok".to_vec());
+    let mut response = (status, body).into_response();
     for (name, value) in reply.headers {
         if let Ok(value) = value.parse() {
             response.headers_mut().insert(name, value);
