@@ -76,12 +76,9 @@ fn the_good_inputs_pass() {
 fn a_bad_duration_names_its_path_and_suggests_a_fix() {
     refused(
         "duration",
-        &config_with(
-            r#""warning_after": "3m""#,
-            r#""warning_after": "3 minutes""#,
-        ),
+        &config_with(r#""after": "3m""#, r#""after": "3 minutes""#),
         GOOD_SCENARIO,
-        r#"tenants.acme.channels.web_chat.auto_close.warning_after: "3 minutes" is not a duration (try "3m")"#,
+        r#"tenants.acme.channels.web_chat.auto_close.warnings[0].after: "3 minutes" is not a duration (try "3m")"#,
     );
 }
 
@@ -89,9 +86,9 @@ fn a_bad_duration_names_its_path_and_suggests_a_fix() {
 fn an_out_of_range_duration_is_refused() {
     refused(
         "range",
-        &config_with(r#""close_after": "2m""#, r#""close_after": "8d""#),
+        &config_with(r#""after": "5m""#, r#""after": "8d""#),
         GOOD_SCENARIO,
-        "tenants.acme.channels.web_chat.auto_close.close_after: 8d is outside the allowed range 1s to 7d",
+        "tenants.acme.channels.web_chat.auto_close.close.after: 8d is outside the allowed range 1s to 7d",
     );
 }
 
@@ -100,11 +97,11 @@ fn an_unknown_key_is_refused_with_its_path() {
     refused(
         "unknown-key",
         &config_with(
-            r#""close_after": "2m","#,
-            r#""close_after": "2m", "close_afer": "2m","#,
+            r#""close": {"after": "5m","#,
+            r#""close": {"after": "5m", "afer": "5m","#,
         ),
         GOOD_SCENARIO,
-        "tenants.acme.channels.web_chat.auto_close.close_afer: unknown field `close_afer`",
+        "tenants.acme.channels.web_chat.auto_close.close.afer: unknown field `afer`",
     );
     refused(
         "unknown-top-key",
@@ -118,9 +115,9 @@ fn an_unknown_key_is_refused_with_its_path() {
 fn a_wrong_type_is_refused_with_its_path_and_line() {
     refused(
         "wrong-type",
-        &config_with(r#""on_close": false"#, r#""on_close": "no""#),
+        &config_with(r#""push": true,"#, r#""push": "no","#),
         GOOD_SCENARIO,
-        "tenants.acme.channels.web_chat.auto_close.push.on_close: invalid type: string \"no\", expected a boolean",
+        "tenants.acme.channels.web_chat.auto_close.warnings[0].push: invalid type: string \"no\", expected a boolean",
     );
     refused(
         "wrong-type-host",
@@ -134,12 +131,9 @@ fn a_wrong_type_is_refused_with_its_path_and_line() {
 fn an_unknown_webhook_name_is_refused() {
     refused(
         "webhook",
-        &config_with(
-            r#""webhook": "mobile-push", "on_warning": true, "on_close": false"#,
-            r#""webhook": "pager""#,
-        ),
+        &config_with(r#""webhook": "mobile-push""#, r#""webhook": "pager""#),
         GOOD_SCENARIO,
-        r#"tenants.acme.channels.web_chat.auto_close.push.webhook: unknown webhook "pager" (configured: mobile-push)"#,
+        r#"tenants.acme.channels.web_chat.auto_close.push.webhook: unknown webhook "pager" (this tenant may call: mobile-push)"#,
     );
 }
 
@@ -149,20 +143,17 @@ fn an_unknown_placeholder_is_refused() {
         "placeholder",
         &config_with("{{minutes_left}} minutes.", "{{minutes_lft}} minutes."),
         GOOD_SCENARIO,
-        "tenants.acme.channels.web_chat.auto_close.warning_message: unknown placeholder {{minutes_lft}}",
+        "tenants.acme.channels.web_chat.auto_close.warnings[0].message: unknown placeholder {{minutes_lft}}",
     );
 }
 
 #[test]
-fn warning_after_without_warning_message_is_refused() {
+fn a_warning_at_or_after_the_close_is_refused() {
     refused(
-        "pair",
-        &config_with(
-            r#""warning_message": "Are you still there? This chat closes in {{minutes_left}} minutes.","#,
-            "",
-        ),
+        "warning-after-close",
+        &config_with(r#""after": "3m""#, r#""after": "6m""#),
         GOOD_SCENARIO,
-        "tenants.acme.channels.web_chat.auto_close.warning_message: missing: warning_after and warning_message go together",
+        "tenants.acme.channels.web_chat.auto_close.warnings[0].after: a warning at 6m comes at or after the close at 5m",
     );
 }
 

@@ -10,4 +10,10 @@ fn main() {
         &[&here.join("../wit")],
     );
     println!("cargo:rustc-env=MISBEHAVING_PLUGIN_WASM={}", wasm.display());
+    let csat = autoclose_guest_build::build_component(
+        "csat-component",
+        &here.join("../examples/components/csat"),
+        &[&here.join("../wit")],
+    );
+    println!("cargo:rustc-env=CSAT_COMPONENT_WASM={}", csat.display());
 }

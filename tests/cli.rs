@@ -142,21 +142,99 @@ fn another_component_can_be_given_with_plugin() {
 }
 
 #[test]
-fn check_config_accepts_the_example_and_names_errors() {
+fn check_config_accepts_the_example_explains_it_and_names_errors() {
     let out = cli(&["check-config", "examples/config.json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).starts_with("ok: 2 tenant(s), 1 webhook(s)"));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with("ok: 2 tenant(s), 1 webhook(s)"),
+        "{stdout}"
+    );
+    // Each channel's timeline, in words and to scale, with where settings came from.
+    assert!(
+        stdout.contains(
+            "after 3m       warning 1: posted in the chat and pushed through mobile-push"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("|----------------------------W------------------X"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            r#"close.after = "5m"  [channel web_chat: channels.web_chat.auto_close.close.after]"#
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("channel http_api: auto-close is off"),
+        "{stdout}"
+    );
+    let quiet = cli(&["check-config", "--quiet", "examples/config.json"]);
+    assert_eq!(
+        text(&quiet.stdout).lines().count(),
+        3,
+        "{}",
+        text(&quiet.stdout)
+    );
+
     let bad = scratch("bad.json");
-    std::fs::write(&bad, r#"{"tenants": {"acme": {"channels": {"web_chat": {"auto_close": {"close_after": "soon"}}}}}}"#)
+    std::fs::write(&bad, r#"{"tenants": {"acme": {"channels": {"web_chat": {"auto_close": {"close": {"after": "soon"}}}}}}}"#)
         .unwrap_or_else(|e| panic!("{e}"));
     let out = cli(&["check-config", &bad.display().to_string()]);
     assert!(!out.status.success());
     assert!(
         text(&out.stderr).contains(
-            r#"tenants.acme.channels.web_chat.auto_close.close_after: "soon" is not a duration"#
+            r#"tenants.acme.channels.web_chat.auto_close.close.after: "soon" is not a duration"#
         ),
         "{}",
         text(&out.stderr)
+    );
+    // A mistake in the operator's defaults is located there, for the tenant it broke.
+    std::fs::write(
+        &bad,
+        r#"{"defaults": {"auto_close": {"close": {"after": "5m", "message": "Bye {{user}}"}}}, "tenants": {"acme": {}}}"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let out = cli(&["check-config", &bad.display().to_string()]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains(
+            "defaults.auto_close.close.message (applied to tenant acme): unknown placeholder {{user}}"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn schema_describes_the_config_file() {
+    let out = cli(&["schema"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let schema: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(schema["title"], "autoclose configuration");
+    for key in [
+        "webhooks", "tenants", "defaults", "limits", "gateway", "ingest", "egress",
+    ] {
+        assert!(schema["properties"][key].is_object(), "no {key}: {schema}");
+    }
+    let layer = &schema["$defs"]["RawAutoClose"]["properties"];
+    for key in [
+        "warnings",
+        "close",
+        "push",
+        "time_zone",
+        "business_hours",
+        "started_by",
+        "max_cycles",
+    ] {
+        assert!(layer[key].is_object(), "auto_close has no {key}: {layer}");
+    }
+    assert_eq!(
+        schema["$defs"]["RawAutoClose"]["additionalProperties"],
+        false
     );
 }
 

@@ -33,7 +33,10 @@ const GAPS: [u64; 10] = [0, 0, 1, 999, 1_000, 2_000, 3_000, 29_999, 30_000, 60_0
 #[derive(Clone, Debug)]
 struct ChannelCfg {
     enabled: bool,
+    /// Idle seconds before the warning, if any.
     warning_s: Option<u64>,
+    /// Seconds from the warning (or, without one, from the cycle's start) to the
+    /// close; the config's `close.after` is `warning_s + close_s`.
     close_s: u64,
     push_warning: bool,
     push_close: bool,
@@ -130,14 +133,19 @@ impl Case {
                 let auto_close = if !cfg.enabled {
                     json!({"enabled": false})
                 } else {
-                    let mut a = json!({
-                        "close_after": format!("{}s", cfg.close_s),
-                        "close_message": "closed",
-                        "push": {"webhook": "push", "on_warning": cfg.push_warning, "on_close": cfg.push_close}
-                    });
+                    let close_s = cfg.warning_s.unwrap_or(0) + cfg.close_s;
+                    let mut close = json!({"after": format!("{close_s}s"), "message": "closed"});
+                    if cfg.push_close {
+                        close["push"] = json!(true);
+                    }
+                    let mut a = json!({"close": close, "push": {"webhook": "push"}});
                     if let Some(w) = cfg.warning_s {
-                        a["warning_after"] = json!(format!("{w}s"));
-                        a["warning_message"] = json!("still there?");
+                        let mut warning =
+                            json!({"after": format!("{w}s"), "message": "still there?"});
+                        if cfg.push_warning {
+                            warning["push"] = json!(true);
+                        }
+                        a["warnings"] = json!([warning]);
                     }
                     a
                 };

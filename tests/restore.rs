@@ -285,7 +285,7 @@ fn events_held_for_a_failing_tenant_are_kept_and_delivered_after_a_restore() {
     );
     let fixed = CONFIG.replacen(
         r#""tenants": {"#,
-        r#""tenants": {"bad": {"channels": {"web_chat": {"auto_close": {"close_after": "10s", "close_message": "closed"}}}},"#,
+        r#""tenants": {"bad": {"channels": {"web_chat": {"auto_close": {"close": {"after": "10s", "message": "closed"}}}}},"#,
         1,
     );
     let receiver = ScriptedReceiver::default();

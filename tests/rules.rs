@@ -84,7 +84,7 @@ fn rule3_the_close_follows_the_warning_in_the_documented_order() {
 }
 
 #[test]
-fn rule3_without_a_warning_the_close_comes_close_after_the_last_message() {
+fn rule3_without_a_warning_the_close_comes_after_the_configured_idle_time() {
     let out = run(&[
         (0, opened("acme", "h1", "http_api")),
         (5_000, message("acme", "h1", "agent")),

@@ -18,9 +18,10 @@ const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 /// condition holds.
 const WAIT: Duration = Duration::from_secs(60);
 
-/// A config for the two receivers: web_chat warns after 1s and closes 2s later (push
-/// on both), http_api closes after 1s without a warning, sms is disabled.
-fn config(actions: &Receiver, push: &Receiver, warning_text: &str, warning_after: &str) -> String {
+/// A config for the two receivers: web_chat warns after `warn_after_s` seconds and
+/// closes 2s later (push on both), http_api closes after 1s without a warning, sms is
+/// disabled.
+fn config(actions: &Receiver, push: &Receiver, warning_text: &str, warn_after_s: u64) -> String {
     json!({
         "webhooks": {"push": {"url": push.url("/push")}},
         "egress": {"allow_private_networks": true},
@@ -28,11 +29,10 @@ fn config(actions: &Receiver, push: &Receiver, warning_text: &str, warning_after
         "ingest": {"token": TOKEN, "max_body_bytes": 4096},
         "tenants": {"acme": {"webhooks": ["push"], "channels": {
             "web_chat": {"auto_close": {
-                "warning_after": warning_after, "close_after": "2s",
-                "warning_message": warning_text,
-                "close_message": "Closed.",
-                "push": {"webhook": "push", "on_warning": true, "on_close": true}}},
-            "http_api": {"auto_close": {"close_after": "1s", "close_message": "Closed (API)."}},
+                "warnings": [{"after": format!("{warn_after_s}s"), "message": warning_text, "push": true}],
+                "close": {"after": format!("{}s", warn_after_s + 2), "message": "Closed.", "push": true},
+                "push": {"webhook": "push"}}},
+            "http_api": {"auto_close": {"close": {"after": "1s", "message": "Closed (API)."}}},
             "sms": {"auto_close": {"enabled": false}}}}}
     })
     .to_string()
@@ -85,7 +85,7 @@ fn every_rule_holds_on_real_time_through_the_sidecar() {
     let config_path = dir.join("config.json");
     write(
         &config_path,
-        &config(&actions, &push, "Still there? {{seconds_left}}s", "1s"),
+        &config(&actions, &push, "Still there? {{seconds_left}}s", 1),
     );
     let server = Server::start(BINARY, &config_path, &dir.join("data"), &[]);
 
@@ -133,8 +133,9 @@ fn every_rule_holds_on_real_time_through_the_sidecar() {
         );
     }
 
-    // Times: the warning no earlier than warning_after after the message, the close
-    // exactly close_after after the warning (timers fire at their due time).
+    // Times: the warning no earlier than warnings[0].after past the message, the close
+    // exactly 2s after the warning (close.after is the warning's after + 2s; timers
+    // fire at their due time).
     let w1: Vec<Value> = callbacks
         .iter()
         .map(body)
@@ -215,7 +216,7 @@ fn bad_input_is_refused_with_the_field_and_applies_nothing() {
     let actions = Receiver::start(vec![]);
     let push = Receiver::start(vec![]);
     let config_path = dir.join("config.json");
-    write(&config_path, &config(&actions, &push, "Hi", "1s"));
+    write(&config_path, &config(&actions, &push, "Hi", 1));
     let server = Server::start(BINARY, &config_path, &dir.join("data"), &[]);
     let post = |token: Option<&str>, body: &str| server.post("/v1/events", token, body.to_owned());
 
@@ -323,7 +324,7 @@ fn a_damaged_store_stops_the_start_with_a_clear_error_and_is_left_alone() {
     let actions = Receiver::start(vec![]);
     let push = Receiver::start(vec![]);
     let config_path = dir.join("config.json");
-    write(&config_path, &config(&actions, &push, "Hi", "1s"));
+    write(&config_path, &config(&actions, &push, "Hi", 1));
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap_or_else(|e| panic!("{e}"));
     let file = data.join("autoclose.redb");
@@ -350,10 +351,7 @@ fn a_pending_timer_survives_a_reload_and_a_bad_config_is_refused() {
     let push = Receiver::start(vec![]);
     let config_path = dir.join("config.json");
     // Long enough that the reloads happen before the warning is due.
-    write(
-        &config_path,
-        &config(&actions, &push, "Before reload", "5s"),
-    );
+    write(&config_path, &config(&actions, &push, "Before reload", 5));
     let server = Server::start(BINARY, &config_path, &dir.join("data"), &[]);
     server.ingest(
         Some(TOKEN),
@@ -361,7 +359,7 @@ fn a_pending_timer_survives_a_reload_and_a_bad_config_is_refused() {
     );
 
     // A good new config, by the admin endpoint.
-    write(&config_path, &config(&actions, &push, "After reload", "5s"));
+    write(&config_path, &config(&actions, &push, "After reload", 5));
     let (status, report) = server.post("/v1/admin/reload", Some(TOKEN), "");
     assert_eq!(status, 200, "{report}\n{}", server.stderr());
     assert_eq!(report["timers"], 1, "{report}");
@@ -370,12 +368,12 @@ fn a_pending_timer_survives_a_reload_and_a_bad_config_is_refused() {
     // A bad one is refused, naming the field; the running one carries on.
     write(
         &config_path,
-        &config(&actions, &push, "Broken", "5s").replace("\"2s\"", "\"2 minutes\""),
+        &config(&actions, &push, "Broken", 5).replace("\"7s\"", "\"7 minutes\""),
     );
     let (status, answer) = server.post("/v1/admin/reload", Some(TOKEN), "");
     assert_eq!(status, 422, "{answer}");
     let error = answer["error"].as_str().unwrap_or("");
-    assert!(error.contains("close_after"), "{error}");
+    assert!(error.contains("close.after"), "{error}");
     assert!(error.contains("unchanged"), "{error}");
 
     // SIGHUP with the bad file: refused too, and logged.
@@ -407,7 +405,7 @@ fn a_failing_component_is_backed_off_and_shows_in_metrics_while_others_carry_on(
     let actions = Receiver::start(vec![]);
     let push = Receiver::start(vec![]);
     let mut config: Value =
-        serde_json::from_str(&config(&actions, &push, "Hi", "1s")).unwrap_or(Value::Null);
+        serde_json::from_str(&config(&actions, &push, "Hi", 1)).unwrap_or(Value::Null);
     config["tenants"]["bad"] = json!({
         "component": autoclose_tests::MISBEHAVING_PLUGIN,
         "on_message": "trap"
@@ -456,7 +454,7 @@ fn a_data_directory_keeps_its_shard_count() {
     let actions = Receiver::start(vec![]);
     let push = Receiver::start(vec![]);
     let config_path = dir.join("config.json");
-    write(&config_path, &config(&actions, &push, "Hi", "1s"));
+    write(&config_path, &config(&actions, &push, "Hi", 1));
     let data = dir.join("data");
     let server = Server::start_with(BINARY, &config_path, &data, &[], &["--shards", "3"]);
     // Sessions spread over the shards; a request spanning shards is all or nothing.

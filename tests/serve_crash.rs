@@ -81,10 +81,10 @@ fn killed_at_any_point_nothing_is_lost_and_duplicates_repeat_their_id() {
         "gateway": {"actions_url": actions.url("/actions")},
         "tenants": {"acme": {"webhooks": ["push"], "channels": {
             "web_chat": {"auto_close": {
-                "warning_after": "1s", "close_after": "3s",
-                "warning_message": "Still there?", "close_message": "Closed.",
-                "push": {"webhook": "push", "on_warning": true, "on_close": true}}},
-            "http_api": {"auto_close": {"close_after": "2s", "close_message": "Closed."}}}}}
+                "warnings": [{"after": "1s", "message": "Still there?", "push": true}],
+                "close": {"after": "4s", "message": "Closed.", "push": true},
+                "push": {"webhook": "push"}}},
+            "http_api": {"auto_close": {"close": {"after": "2s", "message": "Closed."}}}}}}
     });
     let config_path = dir.join("config.json");
     std::fs::write(&config_path, config.to_string()).unwrap_or_else(|e| panic!("{e}"));

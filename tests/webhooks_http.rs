@@ -348,7 +348,7 @@ fn test_webhook_fails_when_the_push_is_not_delivered() {
     );
     assert!(!ok);
     assert!(
-        stderr.contains("sends no close push") && stderr.contains("push.on_close"),
+        stderr.contains("sends no close push") && stderr.contains("push.webhook"),
         "{stderr}"
     );
 }
@@ -373,11 +373,7 @@ fn bad_webhook_configuration_is_refused_at_load() {
             "webhooks.mobile-push.format: unknown placeholder {{body}}",
         ),
         (
-            CONFIG.replacen(
-                r#""webhook": "mobile-push", "on_warning": true, "on_close": false"#,
-                r#""webhook": "pager", "on_warning": true"#,
-                1,
-            ),
+            CONFIG.replacen(r#""webhook": "mobile-push""#, r#""webhook": "pager""#, 1),
             "push.webhook: unknown webhook \"pager\"",
         ),
         (

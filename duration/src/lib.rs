@@ -72,6 +72,29 @@ impl fmt::Display for Duration {
     }
 }
 
+/// A string of the grammar above, for editors that validate config files.
+#[cfg(feature = "schemars")]
+impl schemars::JsonSchema for Duration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A duration from 1s to 7d: digits and a unit (d, h, m, s), largest first, each once: \"90s\", \"3m\", \"1h30m\".",
+            "type": "string",
+            "pattern": "^([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$"
+        })
+    }
+}
+
+/// Written the way it is read (`"1h30m"`), so a round trip through JSON is exact.
+impl serde::Serialize for Duration {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 impl<'de> serde::Deserialize<'de> for Duration {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;

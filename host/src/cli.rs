@@ -90,14 +90,20 @@ enum Command {
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
         shards: u16,
     },
-    /// Check a configuration: parse it and configure every tenant's component.
+    /// Check a configuration: parse it, configure every tenant's component, and explain
+    /// each auto-close tenant's timeline and where each setting came from.
     CheckConfig {
         /// The operator configuration (JSON).
         config: PathBuf,
         /// A component to check against instead of the built-in plugin.
         #[arg(long)]
         plugin: Option<PathBuf>,
+        /// Only say whether it is valid, without the explanation.
+        #[arg(long)]
+        quiet: bool,
     },
+    /// Print the JSON Schema of the configuration file, for editors that validate it.
+    Schema,
     /// Send the push a tenant's channel would send, for real, with the webhook's
     /// signing and retry policy, printing each attempt. Exits 0 only if delivered.
     TestWebhook {
@@ -284,7 +290,11 @@ fn run(cli: Cli) -> Result<()> {
             };
             crate::serve::run(options).context("serve")
         }
-        Command::CheckConfig { config, plugin } => {
+        Command::CheckConfig {
+            config,
+            plugin,
+            quiet,
+        } => {
             let (_, config) = start(&config, plugin.as_deref(), ScriptedReceiver::default())?;
             println!(
                 "ok: {} tenant(s), {} webhook(s)",
@@ -295,10 +305,23 @@ fn run(cli: Cli) -> Result<()> {
                 let component = tenant
                     .component
                     .as_ref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_else(|| "built-in auto-close".to_owned());
+                    .or(plugin.as_ref())
+                    .map(|p| p.display().to_string());
+                let Some(component) = component else {
+                    println!("  {}: configured (built-in auto-close)", tenant.name);
+                    if !quiet {
+                        explain_tenant(tenant)?;
+                    }
+                    continue;
+                };
                 println!("  {}: configured ({component})", tenant.name);
             }
+            Ok(())
+        }
+        Command::Schema => {
+            let schema = serde_json::to_string_pretty(&crate::config::schema())
+                .context("serialising the schema")?;
+            println!("{schema}");
             Ok(())
         }
         Command::TestWebhook {
@@ -450,6 +473,7 @@ mod test_webhook {
             channel: None,
             origin: None,
             attachment: false,
+            sender_name: None,
         });
         gateway.handle(start, &opened)?;
         gateway.handle(start, &message)?;
@@ -466,9 +490,13 @@ mod test_webhook {
             match gateway.next_due() {
                 Some(due) if due <= horizon => gateway.advance_to(due),
                 _ => bail!(
-                    "tenant {tenant:?} sends no {} push on channel {channel:?}: check its push.webhook and push.{}",
+                    "tenant {tenant:?} sends no {} push on channel {channel:?}: check its push.webhook and {}",
                     if warning { "warning" } else { "close" },
-                    if warning { "on_warning" } else { "on_close" }
+                    if warning {
+                        "the push switch of its warnings (warnings[i].push)"
+                    } else {
+                        "close.push"
+                    }
                 ),
             }
         };
@@ -529,4 +557,18 @@ mod test_webhook {
             }
         }
     }
+}
+
+/// Prints a built-in auto-close tenant's timeline and setting origins, indented.
+fn explain_tenant(tenant: &crate::config::TenantConfig) -> anyhow::Result<()> {
+    let text = autoclose_plugin::explain::explain(
+        &tenant.plugin_config,
+        &tenant.defaults,
+        &tenant.webhooks,
+    )
+    .map_err(|e| anyhow::anyhow!("tenants.{}.{e}", tenant.name))?;
+    for line in text.lines() {
+        println!("    {line}");
+    }
+    Ok(())
 }

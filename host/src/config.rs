@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -166,7 +167,7 @@ impl std::fmt::Debug for Webhook {
 }
 
 /// Egress policy for outbound requests.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Egress {
     /// Let webhooks reach loopback and private addresses (on-premise push services,
@@ -177,7 +178,7 @@ pub struct Egress {
 
 /// Bounds on each plugin instance. A hook that exceeds them traps; the host replaces
 /// the instance and backs the tenant off.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, serde::Serialize, JsonSchema, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Wall-clock budget of one hook call, in milliseconds (epoch interruption).
@@ -192,12 +193,92 @@ pub struct Limits {
     pub max_timer_payload_bytes: usize,
     /// Pending timers per session.
     pub timers_per_session: usize,
+    /// Largest state a plugin keeps per session (`sessions.set-state`), in bytes.
+    pub max_session_state_bytes: usize,
     /// Webhook deliveries a tenant may have under way (on the wire or waiting for a
     /// retry); further sends are refused. Sized for bursts (thousands of warnings due in
     /// the same second after a restart or a broadcast) while bounding a runaway
     /// plugin: at most about 40 MB of queued bodies per tenant. How many are on the
     /// wire at once is bounded separately by the sender.
     pub http_in_flight_per_tenant: usize,
+}
+
+impl Limits {
+    /// Checks every bound against its allowed range; errors are `(field, reason)`.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        let ranges: [(&str, u64, u64, u64); 8] = [
+            ("hook_time_ms", self.hook_time_ms, 1, 60_000),
+            ("memory_mib", self.memory_mib, 1, 4096),
+            ("actions_per_hook", self.actions_per_hook as u64, 1, 10_000),
+            ("max_post_bytes", self.max_post_bytes as u64, 1, 1 << 20),
+            (
+                "max_timer_payload_bytes",
+                self.max_timer_payload_bytes as u64,
+                16,
+                1 << 16,
+            ),
+            (
+                "timers_per_session",
+                self.timers_per_session as u64,
+                1,
+                1_000,
+            ),
+            (
+                "max_session_state_bytes",
+                self.max_session_state_bytes as u64,
+                16,
+                1 << 16,
+            ),
+            (
+                "http_in_flight_per_tenant",
+                self.http_in_flight_per_tenant as u64,
+                1,
+                100_000,
+            ),
+        ];
+        for (name, value, low, high) in ranges {
+            if !(low..=high).contains(&value) {
+                return Err((name, format!("{value} is out of range ({low} to {high})")));
+            }
+        }
+        Ok(())
+    }
+
+    /// These limits with the fields of `overrides` (a tenant's `limits` object)
+    /// replacing theirs. Errors are `(field, reason)`.
+    fn with_overrides(&self, overrides: Value) -> Result<Limits, (String, String)> {
+        let Value::Object(overrides) = overrides else {
+            return Err((
+                String::new(),
+                format!("must be an object of limits, not {overrides}"),
+            ));
+        };
+        let mut merged = match serde_json::to_value(self) {
+            Ok(Value::Object(map)) => map,
+            _ => return Err((String::new(), "limits could not be merged".to_owned())),
+        };
+        merged.extend(overrides);
+        let limits: Limits =
+            crate::event::fields(Value::Object(merged)).map_err(|e| match e.split_once(": ") {
+                Some((field, reason)) if !field.contains(' ') => {
+                    (field.to_owned(), reason.to_owned())
+                }
+                _ => (String::new(), e),
+            })?;
+        limits
+            .check()
+            .map_err(|(name, reason)| (name.to_owned(), reason))?;
+        if limits.memory_mib > self.memory_mib {
+            return Err((
+                "memory_mib".to_owned(),
+                format!(
+                    "{} is more than the host-wide limits.memory_mib ({}), which sizes every instance's reservation",
+                    limits.memory_mib, self.memory_mib
+                ),
+            ));
+        }
+        Ok(limits)
+    }
 }
 
 impl Default for Limits {
@@ -209,6 +290,7 @@ impl Default for Limits {
             max_post_bytes: 16 * 1024,
             max_timer_payload_bytes: 1024,
             timers_per_session: 16,
+            max_session_state_bytes: 1024,
             http_in_flight_per_tenant: 10_000,
         }
     }
@@ -222,31 +304,78 @@ pub struct TenantConfig {
     /// A component of its own (`component` key, relative to the config file), or the
     /// host's default component.
     pub component: Option<PathBuf>,
+    /// Bounds on the tenant's instance: the host-wide `limits` with the tenant's own
+    /// `limits` key applied over them (a vendor component may need more time per hook,
+    /// or deserve less).
+    pub limits: Limits,
     /// The webhooks the tenant's component may call (`webhooks` key): none unless
     /// listed, so that one tenant's component can never use another's push service.
     pub webhooks: Vec<String>,
     /// The tenant's document without the host keys, as JSON text for `configure`.
     pub plugin_config: String,
+    /// The operator's defaults (`defaults` key) for tenants of the built-in component,
+    /// as JSON text for `configure`; `{}` for a tenant with a component of its own,
+    /// whose settings have another shape.
+    pub defaults: String,
 }
 
-#[derive(Deserialize)]
+/// The operator's configuration file of `autoclose` (replay, check-config, serve).
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "autoclose configuration")]
 struct RawConfig {
+    /// Outbound webhooks by name; tenants list the ones they may call.
     #[serde(default)]
     webhooks: BTreeMap<String, RawWebhook>,
+    /// Where outbound requests may go.
     #[serde(default)]
     egress: Egress,
+    /// Bounds on every plugin instance.
     #[serde(default)]
     limits: Limits,
+    /// Tenants by name, as gateways send it: the host keys `webhooks` and `component`,
+    /// then the component's own settings (for the built-in component, auto-close).
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, TenantSchema>")]
     tenants: BTreeMap<String, serde_json::Map<String, Value>>,
+    /// Where `autoclose serve` sends chat actions.
     #[serde(default)]
     gateway: Option<RawGateway>,
+    /// How `autoclose serve` takes events.
     #[serde(default)]
     ingest: Option<RawIngest>,
+    /// Settings of the built-in component for every tenant, under each tenant's own
+    /// (same shape as a tenant's auto-close settings, without groups).
+    #[serde(default)]
+    #[schemars(with = "Option<autoclose_plugin::config::raw::RawTenant>")]
+    defaults: serde_json::Map<String, Value>,
 }
 
-#[derive(Deserialize)]
+/// A tenant as written: host keys, then the component's settings.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct TenantSchema {
+    /// Webhooks this tenant's component may call, by name.
+    webhooks: Option<Vec<String>>,
+    /// A component of the tenant's own (`.wasm` or `.cwasm`, relative to this file)
+    /// instead of the built-in auto-close component; its settings then have its own
+    /// shape.
+    component: Option<String>,
+    /// The tenant's own bounds, over the host-wide `limits` field by field
+    /// (`memory_mib` at most the host-wide value).
+    limits: Option<Limits>,
+    #[serde(flatten)]
+    settings: autoclose_plugin::config::raw::RawTenant,
+}
+
+/// The JSON Schema of the configuration file, generated from the types that parse it,
+/// for editors that validate config files (`autoclose schema`).
+pub fn schema() -> Value {
+    serde_json::to_value(schemars::schema_for!(RawConfig)).unwrap_or(Value::Null)
+}
+
+/// The gateway's callback for chat actions.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawGateway {
     actions_url: String,
@@ -260,7 +389,8 @@ struct RawGateway {
     retry: Option<RawRetry>,
 }
 
-#[derive(Deserialize)]
+/// How `autoclose serve` takes events.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawIngest {
     #[serde(default)]
@@ -271,7 +401,8 @@ struct RawIngest {
     max_events_per_request: Option<usize>,
 }
 
-#[derive(Deserialize)]
+/// An outbound webhook.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawWebhook {
     url: String,
@@ -285,12 +416,14 @@ struct RawWebhook {
     timeout: Option<autoclose_duration::Duration>,
     #[serde(default)]
     retry: Option<RawRetry>,
+    /// The body format: `standard_webhooks` (default), a preset object such as
+    /// `{"preset": "ntfy", "topic": "..."}`, or `{"template": {...}}`.
     #[serde(default)]
     format: Option<Value>,
 }
 
 /// One secret, or two during a rotation.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(untagged)]
 enum SecretSpec {
     One(String),
@@ -301,6 +434,8 @@ enum SecretSpec {
 const COMPONENT_KEY: &str = "component";
 /// The host-level key of a tenant listing the webhooks it may call.
 const WEBHOOKS_KEY: &str = "webhooks";
+/// The host-level key of a tenant's own limits.
+const LIMITS_KEY: &str = "limits";
 
 impl HostConfig {
     /// Reads and checks the file at `path`; `env:NAME` secrets come from the process
@@ -425,44 +560,11 @@ impl HostConfig {
         }
 
         let limits = raw.limits;
-        let ranges: [(&str, u64, u64, u64); 7] = [
-            ("hook_time_ms", limits.hook_time_ms, 1, 60_000),
-            ("memory_mib", limits.memory_mib, 1, 4096),
-            (
-                "actions_per_hook",
-                limits.actions_per_hook as u64,
-                1,
-                10_000,
-            ),
-            ("max_post_bytes", limits.max_post_bytes as u64, 1, 1 << 20),
-            (
-                "max_timer_payload_bytes",
-                limits.max_timer_payload_bytes as u64,
-                16,
-                1 << 16,
-            ),
-            (
-                "timers_per_session",
-                limits.timers_per_session as u64,
-                1,
-                1_000,
-            ),
-            (
-                "http_in_flight_per_tenant",
-                limits.http_in_flight_per_tenant as u64,
-                1,
-                100_000,
-            ),
-        ];
-        for (name, value, low, high) in ranges {
-            if !(low..=high).contains(&value) {
-                return Err(invalid(
-                    format!("limits.{name}"),
-                    format!("{value} is out of range ({low} to {high})"),
-                ));
-            }
-        }
+        limits
+            .check()
+            .map_err(|(name, reason)| invalid(format!("limits.{name}"), reason))?;
 
+        let defaults = Value::Object(raw.defaults).to_string();
         let base = file.parent().unwrap_or(Path::new("."));
         let mut tenants = Vec::with_capacity(raw.tenants.len());
         for (name, mut doc) in raw.tenants {
@@ -513,7 +615,28 @@ impl HostConfig {
                     ));
                 }
             };
+            let tenant_limits = match doc.remove(LIMITS_KEY) {
+                None => limits,
+                Some(overrides) => {
+                    limits
+                        .with_overrides(overrides)
+                        .map_err(|(field, reason)| {
+                            let path = if field.is_empty() {
+                                format!("tenants.{name}.{LIMITS_KEY}")
+                            } else {
+                                format!("tenants.{name}.{LIMITS_KEY}.{field}")
+                            };
+                            invalid(path, reason)
+                        })?
+                }
+            };
             tenants.push(TenantConfig {
+                limits: tenant_limits,
+                defaults: if component.is_some() {
+                    "{}".to_owned()
+                } else {
+                    defaults.clone()
+                },
                 plugin_config: Value::Object(doc).to_string(),
                 name,
                 component,

@@ -42,10 +42,24 @@ pub enum GatewayEvent {
     Presence(PresenceEvent),
     /// The session ended (by anyone other than a plugin).
     SessionClosed(ClosedEvent),
+    /// The agent asked the end user to wait.
+    Hold(HoldEvent),
+    /// The session went back to a queue.
+    Queued(SessionRef),
+    /// The session was handed to another agent or team.
+    Transferred(SessionRef),
 }
 
 /// The event types, as written in `type`.
-pub const EVENT_TYPES: [&str; 4] = ["session_opened", "message", "presence", "session_closed"];
+pub const EVENT_TYPES: [&str; 7] = [
+    "session_opened",
+    "message",
+    "presence",
+    "session_closed",
+    "hold",
+    "queued",
+    "transferred",
+];
 
 /// Longest tenant name, session id, channel name, message id and origin, in bytes.
 pub const MAX_NAME_BYTES: usize = 256;
@@ -93,6 +107,30 @@ pub struct ClosedEvent {
     pub session: String,
 }
 
+/// The agent asked the end user to wait: for a while (`for`), or until an agent
+/// speaks again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HoldEvent {
+    /// The tenant.
+    pub tenant: String,
+    /// The gateway's session id.
+    pub session: String,
+    /// How long the hold lasts (`"10m"`); absent: until the next agent message.
+    #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
+    pub duration: Option<autoclose_duration::Duration>,
+}
+
+/// An event that names a session and nothing else (`queued`, `transferred`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionRef {
+    /// The tenant.
+    pub tenant: String,
+    /// The gateway's session id.
+    pub session: String,
+}
+
 /// A message event.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -115,6 +153,9 @@ pub struct MessageEvent {
     /// The plugin that posted it, when the gateway echoes a plugin's post back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
+    /// The writer's display name (an agent's name for `{{agent_name}}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender_name: Option<String>,
     /// The message carries an attachment.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub attachment: bool,
@@ -137,6 +178,9 @@ impl GatewayEvent {
             "message" => fields(rest).map(GatewayEvent::Message),
             "presence" => fields(rest).map(GatewayEvent::Presence),
             "session_closed" => fields(rest).map(GatewayEvent::SessionClosed),
+            "hold" => fields(rest).map(GatewayEvent::Hold),
+            "queued" => fields(rest).map(GatewayEvent::Queued),
+            "transferred" => fields(rest).map(GatewayEvent::Transferred),
             other => Err(format!(
                 "type: unknown event type {other:?} (expected one of {})",
                 EVENT_TYPES.join(", ")
@@ -184,6 +228,7 @@ impl GatewayEvent {
                     ("id", &e.id),
                     ("channel", &e.channel),
                     ("origin", &e.origin),
+                    ("sender_name", &e.sender_name),
                 ] {
                     if let Some(value) = value {
                         name(field, value)?;
@@ -198,7 +243,11 @@ impl GatewayEvent {
                     ));
                 }
             }
-            GatewayEvent::Presence(_) | GatewayEvent::SessionClosed(_) => {}
+            GatewayEvent::Presence(_)
+            | GatewayEvent::SessionClosed(_)
+            | GatewayEvent::Hold(_)
+            | GatewayEvent::Queued(_)
+            | GatewayEvent::Transferred(_) => {}
         }
         Ok(())
     }
@@ -210,6 +259,8 @@ impl GatewayEvent {
             GatewayEvent::Message(e) => &e.tenant,
             GatewayEvent::Presence(e) => &e.tenant,
             GatewayEvent::SessionClosed(e) => &e.tenant,
+            GatewayEvent::Hold(e) => &e.tenant,
+            GatewayEvent::Queued(e) | GatewayEvent::Transferred(e) => &e.tenant,
         }
     }
 
@@ -220,6 +271,8 @@ impl GatewayEvent {
             GatewayEvent::Message(e) => &e.session,
             GatewayEvent::Presence(e) => &e.session,
             GatewayEvent::SessionClosed(e) => &e.session,
+            GatewayEvent::Hold(e) => &e.session,
+            GatewayEvent::Queued(e) | GatewayEvent::Transferred(e) => &e.session,
         }
     }
 }

@@ -78,6 +78,18 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// failure is retried at once: a single bad event should not silence a tenant.
 pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 
+/// Where a component's configuration error is, as a path in the host's config file:
+/// inside the tenant's document, or in the operator's `defaults` as applied to it.
+fn config_error_place(tenant: &str, path: &str) -> String {
+    if path == "defaults" || path.starts_with("defaults.") {
+        format!("{path} (applied to tenant {tenant})")
+    } else if path.is_empty() {
+        format!("tenants.{tenant}")
+    } else {
+        format!("tenants.{tenant}.{path}")
+    }
+}
+
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -85,7 +97,7 @@ pub enum GatewayError {
     #[error(transparent)]
     Load(#[from] LoadError),
     /// A tenant's component refused its configuration.
-    #[error("tenants.{tenant}{}: {reason}", if path.is_empty() { String::new() } else { format!(".{path}") })]
+    #[error("{}: {reason}", config_error_place(tenant, path))]
     Config {
         /// The tenant.
         tenant: String,
@@ -155,6 +167,8 @@ struct Tenant {
     name: Arc<str>,
     component: Arc<PluginComponent>,
     config: String,
+    defaults: Arc<str>,
+    limits: Limits,
     webhooks: Arc<[String]>,
     interests: Interests,
     live: Option<Live>,
@@ -253,6 +267,8 @@ impl Gateway {
             component,
             plugin_config,
             webhooks,
+            defaults,
+            limits,
         } in &config.tenants
         {
             let component = match component {
@@ -271,6 +287,8 @@ impl Gateway {
                 name: name.as_str().into(),
                 component,
                 config: plugin_config.clone(),
+                defaults: defaults.as_str().into(),
+                limits: *limits,
                 webhooks: webhooks.clone().into(),
                 interests: Interests {
                     message_fields: MessageFields::empty(),
@@ -416,6 +434,29 @@ impl Gateway {
                         .text
                         .clone()
                         .filter(|_| fields.contains(MessageFields::TEXT)),
+                    sender_name: message
+                        .sender_name
+                        .clone()
+                        .filter(|_| fields.contains(MessageFields::SENDER_NAME)),
+                })
+            }
+            GatewayEvent::Hold(_) | GatewayEvent::Queued(_) | GatewayEvent::Transferred(_) => {
+                let Some(channel) = record.channel else {
+                    return Ok(());
+                };
+                let change = match event {
+                    GatewayEvent::Hold(hold) => {
+                        SessionChange::Hold(hold.duration.map(|d| now.saturating_add(d.as_ms())))
+                    }
+                    GatewayEvent::Queued(_) => SessionChange::Queued,
+                    _ => SessionChange::Transferred,
+                };
+                Hook::Session(SessionEvent {
+                    tenant,
+                    session,
+                    channel,
+                    at: now,
+                    change,
                 })
             }
             GatewayEvent::Presence(PresenceEvent { state, .. }) => {
@@ -438,6 +479,7 @@ impl Gateway {
             GatewayEvent::SessionClosed(_) => {
                 record.closed = true;
                 record.closed_at = now;
+                record.plugin_state = Vec::new();
                 self.closed_order.push_back((now, session));
                 let channel = record.channel;
                 self.state.timers.cancel_session(session);
@@ -863,6 +905,14 @@ impl Gateway {
             )),
             _ => None,
         };
+        live.store.data_mut().closing = match &hook {
+            Hook::Session(SessionEvent {
+                session,
+                change: SessionChange::Closed(_),
+                ..
+            }) => Some(*session),
+            _ => None,
+        };
         let started = hook_observer.as_ref().map(|_| std::time::Instant::now());
         let result = with_lent_state(
             runtime,
@@ -958,6 +1008,15 @@ impl Gateway {
                     },
                 }),
                 Command::Send(send) => self.queue_delivery(tenant, send),
+                Command::SetState { session, state } => {
+                    if let Some(record) = self.state.sessions.get_mut(session)
+                        && record.tenant == tenant
+                        && !record.closed
+                    {
+                        record.plugin_state = state;
+                        self.touch_session(session);
+                    }
+                }
                 Command::Close { session, reason } => {
                     let Some(record) = self.state.sessions.get_mut(session) else {
                         continue;
@@ -967,6 +1026,7 @@ impl Gateway {
                     }
                     record.closed = true;
                     record.closed_at = now;
+                    record.plugin_state = Vec::new();
                     self.closed_order.push_back((now, session));
                     self.state.timers.cancel_session(session);
                     self.touch_session(session);
@@ -1229,6 +1289,7 @@ impl Gateway {
                         text: m.text.clone(),
                         channel,
                         origin: m.origin.clone(),
+                        sender_name: m.sender_name.clone(),
                         attachment: m.has_attachment,
                     }),
                 )
@@ -1261,6 +1322,19 @@ impl Gateway {
                         GatewayEvent::SessionClosed(crate::event::ClosedEvent { tenant, session })
                     }
                     SessionChange::Closed(CloseCause::Plugin(_)) => return None,
+                    SessionChange::Hold(until) => GatewayEvent::Hold(crate::event::HoldEvent {
+                        tenant,
+                        session,
+                        duration: until.and_then(|until| {
+                            autoclose_duration::Duration::from_ms(until.saturating_sub(e.at)).ok()
+                        }),
+                    }),
+                    SessionChange::Queued => {
+                        GatewayEvent::Queued(crate::event::SessionRef { tenant, session })
+                    }
+                    SessionChange::Transferred => {
+                        GatewayEvent::Transferred(crate::event::SessionRef { tenant, session })
+                    }
                 };
                 (e.at, event)
             }
@@ -1294,7 +1368,7 @@ fn start(
         id,
         tenant.name.clone(),
         tenant.webhooks.clone(),
-        *runtime.limits(),
+        tenant.limits,
     );
     let (mut store, plugin) = runtime
         .instantiate(&tenant.component, fresh)
@@ -1303,8 +1377,9 @@ fn start(
         tenant: id,
         name: tenant.name.to_string(),
         config: tenant.config.clone(),
+        defaults: tenant.defaults.to_string(),
         webhooks: tenant.webhooks.to_vec(),
-        limits: host_limits(runtime.limits()),
+        limits: host_limits(&tenant.limits),
     };
     let configured = with_lent_state(runtime, &mut store, state, &plugin, |store, hooks| {
         hooks.call_configure(store, &setup)
@@ -1346,6 +1421,7 @@ fn host_limits(limits: &Limits) -> HostLimits {
         max_timer_payload_bytes: clamp(limits.max_timer_payload_bytes),
         timers_per_session: clamp(limits.timers_per_session),
         max_webhook_data_bytes: clamp(MAX_WEBHOOK_DATA_BYTES),
+        max_session_state_bytes: clamp(limits.max_session_state_bytes),
     }
 }
 

@@ -80,6 +80,7 @@ pub fn generate(spec: &Spec, out: &mut impl Write) -> std::io::Result<usize> {
                 channel: None,
                 origin: origin.map(str::to_owned),
                 attachment: false,
+                sender_name: None,
             })
         };
         let mut attributes = BTreeMap::new();

@@ -86,6 +86,13 @@ pub enum Command {
     },
     /// Call a webhook.
     Send(SendRequest),
+    /// Replace what the plugin keeps for a session.
+    SetState {
+        /// Which session.
+        session: SessionId,
+        /// The bytes; empty clears them.
+        state: Vec<u8>,
+    },
     /// Close a session.
     Close {
         /// Which session.
@@ -120,7 +127,8 @@ pub struct InstanceState {
     table: ResourceTable,
     stderr: MemoryOutputPipe,
     pub(crate) limiter: StoreLimits,
-    limits: Limits,
+    /// The bounds of this tenant's instance.
+    pub(crate) limits: Limits,
     tenant: TenantId,
     tenant_name: Arc<str>,
     /// The webhooks this tenant may call.
@@ -131,6 +139,9 @@ pub struct InstanceState {
     pub(crate) lent: Box<GatewayState>,
     /// What the running hook asked for.
     pub(crate) commands: Vec<Command>,
+    /// The session whose close the running hook reports: the plugin may still send a
+    /// webhook for it (a last notice), though it may not act on it in the chat.
+    pub(crate) closing: Option<SessionId>,
 }
 
 impl InstanceState {
@@ -158,6 +169,7 @@ impl InstanceState {
             logs_this_hook: 0,
             lent: Box::default(),
             commands: Vec::new(),
+            closing: None,
         }
     }
 
@@ -312,7 +324,7 @@ impl http::Host for InstanceState {
         request: http::WebhookRequest,
     ) -> wasmtime::Result<Result<u64, http::SendError>> {
         use http::SendError;
-        if !self.may_act_on(session) {
+        if !self.may_act_on(session) && self.closing != Some(session) {
             return Ok(Err(SendError::NoSession));
         }
         if !self.allowed_webhooks.contains(&request.webhook)
@@ -449,6 +461,40 @@ impl sessions::Host for InstanceState {
             .filter(|s| s.tenant == self.tenant)
             .map(|s| s.attributes.clone())
             .unwrap_or_default())
+    }
+
+    fn state(&mut self, session: SessionId) -> wasmtime::Result<Vec<u8>> {
+        let written = self.commands.iter().rev().find_map(|c| match c {
+            Command::SetState { session: s, state } if *s == session => Some(state.clone()),
+            _ => None,
+        });
+        if let Some(state) = written {
+            return Ok(state);
+        }
+        Ok(self
+            .lent
+            .sessions
+            .get(session)
+            .filter(|s| s.tenant == self.tenant)
+            .map(|s| s.plugin_state.clone())
+            .unwrap_or_default())
+    }
+
+    fn set_state(
+        &mut self,
+        session: SessionId,
+        state: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), sessions::StateError>> {
+        if !self.may_act_on(session) {
+            return Ok(Err(sessions::StateError::NoSession));
+        }
+        if state.len() > self.limits.max_session_state_bytes {
+            return Ok(Err(sessions::StateError::TooLarge(clamp_u32(
+                self.limits.max_session_state_bytes,
+            ))));
+        }
+        self.push(Command::SetState { session, state })?;
+        Ok(Ok(()))
     }
 
     fn last_presence(&mut self, session: SessionId) -> wasmtime::Result<types::Presence> {

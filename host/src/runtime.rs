@@ -233,11 +233,12 @@ impl Runtime {
         component: &PluginComponent,
         state: InstanceState,
     ) -> wasmtime::Result<(Store<InstanceState>, Plugin)> {
+        // The instance's own bounds (a tenant may have its own), never above the
+        // host-wide memory bound that sizes the engine's reservations.
+        let memory_mib = state.limits.memory_mib.min(self.limits.memory_mib);
         let mut store = Store::new(&self.engine, state);
         store.data_mut().limiter = StoreLimitsBuilder::new()
-            .memory_size(
-                usize::try_from(self.limits.memory_mib * 1024 * 1024).unwrap_or(usize::MAX),
-            )
+            .memory_size(usize::try_from(memory_mib * 1024 * 1024).unwrap_or(usize::MAX))
             .instances(16)
             .memories(4)
             .tables(64)
@@ -252,20 +253,17 @@ impl Runtime {
         Ok((store, plugin))
     }
 
-    /// Gives the next call into `store` the configured time budget.
+    /// Gives the next call into `store` its instance's time budget.
     pub(crate) fn arm_deadline(&self, store: &mut Store<InstanceState>) {
+        let hook_time_ms = store.data().limits.hook_time_ms;
         match self.options.interrupt {
             Interrupt::Epoch => {
-                let ticks = self
-                    .limits
-                    .hook_time_ms
-                    .div_ceil(EPOCH_TICK.as_millis() as u64)
-                    + 1;
+                let ticks = hook_time_ms.div_ceil(EPOCH_TICK.as_millis() as u64) + 1;
                 store.set_epoch_deadline(ticks);
             }
             Interrupt::Fuel => {
                 // Cannot fail: fuel is enabled in this configuration.
-                let _ = store.set_fuel(self.limits.hook_time_ms.saturating_mul(FUEL_PER_MS));
+                let _ = store.set_fuel(hook_time_ms.saturating_mul(FUEL_PER_MS));
             }
             Interrupt::Unbounded => {}
         }

@@ -55,6 +55,9 @@ pub struct Session {
     pub attributes: Vec<(String, String)>,
     /// What the end user's client last reported.
     pub presence: Presence,
+    /// What the tenant's plugin keeps for the session (`sessions.set-state`); empty
+    /// for most sessions.
+    pub plugin_state: Vec<u8>,
     /// Closed sessions stay as tombstones so late events are recognised and ignored,
     /// until they are forgotten (see `Gateway::forget_closed`).
     pub closed: bool,
@@ -90,6 +93,7 @@ impl Sessions {
                 channel: None,
                 attributes: Vec::new(),
                 presence: Presence::Unknown,
+                plugin_state: Vec::new(),
                 closed: false,
                 closed_at: 0,
             },

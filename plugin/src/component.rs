@@ -2,13 +2,14 @@
 //!
 //! Kept thin on purpose. The only state is each tenant's parsed configuration and a
 //! cache of channel names; both are rebuilt by `configure` and lazy look-ups when the
-//! host replaces the instance.
+//! host replaces the instance. What auto-close remembers per session lives in the host
+//! (`sessions.state`) and in timer payloads.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 
 use crate::config::{self, Settings, TenantSettings};
-use crate::policy::{self, Plan, Sender, TimerOp};
+use crate::policy::{self, Change, Fire, Plan, Presence, Sender, SessionState, TimerOp};
 use crate::push;
 
 wit_bindgen::generate!({
@@ -20,7 +21,8 @@ use chat_gateway::plugin::events::{
     HttpOutcome, HttpResponseEvent, MessageEvent, SessionChange, SessionEvent, TimerEvent,
 };
 use chat_gateway::plugin::types::{
-    ChannelId, ConfigError, Interests, MessageFields, SenderRole, SessionId, TenantId, TenantSetup,
+    ChannelId, ConfigError, Interests, MessageFields, Presence as HostPresence, SenderRole,
+    SessionId, TenantId, TenantSetup,
 };
 use chat_gateway::plugin::{chat, clock, http, logging, sessions, timers};
 use exports::chat_gateway::plugin::hooks::Guest;
@@ -44,10 +46,12 @@ struct TenantInfo<'a> {
     max_data_bytes: usize,
 }
 
-/// Runs `f` with the settings of `channel` for `tenant` (`None` where auto-close is off
-/// or the tenant is not configured).
+/// Runs `f` with the settings of `session` on `channel` for `tenant` (`None` where
+/// auto-close is off or the tenant is not configured). The session's group attribute
+/// is read only for tenants that have groups.
 fn with_settings<R>(
     tenant: TenantId,
+    session: SessionId,
     channel: ChannelId,
     f: impl FnOnce(Option<&Settings>, TenantInfo<'_>) -> R,
 ) -> R {
@@ -64,7 +68,13 @@ fn with_settings<R>(
                 .channels
                 .entry(channel)
                 .or_insert_with(|| sessions::channel_name(channel));
-            let settings = name.as_deref().and_then(|n| t.settings.channel(n));
+            let group = t
+                .settings
+                .group_attribute()
+                .and_then(|attribute| sessions::attribute(session, attribute));
+            let settings = name
+                .as_deref()
+                .and_then(|n| t.settings.get(n, group.as_deref()));
             f(
                 settings,
                 TenantInfo {
@@ -85,10 +95,31 @@ fn sender(role: SenderRole) -> Sender {
     }
 }
 
-/// Carries out a plan in the documented order: post, push, timer, close.
+fn presence(presence: HostPresence) -> Presence {
+    match presence {
+        HostPresence::Unknown => Presence::Unknown,
+        HostPresence::Visible => Presence::Visible,
+        HostPresence::Hidden => Presence::Hidden,
+    }
+}
+
+fn state(session: SessionId) -> SessionState {
+    SessionState::decode(&sessions::state(session))
+}
+
+/// Carries out a plan in the documented order: state, post, push, timer, close.
 fn execute(plan: Plan, session: SessionId, channel: ChannelId, tenant: TenantInfo<'_>) {
     if let Some(note) = plan.note {
         logging::log(logging::Level::Debug, Some(session), note);
+    }
+    if let Some(state) = plan.state
+        && let Err(e) = sessions::set_state(session, &state.encode())
+    {
+        logging::log(
+            logging::Level::Warn,
+            Some(session),
+            &format!("session state not kept: {e:?}"),
+        );
     }
     if let Some((notice, text)) = &plan.post
         && let Err(e) = chat::post_message(session, notice.post_kind(), text)
@@ -158,10 +189,18 @@ struct Component;
 
 impl Guest for Component {
     fn configure(setup: TenantSetup) -> Result<Interests, ConfigError> {
-        let settings = config::parse(&setup.config, &setup.webhooks).map_err(|e| ConfigError {
-            path: e.path,
-            reason: e.reason,
-        })?;
+        let settings =
+            config::parse(&setup.config, &setup.defaults, &setup.webhooks).map_err(|e| {
+                ConfigError {
+                    path: e.path,
+                    reason: e.reason,
+                }
+            })?;
+        let message_fields = if settings.needs_agent_name() {
+            MessageFields::SENDER_NAME
+        } else {
+            MessageFields::empty()
+        };
         TENANTS.with_borrow_mut(|tenants| {
             tenants.insert(
                 setup.tenant,
@@ -173,34 +212,49 @@ impl Guest for Component {
                 },
             )
         });
-        Ok(Interests {
-            message_fields: MessageFields::empty(),
-        })
+        Ok(Interests { message_fields })
     }
 
     fn on_message(event: MessageEvent) {
+        let sender = sender(event.sender);
         let message = policy::Message {
-            sender: sender(event.sender),
+            sender,
             own_echo: event.origin.as_deref() == Some(policy::ORIGIN),
             at: event.at,
+            sender_name: event.sender_name.as_deref(),
         };
-        with_settings(event.tenant, event.channel, |settings, tenant| {
-            let plan = policy::on_message(settings, message);
-            execute(plan, event.session, event.channel, tenant);
-        });
+        let session_state = if policy::needs_state(sender) && !message.own_echo {
+            state(event.session)
+        } else {
+            SessionState::default()
+        };
+        with_settings(
+            event.tenant,
+            event.session,
+            event.channel,
+            |settings, tenant| {
+                let plan = policy::on_message(settings, message, session_state);
+                execute(plan, event.session, event.channel, tenant);
+            },
+        );
     }
 
     fn on_session_event(event: SessionEvent) {
-        if let SessionChange::Closed(_) = event.change {
-            with_settings(event.tenant, event.channel, |_, tenant| {
-                execute(
-                    policy::on_session_closed(),
-                    event.session,
-                    event.channel,
-                    tenant,
-                )
-            });
-        }
+        let change = match event.change {
+            SessionChange::Closed(_) => Change::Closed,
+            SessionChange::Hold(until) => Change::Hold(until),
+            SessionChange::Queued => Change::Queued,
+            SessionChange::Transferred => Change::Transferred,
+            SessionChange::Opened | SessionChange::Presence(_) => return,
+        };
+        let session_state = match change {
+            Change::Closed => SessionState::default(),
+            _ => state(event.session),
+        };
+        with_settings(event.tenant, event.session, event.channel, |_, tenant| {
+            let plan = policy::on_change(change, event.at, session_state);
+            execute(plan, event.session, event.channel, tenant);
+        });
     }
 
     fn on_timer(event: TimerEvent) {
@@ -208,10 +262,25 @@ impl Guest for Component {
             return;
         }
         let now = clock::now();
-        with_settings(event.tenant, event.channel, |settings, tenant| {
-            let plan = policy::on_timer(settings, &event.payload, now);
-            execute(plan, event.session, event.channel, tenant);
-        });
+        let attributes = sessions::attributes(event.session);
+        let fire_state = state(event.session);
+        let user_presence = presence(sessions::last_presence(event.session));
+        with_settings(
+            event.tenant,
+            event.session,
+            event.channel,
+            |settings, tenant| {
+                let fire = Fire {
+                    now,
+                    state: fire_state,
+                    attributes: &attributes,
+                    presence: user_presence,
+                    tenant: tenant.name,
+                };
+                let plan = policy::on_timer(settings, &event.payload, fire);
+                execute(plan, event.session, event.channel, tenant);
+            },
+        );
     }
 
     fn on_http_response(event: HttpResponseEvent) {

@@ -7,6 +7,10 @@
 //! events into policy calls and plans into host capability calls.
 
 pub mod config;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod explain;
+pub mod hours;
+pub mod locale;
 pub mod policy;
 pub mod push;
 pub mod template;

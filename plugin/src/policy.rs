@@ -1,11 +1,18 @@
 //! The auto-close policy as pure functions: facts in, a [`Plan`] out.
 //!
 //! No I/O, no clock, no memory between calls: everything a decision needs arrives as
-//! arguments (the settings, the event, the timer payload), so the same code runs inside
-//! the component and natively in tests, and a replaced instance decides exactly as the
-//! old one would have.
+//! arguments (the settings, the event, the timer payload, the session's small state
+//! kept by the host), so the same code runs inside the component and natively in
+//! tests, and a replaced instance decides exactly as the old one would have.
+//!
+//! A cycle starts at an agent's or bot's message. Its schedule (the time of each
+//! warning and of the close) is fixed then and travels in the timer's payload, so a
+//! configuration change applies to cycles that start after it while running cycles
+//! keep their deadlines; texts and switches are read from the configuration in force
+//! when each step fires.
 
 use crate::config::Settings;
+use crate::hours::Outside;
 use crate::template::Values;
 
 /// The one timer key auto-close uses per session: setting it again replaces the
@@ -17,6 +24,9 @@ pub const CLOSE_REASON: &str = "inactivity";
 
 /// Name this plugin posts under; messages echoed back with this origin are ignored.
 pub const ORIGIN: &str = "autoclose";
+
+/// Longest agent name carried in a timer payload, in bytes.
+pub const MAX_AGENT_NAME_BYTES: usize = 256;
 
 /// Who wrote a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,72 +43,180 @@ pub enum Sender {
 
 /// What the policy needs to know about a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Message {
+pub struct Message<'a> {
     /// Who wrote it.
     pub sender: Sender,
     /// It is this plugin's own post, echoed back by the gateway.
     pub own_echo: bool,
     /// When it was written (ms).
     pub at: u64,
+    /// The writer's display name, when the gateway passed it.
+    pub sender_name: Option<&'a str>,
 }
 
-/// What a pending timer carries, fixed when its step was planned: a running cycle
-/// keeps its timing even if the configuration changes meanwhile.
+/// What the end user's client last reported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Presence {
+    /// Never reported.
+    Unknown,
+    /// The chat is on screen.
+    Visible,
+    /// The chat is in the background.
+    Hidden,
+}
+
+/// Something that happened to a session other than a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// The agent asked the user to wait, until the given instant or (when absent)
+    /// until an agent speaks again.
+    Hold(Option<u64>),
+    /// The session went back to a queue.
+    Queued,
+    /// The session was handed to another agent or team.
+    Transferred,
+    /// The session ended.
+    Closed,
+}
+
+/// What auto-close remembers about a session between cycles, kept by the host
+/// (`sessions.state`): small, versioned, and empty for most sessions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionState {
+    /// The session is on hold, queued or transferred: only an agent's message starts
+    /// the next cycle (a bot's does not).
+    pub awaiting_agent: bool,
+    /// Cycles that reached their first warning, for `max_cycles`.
+    pub cycles: u16,
+}
+
+const STATE_V1: u8 = 1;
+
+impl SessionState {
+    /// Encodes the state; the default state encodes as nothing, so most sessions keep
+    /// no bytes in the host.
+    pub fn encode(self) -> Vec<u8> {
+        if self == SessionState::default() {
+            return Vec::new();
+        }
+        let [low, high] = self.cycles.to_le_bytes();
+        vec![STATE_V1, u8::from(self.awaiting_agent), low, high]
+    }
+
+    /// Decodes stored bytes; anything this version did not write reads as the default.
+    pub fn decode(bytes: &[u8]) -> Self {
+        match bytes {
+            [STATE_V1, flags, low, high] => SessionState {
+                awaiting_agent: flags & 1 == 1,
+                cycles: u16::from_le_bytes([*low, *high]),
+            },
+            _ => SessionState::default(),
+        }
+    }
+}
+
+/// A running cycle, as carried by its timer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cycle {
+    /// When the cycle started (ms); with the step, it identifies a notice.
+    pub started_at: u64,
+    /// The step that fires next: warnings are `0..gaps.len() - 1`, the close last.
+    pub next: u8,
+    /// Idle time before each step, from the previous step (the first from the start).
+    pub gaps: Vec<u32>,
+    /// The name of the agent whose message started the cycle.
+    pub agent_name: Option<String>,
+}
+
+impl Cycle {
+    /// Whether the next step is the close.
+    pub fn at_close(&self) -> bool {
+        usize::from(self.next) + 1 >= self.gaps.len()
+    }
+}
+
+/// What a pending timer carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Pending {
-    /// Post the warning; the close follows this long after it (ms). Measured from the
-    /// moment the warning is actually posted, so a late timer never shortens the
-    /// user's time to answer.
-    Warn {
-        /// `close_after` as configured when the cycle started.
-        close_after: u64,
-    },
-    /// Close the session; `closes_at` is the deadline announced in the warning.
-    Close {
-        /// The deadline (ms).
-        closes_at: u64,
+    /// The next step of a cycle.
+    Step(Cycle),
+    /// A hold ends: start a cycle then.
+    Resume {
+        /// The agent who asked the user to hold on.
+        agent_name: Option<String>,
     },
 }
 
 /// Version tag of the payload layout; bump it if the layout changes so that timers
 /// written by an older component are recognised (they may outlive it in a durable host).
-const PAYLOAD_V1: u8 = 1;
-/// Size of an encoded [`Pending`].
-pub const PAYLOAD_LEN: usize = 10;
+const PAYLOAD_V2: u8 = 2;
+const KIND_STEP: u8 = 0;
+const KIND_RESUME: u8 = 1;
+const HEADER_LEN: usize = 12;
 
 impl Pending {
-    /// Encodes the payload handed to the host's timer: version, step, time.
-    pub fn encode(self) -> [u8; PAYLOAD_LEN] {
-        let mut out = [0u8; PAYLOAD_LEN];
-        out[0] = PAYLOAD_V1;
-        let (step, time) = match self {
-            Pending::Warn { close_after } => (0, close_after),
-            Pending::Close { closes_at } => (1, closes_at),
+    /// Encodes the payload: version, kind, next step, step count, start, gaps (u32 ms
+    /// each), then the agent's name. At most 12 + 11 * 4 + 256 = 312 bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let (kind, next, gaps, started_at, name) = match self {
+            Pending::Step(c) => (KIND_STEP, c.next, &c.gaps[..], c.started_at, &c.agent_name),
+            Pending::Resume { agent_name } => (KIND_RESUME, 0, &[][..], 0, agent_name),
         };
-        out[1] = step;
-        out[2..].copy_from_slice(&time.to_le_bytes());
+        let name = name.as_deref().map(truncate_name).unwrap_or("");
+        let mut out = Vec::with_capacity(HEADER_LEN + gaps.len() * 4 + name.len());
+        out.extend_from_slice(&[PAYLOAD_V2, kind, next, gaps.len() as u8]);
+        out.extend_from_slice(&started_at.to_le_bytes());
+        for gap in gaps {
+            out.extend_from_slice(&gap.to_le_bytes());
+        }
+        out.extend_from_slice(name.as_bytes());
         out
     }
 
     /// Decodes a payload; `None` for anything this version did not write.
     pub fn decode(bytes: &[u8]) -> Option<Self> {
-        let bytes: &[u8; PAYLOAD_LEN] = bytes.try_into().ok()?;
-        if bytes[0] != PAYLOAD_V1 {
+        let header = bytes.get(..HEADER_LEN)?;
+        if header[0] != PAYLOAD_V2 {
             return None;
         }
-        let mut time = [0u8; 8];
-        time.copy_from_slice(&bytes[2..]);
-        let time = u64::from_le_bytes(time);
-        match bytes[1] {
-            0 => Some(Pending::Warn { close_after: time }),
-            1 => Some(Pending::Close { closes_at: time }),
+        let count = usize::from(header[3]);
+        let started_at = u64::from_le_bytes(header[4..12].try_into().ok()?);
+        let gaps_end = HEADER_LEN + count * 4;
+        let gaps: Vec<u32> = bytes
+            .get(HEADER_LEN..gaps_end)?
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let name = std::str::from_utf8(&bytes[gaps_end..]).ok()?;
+        let agent_name = (!name.is_empty()).then(|| name.to_owned());
+        match header[1] {
+            KIND_STEP if count > 0 && usize::from(header[2]) < count => {
+                Some(Pending::Step(Cycle {
+                    started_at,
+                    next: header[2],
+                    gaps,
+                    agent_name,
+                }))
+            }
+            KIND_RESUME if count == 0 => Some(Pending::Resume { agent_name }),
             _ => None,
         }
     }
 }
 
+fn truncate_name(name: &str) -> &str {
+    if name.len() <= MAX_AGENT_NAME_BYTES {
+        return name;
+    }
+    let mut cut = MAX_AGENT_NAME_BYTES;
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &name[..cut]
+}
+
 /// What to do with the session's timer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TimerOp {
     /// Set (or replace) the timer to fire at `due` carrying `pending`.
     Set {
@@ -114,7 +232,7 @@ pub enum TimerOp {
 /// Which notice a post or push is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Notice {
-    /// The warning before the close.
+    /// A warning before the close.
     Warning,
     /// The close itself.
     Close,
@@ -147,15 +265,17 @@ pub struct Push {
     pub webhook: String,
     /// The rendered text (the same as posted into the chat, if anything was).
     pub message: String,
-    /// When the session closes (ms). Also identifies the cycle, so a notice sent
-    /// twice for the same cycle carries the same idempotency key.
+    /// When the session closes (ms).
     pub closes_at: u64,
+    /// The cycle's start and the step: what makes this notice unique, so a notice
+    /// triggered twice collapses at the receiver.
+    pub key: String,
 }
 
 impl Push {
-    /// The idempotency key of the delivery: the cycle's deadline.
+    /// The idempotency key of the delivery.
     pub fn idempotency_key(&self) -> String {
-        self.closes_at.to_string()
+        self.key.clone()
     }
 
     /// After this instant the push is worthless: a warning once the chat has closed.
@@ -168,11 +288,13 @@ impl Push {
     }
 }
 
-/// Everything one event makes the plugin do, executed in this order: post, push,
-/// timer, close. At a close this gives the documented order post_message, webhook,
-/// close_session.
+/// Everything one event makes the plugin do, executed in this order: state, post,
+/// push, timer, close. At a close this gives the documented order post_message,
+/// webhook, close_session.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Plan {
+    /// The session's new state, when it changes.
+    pub state: Option<SessionState>,
     /// A message to post into the chat: its notice kind and text.
     pub post: Option<(Notice, String)>,
     /// A webhook to call.
@@ -194,287 +316,285 @@ impl Plan {
     }
 }
 
-/// Decides what a message does to the session's cycle (rules 1, 4, 5, 7).
-///
-/// `settings` is `None` where auto-close is off for the session's channel.
-pub fn on_message(settings: Option<&Settings>, message: Message) -> Plan {
+/// Whether the policy needs the session's state to decide about a message from
+/// `sender`: only messages that may start a cycle do, so the end user's messages (the
+/// most frequent) cost no extra host call.
+pub fn needs_state(sender: Sender) -> bool {
+    matches!(sender, Sender::Agent | Sender::Bot)
+}
+
+/// Decides what a message does to the session's cycle. `settings` is `None` where
+/// auto-close is off for the session's channel; `state` matters only where
+/// [`needs_state`] says so.
+pub fn on_message(settings: Option<&Settings>, message: Message<'_>, state: SessionState) -> Plan {
     if message.own_echo {
         return Plan::note("own post echoed back: ignored");
     }
     match message.sender {
         Sender::System => Plan::note("system message: ignored"),
         // Cancel even where auto-close is now off: a cycle started before a reload
-        // must still be stopped by the user's answer.
+        // must still be stopped by the user's answer. Attachments count the same.
         Sender::EndUser => Plan {
             timer: Some(TimerOp::Cancel),
             ..Plan::default()
         },
-        Sender::Agent | Sender::Bot => match settings {
-            None => Plan::note("auto-close is off for this channel"),
-            Some(settings) => Plan {
-                timer: Some(start_cycle(settings, message.at)),
-                ..Plan::default()
-            },
-        },
-    }
-}
-
-/// The first timer of a cycle that starts at `at`.
-fn start_cycle(settings: &Settings, at: u64) -> TimerOp {
-    let close_after = settings.close_after.as_ms();
-    match &settings.warning {
-        Some(warning) => TimerOp::Set {
-            due: at.saturating_add(warning.after.as_ms()),
-            pending: Pending::Warn { close_after },
-        },
-        None => {
-            let closes_at = at.saturating_add(close_after);
-            TimerOp::Set {
-                due: closes_at,
-                pending: Pending::Close { closes_at },
-            }
+        Sender::Agent => {
+            // An agent speaking ends any hold or queue wait.
+            let resumed = SessionState {
+                awaiting_agent: false,
+                ..state
+            };
+            let changed = (resumed != state).then_some(resumed);
+            let mut plan = match settings {
+                None => Plan::note("auto-close is off for this channel"),
+                Some(s) if !s.started_by.agent => Plan::note("agents do not start cycles here"),
+                Some(s) => start_cycle(s, message.at, message.sender_name, resumed),
+            };
+            plan.state = changed;
+            plan
         }
+        Sender::Bot => match settings {
+            _ if state.awaiting_agent => {
+                Plan::note("waiting for an agent: a bot message does not start a cycle")
+            }
+            None => Plan::note("auto-close is off for this channel"),
+            Some(s) if !s.started_by.bot => Plan::note("bots do not start cycles here"),
+            Some(s) => start_cycle(s, message.at, message.sender_name, state),
+        },
     }
 }
 
-/// Decides what a fired timer does (rules 2, 3, 9). `now` is the time it is handled.
-pub fn on_timer(settings: Option<&Settings>, payload: &[u8], now: u64) -> Plan {
+/// Decides what a session change does: a hold, a queue or a transfer stops the cycle
+/// until an agent speaks (or the hold ends); a close drops what is pending.
+pub fn on_change(change: Change, at: u64, state: SessionState) -> Plan {
+    let waiting = Some(SessionState {
+        awaiting_agent: true,
+        ..state
+    });
+    match change {
+        Change::Hold(Some(until)) if until > at => Plan {
+            state: waiting,
+            timer: Some(TimerOp::Set {
+                due: until,
+                pending: Pending::Resume { agent_name: None },
+            }),
+            ..Plan::default()
+        },
+        Change::Hold(_) | Change::Queued | Change::Transferred => Plan {
+            state: waiting,
+            timer: Some(TimerOp::Cancel),
+            ..Plan::default()
+        },
+        // The host drops a closed session's timers too; cancelling here keeps the
+        // plugin correct on hosts that do not.
+        Change::Closed => Plan {
+            timer: Some(TimerOp::Cancel),
+            ..Plan::default()
+        },
+    }
+}
+
+/// `from` plus `ms` of idle time that counts: with business hours that pause the
+/// clock, closed time does not.
+fn advance(settings: &Settings, from: u64, ms: u64) -> u64 {
+    match &settings.hours {
+        Some(hours) if hours.outside == Outside::Pause => {
+            hours.add_open_time(&settings.zone, from, ms)
+        }
+        _ => from.saturating_add(ms),
+    }
+}
+
+/// The first timer of a cycle that starts at `at`, unless `max_cycles` is reached.
+fn start_cycle(
+    settings: &Settings,
+    at: u64,
+    agent_name: Option<&str>,
+    state: SessionState,
+) -> Plan {
+    if settings
+        .max_cycles
+        .is_some_and(|max| u32::from(state.cycles) >= max)
+    {
+        return Plan::note("max_cycles reached: no further cycle in this session");
+    }
+    let mut previous = 0;
+    let gaps: Vec<u32> = settings
+        .schedule()
+        .into_iter()
+        .map(|at| {
+            let gap = at - previous;
+            previous = at;
+            // Durations are at most 7 days, well within u32 milliseconds.
+            u32::try_from(gap).unwrap_or(u32::MAX)
+        })
+        .collect();
+    let due = advance(settings, at, u64::from(gaps[0]));
+    Plan {
+        timer: Some(TimerOp::Set {
+            due,
+            pending: Pending::Step(Cycle {
+                started_at: at,
+                next: 0,
+                gaps,
+                agent_name: agent_name.map(|n| truncate_name(n).to_owned()),
+            }),
+        }),
+        ..Plan::default()
+    }
+}
+
+/// What is known when a timer fires, gathered by the caller from the host.
+#[derive(Clone, Copy, Debug)]
+pub struct Fire<'a> {
+    /// The time it is handled (ms).
+    pub now: u64,
+    /// The session's state.
+    pub state: SessionState,
+    /// The session's attributes, in name order.
+    pub attributes: &'a [(String, String)],
+    /// What the end user's client last reported.
+    pub presence: Presence,
+    /// The tenant's name.
+    pub tenant: &'a str,
+}
+
+impl Fire<'_> {
+    fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes
+            .binary_search_by(|(k, _)| k.as_str().cmp(name))
+            .ok()
+            .map(|i| self.attributes[i].1.as_str())
+    }
+}
+
+/// Whether an opt-out attribute's value means "opted out".
+fn opted_out(value: Option<&str>) -> bool {
+    value.is_some_and(|v| {
+        ["true", "yes", "1"]
+            .iter()
+            .any(|y| v.trim().eq_ignore_ascii_case(y))
+    })
+}
+
+/// Decides what a fired timer does.
+pub fn on_timer(settings: Option<&Settings>, payload: &[u8], fire: Fire<'_>) -> Plan {
     let Some(pending) = Pending::decode(payload) else {
         return Plan::note("timer payload not written by this plugin version: ignored");
     };
     let Some(settings) = settings else {
         return Plan::note("auto-close was turned off for this channel: pending step dropped");
     };
-    let closes_at = match pending {
-        Pending::Warn { close_after } => now.saturating_add(close_after),
-        Pending::Close { closes_at } => closes_at,
+    if let Some(name) = &settings.attributes.opt_out
+        && opted_out(fire.attribute(name))
+    {
+        return Plan::note("the session opted out of auto-close");
+    }
+    let cycle = match pending {
+        Pending::Resume { agent_name } => {
+            let resumed = SessionState {
+                awaiting_agent: false,
+                ..fire.state
+            };
+            let mut plan = start_cycle(settings, fire.now, agent_name.as_deref(), resumed);
+            plan.state = (resumed != fire.state).then_some(resumed);
+            return plan;
+        }
+        Pending::Step(cycle) => cycle,
     };
+    let now = fire.now;
+    let step = usize::from(cycle.next);
+    let remaining: u64 = cycle.gaps[step + 1..].iter().map(|g| u64::from(*g)).sum();
+    let closes_at = advance(settings, now, remaining);
+    let closes_at_text = settings.zone.format_time(closes_at, now);
     let values = Values {
         ms_left: closes_at.saturating_sub(now),
+        closes_at: &closes_at_text,
+        agent_name: cycle.agent_name.as_deref(),
+        end_user_name: fire.attribute(&settings.attributes.end_user_name),
+        tenant: fire.tenant,
+        attributes: fire.attributes,
     };
-    let push_for = |notice: Notice, wanted: fn(&crate::config::Push) -> bool, message: &str| {
-        settings.push.as_ref().filter(|p| wanted(p)).map(|p| Push {
-            notice,
-            webhook: p.webhook.clone(),
-            message: message.to_owned(),
-            closes_at,
-        })
+    let locale = fire.attribute(&settings.attributes.locale);
+    let away = fire.presence != Presence::Visible;
+    let push_for = |notice: Notice, wanted: bool, message: &str| {
+        settings
+            .push
+            .as_ref()
+            .filter(|p| wanted && (away || !p.only_when_away))
+            .map(|p| Push {
+                notice,
+                webhook: p.webhook.clone(),
+                message: message.to_owned(),
+                closes_at,
+                key: format!("{}-{step}", cycle.started_at),
+            })
     };
-    match pending {
-        Pending::Warn { .. } => {
-            let close_timer = TimerOp::Set {
-                due: closes_at,
-                pending: Pending::Close { closes_at },
-            };
-            let Some(warning) = &settings.warning else {
-                return Plan {
-                    timer: Some(close_timer),
-                    note: Some("the warning was removed from the config: closing on schedule"),
-                    ..Plan::default()
-                };
-            };
-            let text = warning.message.render(values);
-            Plan {
-                push: push_for(Notice::Warning, |p| p.on_warning, &text),
-                post: Some((Notice::Warning, text)),
-                timer: Some(close_timer),
-                ..Plan::default()
-            }
-        }
-        Pending::Close { .. } => {
-            let text = settings.close_message.as_ref().map(|t| t.render(values));
-            Plan {
-                push: push_for(Notice::Close, |p| p.on_close, text.as_deref().unwrap_or("")),
-                post: text.map(|text| (Notice::Close, text)),
-                close: true,
-                ..Plan::default()
-            }
-        }
-    }
-}
 
-/// A session that closed has nothing pending (rule 6). The host drops its timers too;
-/// cancelling here keeps the plugin correct on hosts that do not.
-pub fn on_session_closed() -> Plan {
+    if cycle.at_close() {
+        let text = settings
+            .close
+            .message
+            .as_ref()
+            .map(|t| t.pick(locale).render(values));
+        return Plan {
+            push: push_for(
+                Notice::Close,
+                settings.close.push,
+                text.as_deref().unwrap_or(""),
+            ),
+            post: text.map(|text| (Notice::Close, text)),
+            close: true,
+            ..Plan::default()
+        };
+    }
+
+    let next = Cycle {
+        next: cycle.next + 1,
+        ..cycle.clone()
+    };
+    let timer = Some(TimerOp::Set {
+        due: advance(settings, now, u64::from(cycle.gaps[step + 1])),
+        pending: Pending::Step(next),
+    });
+    let state = (step == 0).then(|| SessionState {
+        cycles: fire.state.cycles.saturating_add(1),
+        ..fire.state
+    });
+    let Some(warning) = settings.warnings.get(step) else {
+        return Plan {
+            timer,
+            state,
+            note: Some(
+                "this warning is no longer configured: skipped, the cycle keeps its deadline",
+            ),
+            ..Plan::default()
+        };
+    };
+    if let Some(hours) = &settings.hours
+        && hours.outside == Outside::SuppressWarnings
+        && !hours.is_open(&settings.zone, now)
+    {
+        return Plan {
+            timer,
+            state,
+            note: Some("outside business hours: warning suppressed"),
+            ..Plan::default()
+        };
+    }
+    let text = warning.message.pick(locale).render(values);
+    let push = push_for(Notice::Warning, warning.push, &text);
+    let note = (warning.push && push.is_none() && settings.push.is_some())
+        .then_some("the end user is looking at the chat: warning not pushed");
     Plan {
-        timer: Some(TimerOp::Cancel),
-        ..Plan::default()
+        state,
+        post: warning.post.then_some((Notice::Warning, text)),
+        push,
+        timer,
+        close: false,
+        note,
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config;
-
-    fn settings(text: &str) -> Settings {
-        let tenant = config::parse(
-            &format!(r#"{{"channels":{{"c":{{"auto_close":{text}}}}}}}"#),
-            &["push".to_owned()],
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        tenant.channel("c").cloned().expect("channel c")
-    }
-
-    fn with_warning() -> Settings {
-        settings(
-            r#"{"warning_after":"3m","close_after":"2m","warning_message":"{{minutes_left}} min left",
-               "close_message":"bye","push":{"webhook":"push","on_warning":true,"on_close":true}}"#,
-        )
-    }
-
-    fn msg(sender: Sender, at: u64) -> Message {
-        Message {
-            sender,
-            own_echo: false,
-            at,
-        }
-    }
-
-    #[test]
-    fn agent_and_bot_messages_start_a_cycle_from_their_own_time() {
-        let s = with_warning();
-        for sender in [Sender::Agent, Sender::Bot] {
-            let plan = on_message(Some(&s), msg(sender, 1_000));
-            assert_eq!(
-                plan.timer,
-                Some(TimerOp::Set {
-                    due: 181_000,
-                    pending: Pending::Warn {
-                        close_after: 120_000
-                    }
-                })
-            );
-        }
-    }
-
-    #[test]
-    fn without_a_warning_the_close_follows_the_last_message() {
-        let s = settings(r#"{"close_after":"2m"}"#);
-        let plan = on_message(Some(&s), msg(Sender::Agent, 5));
-        assert_eq!(
-            plan.timer,
-            Some(TimerOp::Set {
-                due: 120_005,
-                pending: Pending::Close { closes_at: 120_005 }
-            })
-        );
-    }
-
-    #[test]
-    fn end_user_cancels_system_and_echoes_do_nothing() {
-        let s = with_warning();
-        assert_eq!(
-            on_message(Some(&s), msg(Sender::EndUser, 0)).timer,
-            Some(TimerOp::Cancel)
-        );
-        assert_eq!(
-            on_message(None, msg(Sender::EndUser, 0)).timer,
-            Some(TimerOp::Cancel)
-        );
-        assert_eq!(on_message(Some(&s), msg(Sender::System, 0)).timer, None);
-        let echo = Message {
-            own_echo: true,
-            ..msg(Sender::Agent, 0)
-        };
-        assert_eq!(on_message(Some(&s), echo).timer, None);
-        let echo_user = Message {
-            own_echo: true,
-            ..msg(Sender::EndUser, 0)
-        };
-        assert_eq!(on_message(Some(&s), echo_user).timer, None);
-        assert_eq!(on_message(None, msg(Sender::Agent, 0)).timer, None);
-    }
-
-    #[test]
-    fn warning_posts_pushes_and_schedules_the_close() {
-        let s = with_warning();
-        let payload = Pending::Warn {
-            close_after: 120_000,
-        }
-        .encode();
-        let plan = on_timer(Some(&s), &payload, 181_000);
-        assert_eq!(plan.post, Some((Notice::Warning, "2 min left".to_owned())));
-        assert_eq!(
-            plan.push.as_ref().map(|p| (p.notice, p.message.as_str())),
-            Some((Notice::Warning, "2 min left"))
-        );
-        assert_eq!(
-            plan.timer,
-            Some(TimerOp::Set {
-                due: 301_000,
-                pending: Pending::Close { closes_at: 301_000 }
-            })
-        );
-        assert!(!plan.close);
-        assert_eq!(plan.push.as_ref().and_then(Push::deliver_by), Some(301_000));
-    }
-
-    #[test]
-    fn close_posts_pushes_and_closes() {
-        let s = with_warning();
-        let payload = Pending::Close { closes_at: 301_000 }.encode();
-        let plan = on_timer(Some(&s), &payload, 301_000);
-        assert_eq!(plan.post, Some((Notice::Close, "bye".to_owned())));
-        assert_eq!(plan.push.map(|p| p.notice), Some(Notice::Close));
-        assert!(plan.close);
-        assert_eq!(plan.timer, None);
-    }
-
-    #[test]
-    fn push_switches_are_respected() {
-        let s = settings(
-            r#"{"warning_after":"1m","close_after":"1m","warning_message":"w","push":{"webhook":"push","on_warning":true}}"#,
-        );
-        let close = Pending::Close { closes_at: 1 }.encode();
-        let plan = on_timer(Some(&s), &close, 1);
-        assert_eq!(plan.push, None);
-        assert_eq!(plan.post, None, "no close message configured");
-        assert!(plan.close);
-    }
-
-    #[test]
-    fn foreign_payloads_are_ignored() {
-        let s = with_warning();
-        for payload in [
-            &[][..],
-            &[9, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            &[1, 7, 0, 0, 0, 0, 0, 0, 0, 0],
-        ] {
-            let plan = on_timer(Some(&s), payload, 0);
-            assert!(plan.note.is_some());
-            assert!(!plan.close && plan.post.is_none() && plan.timer.is_none());
-        }
-    }
-
-    #[test]
-    fn payload_round_trips() {
-        for pending in [
-            Pending::Warn { close_after: 7 },
-            Pending::Close {
-                closes_at: u64::MAX - 3,
-            },
-        ] {
-            assert_eq!(Pending::decode(&pending.encode()), Some(pending));
-        }
-    }
-
-    #[test]
-    fn a_late_warning_still_gives_the_full_close_after() {
-        let s = with_warning();
-        let payload = Pending::Warn {
-            close_after: 120_000,
-        }
-        .encode();
-        // The warning timer was delivered 50s late (say, after a host restart).
-        let plan = on_timer(Some(&s), &payload, 231_000);
-        assert_eq!(plan.post, Some((Notice::Warning, "2 min left".to_owned())));
-        assert_eq!(
-            plan.timer,
-            Some(TimerOp::Set {
-                due: 351_000,
-                pending: Pending::Close { closes_at: 351_000 }
-            })
-        );
-    }
-}
+mod tests;

@@ -86,6 +86,7 @@ mod tests {
             webhook: "p".into(),
             message: "2 min left".into(),
             closes_at: 301_000,
+            key: "0-0".into(),
         };
         let attributes = vec![("locale".to_owned(), "en".to_owned())];
         let to = Recipient {
@@ -110,6 +111,7 @@ mod tests {
             webhook: "p".into(),
             message: "é\"x".repeat(400),
             closes_at: 301_000,
+            key: "0-0".into(),
         };
         let attributes = vec![("user_agent".to_owned(), "M".repeat(2_000))];
         let to = Recipient {

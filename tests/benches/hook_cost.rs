@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use autoclose_host::timers::{TimerKey, TimerStore};
-use autoclose_plugin::policy::{self, Message, TimerOp};
+use autoclose_plugin::policy::{self, Message, SessionState, TimerOp};
 use autoclose_tests::bench::{median, ns_per_message, open_sessions};
 use autoclose_tests::{CONFIG, gateway};
 
@@ -26,6 +26,7 @@ fn main() {
     tenant_doc.remove("webhooks");
     let settings = autoclose_plugin::config::parse(
         &serde_json::Value::Object(tenant_doc).to_string(),
+        "{}",
         &["mobile-push".to_owned()],
     )
     .unwrap_or_else(|e| panic!("{e}"));
@@ -46,7 +47,9 @@ fn main() {
                             sender: policy::Sender::Agent,
                             own_echo: false,
                             at: black_box(i),
+                            sender_name: None,
                         },
+                        SessionState::default(),
                     );
                     black_box(plan);
                 }
@@ -68,7 +71,9 @@ fn main() {
                             sender: policy::Sender::Agent,
                             own_echo: false,
                             at: i,
+                            sender_name: None,
                         },
+                        SessionState::default(),
                     );
                     if let Some(TimerOp::Set { due, pending }) = plan.timer {
                         let key = TimerKey {

@@ -60,7 +60,7 @@ fn rss() -> u64 {
 
 /// (µs per tenant to start, resident bytes per idle tenant) for [`TENANTS`] tenants.
 fn tenants(pool: Option<u32>) -> (f64, f64) {
-    let tenant = r#"{"channels": {"web_chat": {"auto_close": {"warning_after": "3m", "close_after": "2m", "warning_message": "Still there?", "close_message": "Closed."}}}}"#;
+    let tenant = r#"{"channels": {"web_chat": {"auto_close": {"warnings": [{"after": "3m", "message": "Still there?"}], "close": {"after": "5m", "message": "Closed."}}}}}"#;
     let tenants: Vec<String> = (0..TENANTS)
         .map(|i| format!("\"t{i}\": {tenant}"))
         .collect();

@@ -79,9 +79,9 @@ fn main() {
         "egress": {"allow_private_networks": true},
         "gateway": {"actions_url": actions.url("/actions"), "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
         "tenants": {"acme": {"webhooks": ["push"], "channels": {"web_chat": {"auto_close": {
-            "warning_after": "2s", "close_after": "1h",
-            "warning_message": "Still there?", "close_message": "Closed.",
-            "push": {"webhook": "push", "on_warning": true}}}}}}
+            "warnings": [{"after": "2s", "message": "Still there?", "push": true}],
+            "close": {"after": "1h2s", "message": "Closed."},
+            "push": {"webhook": "push"}}}}}}
     });
     let config_path = dir.join("config.json");
     std::fs::write(&config_path, config.to_string()).unwrap_or_else(|e| panic!("{e}"));

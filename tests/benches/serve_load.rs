@@ -177,13 +177,14 @@ fn main() {
         "gateway": {"actions_url": callback.url("/actions")},
         "tenants": {
             "acme": {"webhooks": ["push"], "channels": {
-                "web_chat": {"auto_close": {"warning_after": "1h", "close_after": "10m",
-                    "warning_message": "Still there?", "close_message": "Closed.",
-                    "push": {"webhook": "push", "on_warning": true}}},
-                "http_api": {"auto_close": {"close_after": "1h", "close_message": "Closed."}}}},
+                "web_chat": {"auto_close": {
+                    "warnings": [{"after": "1h", "message": "Still there?", "push": true}],
+                    "close": {"after": "1h10m", "message": "Closed."},
+                    "push": {"webhook": "push"}}},
+                "http_api": {"auto_close": {"close": {"after": "1h", "message": "Closed."}}}}},
             "globex": {"channels": {
-                "web_chat": {"auto_close": {"close_after": "1h", "close_message": "Closed."}},
-                "http_api": {"auto_close": {"close_after": "1h", "close_message": "Closed."}}}}}
+                "web_chat": {"auto_close": {"close": {"after": "1h", "message": "Closed."}}},
+                "http_api": {"auto_close": {"close": {"after": "1h", "message": "Closed."}}}}}}
     });
     let config_path = dir.join("config.json");
     std::fs::write(&config_path, config.to_string()).unwrap_or_else(|e| panic!("{e}"));

@@ -34,6 +34,7 @@ pub fn open_sessions(gw: &mut Gateway, sessions: u64) -> Vec<GatewayEvent> {
                 channel: None,
                 origin: None,
                 attachment: false,
+                sender_name: None,
             })
         })
         .collect()

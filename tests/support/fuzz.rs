@@ -10,7 +10,8 @@ use std::path::Path;
 
 use autoclose_host::config::HostConfig;
 use autoclose_host::event::{
-    ClosedEvent, GatewayEvent, MessageEvent, OpenedEvent, PresenceEvent, Sender, Visibility,
+    ClosedEvent, GatewayEvent, HoldEvent, MessageEvent, OpenedEvent, PresenceEvent, Sender,
+    SessionRef, Visibility,
 };
 use autoclose_host::gateway::{EventError, Gateway};
 use autoclose_host::outbound::AnswerOk;
@@ -58,14 +59,24 @@ pub fn host_config(data: &[u8]) {
     }
 }
 
-/// A tenant's auto-close configuration (templates and durations included), as the
-/// component parses it: every refusal says what is wrong.
+/// A tenant's auto-close configuration (layers, templates, locales, durations,
+/// business hours included), as the component parses it, both as a tenant's document
+/// and as the operator's defaults: every refusal says what is wrong, and a refusal in
+/// the defaults is located in the defaults.
 pub fn plugin_config(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Err(e) = autoclose_plugin::config::parse(text, &["push".to_owned()]) {
+    let hooks = ["push".to_owned()];
+    if let Err(e) = autoclose_plugin::config::parse(text, "{}", &hooks) {
         assert!(!e.reason.is_empty(), "empty reason at {:?}", e.path);
+    }
+    if let Err(e) = autoclose_plugin::config::parse("{}", text, &hooks) {
+        assert!(!e.reason.is_empty(), "empty reason at {:?}", e.path);
+        assert!(
+            e.path.starts_with("defaults"),
+            "an error in the defaults located elsewhere: {e}"
+        );
     }
 }
 
@@ -110,7 +121,7 @@ pub fn hooks(data: &[u8]) {
             let text_len = usize::from(next() % 32);
             let text: String = (0..text_len).map(|_| char::from(next())).collect();
             *now = now.saturating_add(u64::from(next()) * 997);
-            let event = match op % 6 {
+            let event = match op % 8 {
                 0 => GatewayEvent::SessionOpened(OpenedEvent {
                     tenant,
                     session,
@@ -128,7 +139,15 @@ pub fn hooks(data: &[u8]) {
                     channel: (next() % 2 == 0).then(|| "web_chat".to_owned()),
                     origin: (next() % 4 == 0).then(|| "autoclose".to_owned()),
                     attachment: next() % 2 == 0,
+                    sender_name: (next() % 2 == 0).then(|| text.clone()),
                 }),
+                6 => GatewayEvent::Hold(HoldEvent {
+                    tenant,
+                    session,
+                    duration: autoclose_duration::Duration::from_ms(u64::from(next()) * 5_000).ok(),
+                }),
+                7 if next() % 2 == 0 => GatewayEvent::Queued(SessionRef { tenant, session }),
+                7 => GatewayEvent::Transferred(SessionRef { tenant, session }),
                 4 => GatewayEvent::Presence(PresenceEvent {
                     tenant,
                     session,

@@ -26,18 +26,18 @@ pub const CONFIG: &str = r#"{
   "tenants": {
     "acme": {"webhooks": ["mobile-push"], "channels": {
       "web_chat": {"auto_close": {
-        "warning_after": "3m", "close_after": "2m",
-        "warning_message": "Are you still there? This chat closes in {{minutes_left}} minutes.",
-        "close_message": "This chat was closed because we did not hear from you.",
-        "push": {"webhook": "mobile-push", "on_warning": true, "on_close": false}}},
-      "http_api": {"auto_close": {"close_after": "10m", "close_message": "Closed."}},
+        "warnings": [{"after": "3m", "push": true,
+                      "message": "Are you still there? This chat closes in {{minutes_left}} minutes."}],
+        "close": {"after": "5m", "message": "This chat was closed because we did not hear from you."},
+        "push": {"webhook": "mobile-push"}}},
+      "http_api": {"auto_close": {"close": {"after": "10m", "message": "Closed."}}},
       "sms": {"auto_close": {"enabled": false}}}},
     "globex": {"webhooks": ["mobile-push"], "channels": {
       "web_chat": {"auto_close": {
-        "warning_after": "1m", "close_after": "30s",
-        "warning_message": "Closing in {{seconds_left}} seconds ({{minutes_left}} min).",
-        "close_message": "Closed for inactivity.",
-        "push": {"webhook": "mobile-push", "on_warning": true, "on_close": true}}}}}
+        "warnings": [{"after": "1m", "push": true,
+                      "message": "Closing in {{seconds_left}} seconds ({{minutes_left}} min)."}],
+        "close": {"after": "1m30s", "message": "Closed for inactivity.", "push": true},
+        "push": {"webhook": "mobile-push"}}}}}
   }
 }"#;
 

@@ -231,6 +231,7 @@ impl Gateway {
             if let Some(s) = self.state.sessions.get_mut(session) {
                 s.channel = channel;
                 s.attributes = record.attributes;
+                s.plugin_state = record.state;
                 s.presence = match record.presence {
                     StoredPresence::Unknown => Presence::Unknown,
                     StoredPresence::Visible => Presence::Visible,
@@ -362,6 +363,7 @@ impl Gateway {
                 .and_then(|c| self.state.channels.name(c))
                 .map(str::to_owned),
             attributes: record.attributes.clone(),
+            state: record.plugin_state.clone(),
             presence: match record.presence {
                 Presence::Unknown => StoredPresence::Unknown,
                 Presence::Visible => StoredPresence::Visible,

@@ -562,6 +562,9 @@ pub fn event_type(event: &GatewayEvent) -> &'static str {
         GatewayEvent::Message(_) => "message",
         GatewayEvent::Presence(_) => "presence",
         GatewayEvent::SessionClosed(_) => "session_closed",
+        GatewayEvent::Hold(_) => "hold",
+        GatewayEvent::Queued(_) => "queued",
+        GatewayEvent::Transferred(_) => "transferred",
     }
 }
 

@@ -39,6 +39,9 @@ pub struct SessionRecord {
     /// Pending timers, in no particular order (`seq` keeps the firing order of ties).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub timers: Vec<TimerRecord>,
+    /// What the plugin keeps for the session, base64.
+    #[serde(default, with = "base64_bytes", skip_serializing_if = "Vec::is_empty")]
+    pub state: Vec<u8>,
 }
 
 /// The end user's presence as stored.

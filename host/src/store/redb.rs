@@ -325,6 +325,7 @@ mod tests {
             presence: StoredPresence::Hidden,
             closed: false,
             closed_at: None,
+            state: vec![1, 0, 2, 0],
             timers: (0..timers)
                 .map(|i| TimerRecord {
                     key: i as u32,

@@ -35,7 +35,7 @@ impl Default for RetryPolicy {
 }
 
 /// `retry` as written in config.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawRetry {
     #[serde(default)]
