@@ -335,3 +335,60 @@ fn events_held_for_a_failing_tenant_are_kept_and_delivered_after_a_restore() {
         .collect();
     assert_eq!(closes, vec![10_003]);
 }
+
+/// What a plugin keeps per session (`sessions.set-state`) is in the journal: a session
+/// that went back to a queue stays waiting for an agent across a restart, so the queue
+/// bot's message after the restart starts no cycle; the agent's does.
+#[test]
+fn the_plugins_session_state_survives_a_restart() {
+    use autoclose_tests::{message, opened, scenario};
+    let receiver = ScriptedReceiver::default();
+    let mut store = MapStore::default();
+    let mut before = new_gateway(&receiver);
+    before.track_changes();
+    let queued = serde_json::json!({"type": "queued", "tenant": "acme", "session": "s1"});
+    // After the restart the scenario text alone does not open the session.
+    let said = |sender: &str| {
+        serde_json::json!({"type": "message", "tenant": "acme", "session": "s1",
+                           "sender": sender, "channel": "web_chat"})
+        .to_string()
+    };
+    autoclose_tests::handle_events(
+        &mut before,
+        &scenario(&[
+            (0, opened("acme", "s1", "web_chat")),
+            (1_000, message("acme", "s1", "agent")),
+            (2_000, queued.to_string()),
+        ]),
+    );
+    store.commit(before.take_changes());
+    let kept = store
+        .sessions
+        .get(&("acme".to_owned(), "s1".to_owned()))
+        .map(|s| s.state.clone())
+        .unwrap_or_default();
+    assert!(!kept.is_empty(), "the waiting flag is in the store");
+    drop(before);
+
+    let mut after = new_gateway(&receiver);
+    after.track_changes();
+    after.restore(store.snapshot(), 2_000);
+    autoclose_tests::handle_events(&mut after, &scenario(&[(3_000, said("bot"))]));
+    after.advance_to(600_000);
+    assert!(
+        after.take_actions().is_empty(),
+        "a bot message does not end the wait for an agent"
+    );
+    autoclose_tests::handle_events(&mut after, &scenario(&[(600_000, said("agent"))]));
+    after.advance_to(800_000);
+    let kinds: Vec<String> = after
+        .take_actions()
+        .iter()
+        .map(|a| serde_json::to_value(a).expect("json")["action"].to_string())
+        .collect();
+    assert_eq!(
+        kinds.first().map(String::as_str),
+        Some("\"post_message\""),
+        "{kinds:?}"
+    );
+}

@@ -93,9 +93,14 @@ fn config_error_place(tenant: &str, path: &str) -> String {
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
-    /// A component could not be loaded.
-    #[error(transparent)]
-    Load(#[from] LoadError),
+    /// A tenant's component could not be loaded.
+    #[error("tenants.{tenant}.component: {source}")]
+    Load {
+        /// The tenant naming it.
+        tenant: String,
+        /// Why.
+        source: LoadError,
+    },
     /// A tenant's component refused its configuration.
     #[error("{}: {reason}", config_error_place(tenant, path))]
     Config {
@@ -276,7 +281,12 @@ impl Gateway {
                 Some(path) => match components.get(path) {
                     Some(c) => c.clone(),
                     None => {
-                        let loaded = gateway.runtime.load_file(path)?;
+                        let loaded = gateway.runtime.load_file(path).map_err(|source| {
+                            GatewayError::Load {
+                                tenant: name.clone(),
+                                source,
+                            }
+                        })?;
                         components.insert(path.clone(), loaded.clone());
                         loaded
                     }
@@ -479,7 +489,6 @@ impl Gateway {
             GatewayEvent::SessionClosed(_) => {
                 record.closed = true;
                 record.closed_at = now;
-                record.plugin_state = Vec::new();
                 self.closed_order.push_back((now, session));
                 let channel = record.channel;
                 self.state.timers.cancel_session(session);
@@ -930,6 +939,7 @@ impl Gateway {
             observer(started.elapsed());
         }
         let mut commands = std::mem::take(&mut live.store.data_mut().commands);
+        let closing = live.store.data_mut().closing.take();
         match result {
             Ok(()) => {
                 if state.now.saturating_sub(slot.last_failure_at) >= QUIET_RESET_MS {
@@ -937,6 +947,9 @@ impl Gateway {
                 }
                 slot.stats.hooks_ok += 1;
                 self.apply(tenant, &mut commands);
+                if let Some(session) = closing {
+                    self.drop_plugin_state(session);
+                }
                 // Hand the emptied buffer back: the next hook records into it without
                 // allocating.
                 if let Some(live) = self.tenants[tenant as usize].live.as_mut() {
@@ -965,8 +978,22 @@ impl Gateway {
                     }
                     _ => slot.stats.events_dropped += 1,
                 }
+                if let Some(session) = closing {
+                    self.drop_plugin_state(session);
+                }
                 false
             }
+        }
+    }
+
+    /// Drops what the plugin kept for a session once the hook reporting its close has
+    /// run: nothing can read it any more.
+    fn drop_plugin_state(&mut self, session: SessionId) {
+        if let Some(record) = self.state.sessions.get_mut(session)
+            && !record.plugin_state.is_empty()
+        {
+            record.plugin_state = Vec::new();
+            self.touch_session(session);
         }
     }
 
@@ -1026,7 +1053,6 @@ impl Gateway {
                     }
                     record.closed = true;
                     record.closed_at = now;
-                    record.plugin_state = Vec::new();
                     self.closed_order.push_back((now, session));
                     self.state.timers.cancel_session(session);
                     self.touch_session(session);

@@ -19,6 +19,10 @@ pub mod server;
 /// The misbehaving test component built by this package's build script.
 pub const MISBEHAVING_PLUGIN: &str = env!("MISBEHAVING_PLUGIN_WASM");
 
+/// The example vendor component (`examples/components/csat`), built by this package's
+/// build script.
+pub const CSAT_COMPONENT: &str = env!("CSAT_COMPONENT_WASM");
+
 /// The config used by most rule tests: acme with a warning on `web_chat` and a plain
 /// close on `http_api`; globex with a push on warning and on close.
 pub const CONFIG: &str = r#"{
@@ -74,8 +78,8 @@ impl std::ops::DerefMut for TestGateway {
     }
 }
 
-/// Starts a gateway for `config` (JSON text); `{MISBEHAVING}` in it stands for the path
-/// of the misbehaving test component.
+/// Starts a gateway for `config` (JSON text); `{MISBEHAVING}` and `{CSAT}` in it stand
+/// for the paths of the misbehaving test component and the example CSAT component.
 pub fn gateway(config: &str) -> Result<TestGateway, String> {
     let receiver = ScriptedReceiver::default();
     let gateway = gateway_with(config, Box::new(receiver.clone()))?;
@@ -87,7 +91,9 @@ pub fn gateway_with(
     config: &str,
     outbound: Box<dyn autoclose_host::outbound::Outbound + Send>,
 ) -> Result<Gateway, String> {
-    let text = config.replace("{MISBEHAVING}", MISBEHAVING_PLUGIN);
+    let text = config
+        .replace("{MISBEHAVING}", MISBEHAVING_PLUGIN)
+        .replace("{CSAT}", CSAT_COMPONENT);
     let config =
         HostConfig::parse(&text, Path::new("test-config.json")).map_err(|e| e.to_string())?;
     let (runtime, plugin) = if config.limits == Default::default() {
