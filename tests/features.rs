@@ -27,7 +27,7 @@ fn replay(scenario: &str) -> Vec<String> {
     transcript(&example("config.json"), &example(scenario))
         .iter()
         .filter(|a| a["action"] != "webhook_attempt")
-        .map(|a| render(a))
+        .map(render)
         .collect()
 }
 
