@@ -282,7 +282,7 @@ impl Model {
                 self.order += 1;
                 self.timers.insert(
                     (due.max(at + 1_000), self.order),
-                    (key.0.clone(), key.1.clone(), pending.encode()),
+                    (key.0.clone(), key.1.clone(), pending.encode().to_vec()),
                 );
             }
             Some(TimerOp::Cancel) => self.cancel(key),

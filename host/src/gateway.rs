@@ -25,8 +25,8 @@ use wasmtime::Store;
 use crate::action::{Action, ActionKind};
 use crate::bindings::Plugin;
 use crate::bindings::chat_gateway::plugin::events::{
-    CloseCause, HttpAnswer, HttpOutcome, HttpResponseEvent, MessageEvent, SessionChange,
-    SessionEvent, TimerEvent,
+    CloseCause, HttpAnswer, HttpOutcome, HttpResponseEvent, MessageEvent, MessageField,
+    SessionChange, SessionEvent, TimerEvent,
 };
 use crate::bindings::chat_gateway::plugin::types::{
     HostLimits, Interests, MessageFields, Presence, SenderRole, TenantSetup,
@@ -77,6 +77,39 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// Wait after the second consecutive failure; doubles with each further one. The first
 /// failure is retried at once: a single bad event should not silence a tenant.
 pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+
+/// The optional fields of `message` that the tenant asked for, in the documented order.
+fn message_fields(
+    message: &crate::event::MessageEvent,
+    wanted: MessageFields,
+) -> Option<Vec<MessageField>> {
+    if wanted == MessageFields::empty() {
+        return None;
+    }
+    let mut fields = Vec::new();
+    if let Some(text) = message
+        .text
+        .as_ref()
+        .filter(|_| wanted.contains(MessageFields::TEXT))
+    {
+        fields.push(MessageField::Text(text.clone()));
+    }
+    if let Some(id) = message
+        .id
+        .as_ref()
+        .filter(|_| wanted.contains(MessageFields::MESSAGE_ID))
+    {
+        fields.push(MessageField::MessageId(id.clone()));
+    }
+    if let Some(name) = message
+        .sender_name
+        .as_ref()
+        .filter(|_| wanted.contains(MessageFields::SENDER_NAME))
+    {
+        fields.push(MessageField::SenderName(name.clone()));
+    }
+    (!fields.is_empty()).then_some(fields)
+}
 
 /// Where a component's configuration error is, as a path in the host's config file:
 /// inside the tenant's document, or in the operator's `defaults` as applied to it.
@@ -207,6 +240,18 @@ enum Hook {
     /// A timer, and how often it was delivered before and failed.
     Timer(TimerEvent, u8),
     Http(HttpResponseEvent),
+}
+
+impl Hook {
+    /// The session the hook is about.
+    fn session(&self) -> SessionId {
+        match self {
+            Hook::Message(e) => e.session,
+            Hook::Session(e) => e.session,
+            Hook::Timer(e, _) => e.session,
+            Hook::Http(e) => e.session,
+        }
+    }
 }
 
 /// Sessions, timers and the tenants' plugin instances.
@@ -397,6 +442,7 @@ impl Gateway {
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect();
                 Hook::Session(SessionEvent {
+                    state: None,
                     tenant,
                     session,
                     channel,
@@ -424,6 +470,7 @@ impl Gateway {
                 };
                 let fields = self.tenants[tenant as usize].interests.message_fields;
                 Hook::Message(MessageEvent {
+                    state: None,
                     tenant,
                     session,
                     channel,
@@ -436,18 +483,7 @@ impl Gateway {
                     at: now,
                     has_attachment: message.attachment,
                     origin: message.origin.clone(),
-                    message_id: message
-                        .id
-                        .clone()
-                        .filter(|_| fields.contains(MessageFields::MESSAGE_ID)),
-                    text: message
-                        .text
-                        .clone()
-                        .filter(|_| fields.contains(MessageFields::TEXT)),
-                    sender_name: message
-                        .sender_name
-                        .clone()
-                        .filter(|_| fields.contains(MessageFields::SENDER_NAME)),
+                    fields: message_fields(message, fields),
                 })
             }
             GatewayEvent::Hold(_) | GatewayEvent::Queued(_) | GatewayEvent::Transferred(_) => {
@@ -462,6 +498,7 @@ impl Gateway {
                     _ => SessionChange::Transferred,
                 };
                 Hook::Session(SessionEvent {
+                    state: None,
                     tenant,
                     session,
                     channel,
@@ -479,6 +516,7 @@ impl Gateway {
                     return Ok(());
                 };
                 Hook::Session(SessionEvent {
+                    state: None,
                     tenant,
                     session,
                     channel,
@@ -496,6 +534,7 @@ impl Gateway {
                     return Ok(());
                 };
                 Hook::Session(SessionEvent {
+                    state: None,
                     tenant,
                     session,
                     channel,
@@ -713,6 +752,7 @@ impl Gateway {
             tenant,
             Hook::Timer(
                 TimerEvent {
+                    state: None,
                     tenant,
                     session: key.session,
                     channel,
@@ -771,6 +811,7 @@ impl Gateway {
                     self.call(
                         tenant,
                         Hook::Session(SessionEvent {
+                            state: None,
                             tenant,
                             session,
                             channel,
@@ -914,6 +955,18 @@ impl Gateway {
             )),
             _ => None,
         };
+        // The plugin's state for the session as it is now, not as it was when the
+        // hook was made: a held hook is delivered after later ones changed it.
+        let mut hook = hook;
+        if let Some(record) = state.sessions.get(hook.session()) {
+            let fresh = (!record.plugin_state.is_empty()).then(|| record.plugin_state.clone());
+            match &mut hook {
+                Hook::Message(e) => e.state = fresh,
+                Hook::Session(e) => e.state = fresh,
+                Hook::Timer(e, _) => e.state = fresh,
+                Hook::Http(_) => {}
+            }
+        }
         live.store.data_mut().closing = match &hook {
             Hook::Session(SessionEvent {
                 session,
@@ -1311,11 +1364,20 @@ impl Gateway {
                             SenderRole::Bot => Sender::Bot,
                             SenderRole::System => Sender::System,
                         },
-                        id: m.message_id.clone(),
-                        text: m.text.clone(),
+                        id: m.fields.iter().flatten().find_map(|f| match f {
+                            MessageField::MessageId(id) => Some(id.clone()),
+                            _ => None,
+                        }),
+                        text: m.fields.iter().flatten().find_map(|f| match f {
+                            MessageField::Text(text) => Some(text.clone()),
+                            _ => None,
+                        }),
                         channel,
                         origin: m.origin.clone(),
-                        sender_name: m.sender_name.clone(),
+                        sender_name: m.fields.iter().flatten().find_map(|f| match f {
+                            MessageField::SenderName(name) => Some(name.clone()),
+                            _ => None,
+                        }),
                         attachment: m.has_attachment,
                     }),
                 )

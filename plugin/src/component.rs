@@ -18,7 +18,8 @@ wit_bindgen::generate!({
 });
 
 use chat_gateway::plugin::events::{
-    HttpOutcome, HttpResponseEvent, MessageEvent, SessionChange, SessionEvent, TimerEvent,
+    HttpOutcome, HttpResponseEvent, MessageEvent, MessageField, SessionChange, SessionEvent,
+    TimerEvent,
 };
 use chat_gateway::plugin::types::{
     ChannelId, ConfigError, Interests, MessageFields, Presence as HostPresence, SenderRole,
@@ -101,10 +102,6 @@ fn presence(presence: HostPresence) -> Presence {
         HostPresence::Visible => Presence::Visible,
         HostPresence::Hidden => Presence::Hidden,
     }
-}
-
-fn state(session: SessionId) -> SessionState {
-    SessionState::decode(&sessions::state(session))
 }
 
 /// Carries out a plan in the documented order: state, post, push, timer, close.
@@ -221,13 +218,12 @@ impl Guest for Component {
             sender,
             own_echo: event.origin.as_deref() == Some(policy::ORIGIN),
             at: event.at,
-            sender_name: event.sender_name.as_deref(),
+            sender_name: event.fields.iter().flatten().find_map(|f| match f {
+                MessageField::SenderName(name) => Some(name.as_str()),
+                _ => None,
+            }),
         };
-        let session_state = if policy::needs_state(sender) && !message.own_echo {
-            state(event.session)
-        } else {
-            SessionState::default()
-        };
+        let session_state = SessionState::decode(event.state.as_deref().unwrap_or_default());
         with_settings(
             event.tenant,
             event.session,
@@ -247,10 +243,7 @@ impl Guest for Component {
             SessionChange::Transferred => Change::Transferred,
             SessionChange::Opened | SessionChange::Presence(_) => return,
         };
-        let session_state = match change {
-            Change::Closed => SessionState::default(),
-            _ => state(event.session),
-        };
+        let session_state = SessionState::decode(event.state.as_deref().unwrap_or_default());
         with_settings(event.tenant, event.session, event.channel, |_, tenant| {
             let plan = policy::on_change(change, event.at, session_state);
             execute(plan, event.session, event.channel, tenant);
@@ -263,7 +256,7 @@ impl Guest for Component {
         }
         let now = clock::now();
         let attributes = sessions::attributes(event.session);
-        let fire_state = state(event.session);
+        let fire_state = SessionState::decode(event.state.as_deref().unwrap_or_default());
         let user_presence = presence(sessions::last_presence(event.session));
         with_settings(
             event.tenant,

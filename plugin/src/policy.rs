@@ -115,15 +115,65 @@ impl SessionState {
     }
 }
 
+/// Most steps of a cycle: the warnings and the close.
+pub const MAX_STEPS: usize = crate::config::MAX_WARNINGS + 1;
+
+/// The idle time before each step of a cycle, from the previous step (the first from
+/// the cycle's start), in ms. Fixed size, so starting a cycle allocates nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gaps {
+    values: [u32; MAX_STEPS],
+    len: u8,
+}
+
+impl Gaps {
+    /// Gaps from a slice of 1 to [`MAX_STEPS`] values.
+    pub fn from_slice(gaps: &[u32]) -> Option<Self> {
+        if gaps.is_empty() || gaps.len() > MAX_STEPS {
+            return None;
+        }
+        let mut values = [0; MAX_STEPS];
+        values[..gaps.len()].copy_from_slice(gaps);
+        Some(Gaps {
+            values,
+            len: gaps.len() as u8,
+        })
+    }
+
+    /// The gaps of `settings`' schedule (durations are at most 7 days, well within u32
+    /// milliseconds).
+    fn of(settings: &Settings) -> Self {
+        let mut values = [0; MAX_STEPS];
+        let mut len = 0;
+        let mut previous = 0;
+        let times = settings
+            .warnings
+            .iter()
+            .map(|w| w.after.as_ms())
+            .chain(std::iter::once(settings.close.after.as_ms()));
+        for (slot, at) in values.iter_mut().zip(times) {
+            *slot = u32::try_from(at.saturating_sub(previous)).unwrap_or(u32::MAX);
+            previous = at;
+            len += 1;
+        }
+        Gaps { values, len }
+    }
+
+    /// The gaps in step order.
+    pub fn as_slice(&self) -> &[u32] {
+        &self.values[..usize::from(self.len)]
+    }
+}
+
 /// A running cycle, as carried by its timer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cycle {
     /// When the cycle started (ms); with the step, it identifies a notice.
     pub started_at: u64,
-    /// The step that fires next: warnings are `0..gaps.len() - 1`, the close last.
+    /// The step that fires next: warnings come first, the close last.
     pub next: u8,
     /// Idle time before each step, from the previous step (the first from the start).
-    pub gaps: Vec<u32>,
+    pub gaps: Gaps,
     /// The name of the agent whose message started the cycle.
     pub agent_name: Option<String>,
 }
@@ -131,7 +181,7 @@ pub struct Cycle {
 impl Cycle {
     /// Whether the next step is the close.
     pub fn at_close(&self) -> bool {
-        usize::from(self.next) + 1 >= self.gaps.len()
+        usize::from(self.next) + 1 >= self.gaps.as_slice().len()
     }
 }
 
@@ -154,22 +204,57 @@ const KIND_STEP: u8 = 0;
 const KIND_RESUME: u8 = 1;
 const HEADER_LEN: usize = 12;
 
+/// Longest encoded [`Pending`]: header, every gap, the longest agent name.
+pub const MAX_PAYLOAD_LEN: usize = HEADER_LEN + MAX_STEPS * 4 + MAX_AGENT_NAME_BYTES;
+
+/// An encoded [`Pending`], on the stack: setting a timer on every agent message then
+/// allocates nothing in the guest.
+#[derive(Clone, Copy)]
+pub struct Payload {
+    bytes: [u8; MAX_PAYLOAD_LEN],
+    len: usize,
+}
+
+impl Payload {
+    fn push(&mut self, bytes: &[u8]) {
+        self.bytes[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+}
+
+impl std::ops::Deref for Payload {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
 impl Pending {
     /// Encodes the payload: version, kind, next step, step count, start, gaps (u32 ms
-    /// each), then the agent's name. At most 12 + 11 * 4 + 256 = 312 bytes.
-    pub fn encode(&self) -> Vec<u8> {
+    /// each), then the agent's name. At most [`MAX_PAYLOAD_LEN`] (312) bytes.
+    pub fn encode(&self) -> Payload {
         let (kind, next, gaps, started_at, name) = match self {
-            Pending::Step(c) => (KIND_STEP, c.next, &c.gaps[..], c.started_at, &c.agent_name),
+            Pending::Step(c) => (
+                KIND_STEP,
+                c.next,
+                c.gaps.as_slice(),
+                c.started_at,
+                &c.agent_name,
+            ),
             Pending::Resume { agent_name } => (KIND_RESUME, 0, &[][..], 0, agent_name),
         };
         let name = name.as_deref().map(truncate_name).unwrap_or("");
-        let mut out = Vec::with_capacity(HEADER_LEN + gaps.len() * 4 + name.len());
-        out.extend_from_slice(&[PAYLOAD_V2, kind, next, gaps.len() as u8]);
-        out.extend_from_slice(&started_at.to_le_bytes());
+        let mut out = Payload {
+            bytes: [0; MAX_PAYLOAD_LEN],
+            len: 0,
+        };
+        out.push(&[PAYLOAD_V2, kind, next, gaps.len() as u8]);
+        out.push(&started_at.to_le_bytes());
         for gap in gaps {
-            out.extend_from_slice(&gap.to_le_bytes());
+            out.push(&gap.to_le_bytes());
         }
-        out.extend_from_slice(name.as_bytes());
+        out.push(name.as_bytes());
         out
     }
 
@@ -182,11 +267,20 @@ impl Pending {
         let count = usize::from(header[3]);
         let started_at = u64::from_le_bytes(header[4..12].try_into().ok()?);
         let gaps_end = HEADER_LEN + count * 4;
-        let gaps: Vec<u32> = bytes
-            .get(HEADER_LEN..gaps_end)?
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
+        if count > MAX_STEPS {
+            return None;
+        }
+        let mut values = [0u32; MAX_STEPS];
+        for (slot, chunk) in values
+            .iter_mut()
+            .zip(bytes.get(HEADER_LEN..gaps_end)?.chunks_exact(4))
+        {
+            *slot = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        }
+        let gaps = Gaps {
+            values,
+            len: count as u8,
+        };
         let name = std::str::from_utf8(&bytes[gaps_end..]).ok()?;
         let agent_name = (!name.is_empty()).then(|| name.to_owned());
         match header[1] {
@@ -316,16 +410,9 @@ impl Plan {
     }
 }
 
-/// Whether the policy needs the session's state to decide about a message from
-/// `sender`: only messages that may start a cycle do, so the end user's messages (the
-/// most frequent) cost no extra host call.
-pub fn needs_state(sender: Sender) -> bool {
-    matches!(sender, Sender::Agent | Sender::Bot)
-}
-
 /// Decides what a message does to the session's cycle. `settings` is `None` where
-/// auto-close is off for the session's channel; `state` matters only where
-/// [`needs_state`] says so.
+/// auto-close is off for the session's channel; `state` is what the host delivered
+/// with the event.
 pub fn on_message(settings: Option<&Settings>, message: Message<'_>, state: SessionState) -> Plan {
     if message.own_echo {
         return Plan::note("own post echoed back: ignored");
@@ -418,18 +505,8 @@ fn start_cycle(
     {
         return Plan::note("max_cycles reached: no further cycle in this session");
     }
-    let mut previous = 0;
-    let gaps: Vec<u32> = settings
-        .schedule()
-        .into_iter()
-        .map(|at| {
-            let gap = at - previous;
-            previous = at;
-            // Durations are at most 7 days, well within u32 milliseconds.
-            u32::try_from(gap).unwrap_or(u32::MAX)
-        })
-        .collect();
-    let due = advance(settings, at, u64::from(gaps[0]));
+    let gaps = Gaps::of(settings);
+    let due = advance(settings, at, u64::from(gaps.as_slice()[0]));
     Plan {
         timer: Some(TimerOp::Set {
             due,
@@ -504,7 +581,8 @@ pub fn on_timer(settings: Option<&Settings>, payload: &[u8], fire: Fire<'_>) -> 
     };
     let now = fire.now;
     let step = usize::from(cycle.next);
-    let remaining: u64 = cycle.gaps[step + 1..].iter().map(|g| u64::from(*g)).sum();
+    let gaps = cycle.gaps.as_slice();
+    let remaining: u64 = gaps[step + 1..].iter().map(|g| u64::from(*g)).sum();
     let closes_at = advance(settings, now, remaining);
     let closes_at_text = settings.zone.format_time(closes_at, now);
     let values = Values {
@@ -554,7 +632,7 @@ pub fn on_timer(settings: Option<&Settings>, payload: &[u8], fire: Fire<'_>) -> 
         ..cycle.clone()
     };
     let timer = Some(TimerOp::Set {
-        due: advance(settings, now, u64::from(cycle.gaps[step + 1])),
+        due: advance(settings, now, u64::from(gaps[step + 1])),
         pending: Pending::Step(next),
     });
     let state = (step == 0).then(|| SessionState {

@@ -240,7 +240,7 @@ pub fn parse(
     defaults: &str,
     webhooks: &[String],
 ) -> Result<TenantSettings, ConfigError> {
-    let resolution = resolve(text, defaults, webhooks)?;
+    let resolution = resolve_keeping(text, defaults, webhooks, false)?;
     let mut settings = TenantSettings {
         groups: resolution.groups,
         group_attribute: resolution.group_attribute,
@@ -287,6 +287,17 @@ fn document(text: &str, prefix: &str) -> Result<RawTenant, ConfigError> {
 /// Resolves every channel and group of a tenant: the merged layers and the checked
 /// settings.
 pub fn resolve(text: &str, defaults: &str, webhooks: &[String]) -> Result<Resolution, ConfigError> {
+    resolve_keeping(text, defaults, webhooks, true)
+}
+
+/// [`resolve`]; without `keep_merged` the merged layers are dropped as soon as each
+/// combination is checked (what a component needs: less memory while configuring).
+fn resolve_keeping(
+    text: &str,
+    defaults: &str,
+    webhooks: &[String],
+    keep_merged: bool,
+) -> Result<Resolution, ConfigError> {
     let defaults: RawTenant = if defaults.trim().is_empty() {
         RawTenant::default()
     } else {
@@ -390,11 +401,20 @@ pub fn resolve(text: &str, defaults: &str, webhooks: &[String]) -> Result<Resolu
                 .clone()
                 .or_else(|| channel_path.clone())
                 .unwrap_or_else(|| "auto_close".to_owned());
-            let settings = check(&merged, &home, webhooks)?;
+            let mut merged = merged;
+            let value = Value::Object(std::mem::take(&mut merged.value));
+            let settings = check(&merged, &value, &home, webhooks)?;
+            if let Value::Object(map) = value {
+                merged.value = map;
+            }
             out.push(Resolved {
                 channel: channel.clone(),
                 group: group.cloned(),
-                merged,
+                merged: if keep_merged {
+                    merged
+                } else {
+                    Merged::default()
+                },
                 settings,
             });
         }
@@ -409,10 +429,11 @@ pub fn resolve(text: &str, defaults: &str, webhooks: &[String]) -> Result<Resolu
 /// Checks merged settings; `home` is where a missing value should be added.
 fn check(
     merged: &Merged,
+    value: &Value,
     home: &str,
     webhooks: &[String],
 ) -> Result<Option<Settings>, ConfigError> {
-    if merged.value.is_empty() {
+    if value.as_object().is_none_or(|m| m.is_empty()) {
         return Ok(None);
     }
     let locate = |path: &str| match merged.source_of(path) {
@@ -420,8 +441,7 @@ fn check(
         None if path.is_empty() => home.to_owned(),
         None => format!("{home}.{path}"),
     };
-    let raw: RawAutoClose = serde_path_to_error::deserialize(Value::Object(merged.value.clone()))
-        .map_err(|e| {
+    let raw: RawAutoClose = serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };
         ConfigError::at(locate(&path), e.into_inner().to_string())

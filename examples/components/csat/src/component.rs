@@ -47,7 +47,7 @@ impl Guest for Csat {
         let Some(survey) = survey_of(event.tenant) else {
             return;
         };
-        let count = survey::decode_count(&sessions::state(event.session));
+        let count = survey::decode_count(event.state.as_deref().unwrap_or_default());
         if let Some(state) = survey::count_message(&survey, count)
             && let Err(e) = sessions::set_state(event.session, &state)
         {
@@ -73,7 +73,7 @@ impl Guest for Csat {
         let channel = sessions::channel_name(event.channel).unwrap_or_default();
         let session = sessions::external_id(event.session).unwrap_or_default();
         let locale = sessions::attribute(event.session, "locale");
-        let count = survey::decode_count(&sessions::state(event.session));
+        let count = survey::decode_count(event.state.as_deref().unwrap_or_default());
         let Some(data) = survey::on_close(
             &survey,
             &channel,
