@@ -214,3 +214,97 @@ fn time_going_backwards_is_named() {
         "line 3: at_ms 999 is earlier than 1000 on line 2",
     );
 }
+
+/// Every kind of bad per-tenant setting, through the CLI on the realistic example
+/// configuration: refused at load, naming the file and the path where it was written.
+#[test]
+fn every_kind_of_bad_tenant_setting_is_named_with_its_path() {
+    let example = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../examples/multi-tenant/config.json"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let cases: [(&str, &str, &str, &str); 10] = [
+        (
+            "locale-key",
+            r#""pt-BR": "Ainda está aí?"#,
+            r#""Brazilian": "Ainda está aí?"#,
+            r#"tenants.globex.channels.web_chat.auto_close.warnings[0].message.Brazilian: "Brazilian" is not a locale key"#,
+        ),
+        (
+            "default-text",
+            r#""default": "Still with us? This chat closes in {{seconds_left}} seconds.","#,
+            "",
+            r#"tenants.globex.channels.web_chat.auto_close.warnings[0].message: no "default" text"#,
+        ),
+        (
+            "placeholder",
+            r#""Ainda está aí? Esta conversa fecha em {{seconds_left}} segundos.""#,
+            r#""Ainda está aí? Esta conversa fecha em {{segundos}} segundos.""#,
+            "tenants.globex.channels.web_chat.auto_close.warnings[0].message.pt-BR: unknown placeholder {{segundos}}",
+        ),
+        (
+            "unordered-steps",
+            r#""after": "4m","#,
+            r#""after": "1m","#,
+            "tenants.acme.auto_close.warnings[1].after: 1m is not after the previous warning (2m)",
+        ),
+        (
+            "overlapping-steps",
+            r#""after": "4m","#,
+            r#""after": "2m","#,
+            "tenants.acme.auto_close.warnings[1].after: 2m is not after the previous warning (2m)",
+        ),
+        (
+            "step-after-close",
+            r#""close": { "after": "5m", "push": true }"#,
+            r#""close": { "after": "3m", "push": true }"#,
+            "tenants.acme.auto_close.warnings[1].after: a warning at 4m comes at or after the close at 3m",
+        ),
+        (
+            "time-zone",
+            r#""time_zone": "Europe/Lisbon""#,
+            r#""time_zone": "Lisbon""#,
+            r#"tenants.acme.auto_close.time_zone: "Lisbon" is not a time zone"#,
+        ),
+        (
+            "holiday",
+            r#""2026-12-25""#,
+            r#""25/12/2026""#,
+            r#"tenants.acme.auto_close.business_hours.holidays[0]: "25/12/2026" is not a date"#,
+        ),
+        (
+            "hours",
+            r#""mon": ["09:00-18:00"], "tue""#,
+            r#""mon": ["18:00-09:00"], "tue""#,
+            r#"tenants.acme.auto_close.business_hours.weekly.mon[0]: "18:00-09:00" ends before it starts"#,
+        ),
+        (
+            "defaults",
+            r#""started_by": ["agent"]"#,
+            r#""started_by": ["agents"]"#,
+            "defaults.channels.http_api.auto_close.started_by[0] (applied to tenant acme): unknown variant `agents`",
+        ),
+    ];
+    for (name, from, to, expected) in cases {
+        assert!(
+            example.contains(from),
+            "{name}: {from:?} not in the example"
+        );
+        let config = example.replacen(from, to, 1);
+        let dir = scratch();
+        let path = dir.join(format!("tenant-{name}.json"));
+        std::fs::write(&path, &config).unwrap_or_else(|e| panic!("{e}"));
+        let output = Command::new(env!("CARGO_BIN_EXE_autoclose-cli-under-test"))
+            .arg("check-config")
+            .arg(&path)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run the CLI: {e}"));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{name}: must be refused");
+        assert!(
+            stderr.contains(&format!("{}: {expected}", path.display())),
+            "{name}: expected {expected:?} after the file name in:\n{stderr}"
+        );
+    }
+}

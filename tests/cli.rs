@@ -236,6 +236,38 @@ fn schema_describes_the_config_file() {
         schema["$defs"]["RawAutoClose"]["additionalProperties"],
         false
     );
+
+    // An editor validating with it accepts every example and flags typical mistakes.
+    let validator = jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{e}"));
+    for example in [
+        "examples/config.json",
+        "examples/serve.json",
+        "examples/multi-tenant/config.json",
+    ] {
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join(example),
+        )
+        .unwrap_or_else(|e| panic!("{example}: {e}"));
+        let config: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{example}: {e}"));
+        let errors: Vec<String> = validator
+            .iter_errors(&config)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{example}: {errors:?}");
+    }
+    for bad in [
+        r#"{"tenants": {"acme": {"auto_close": {"warnigns": []}}}}"#,
+        r#"{"tenants": {"acme": {"auto_close": {"close": {"after": "5 minutes"}}}}}"#,
+        r#"{"tenants": {"acme": {"auto_close": {"close": {"after": "5m", "message": {"pt": "x"}}}}}}"#,
+        r#"{"defaults": {"auto_close": {"started_by": ["customer"]}}}"#,
+        r#"{"limits": {"hook_time": 5}}"#,
+    ] {
+        let config: serde_json::Value = serde_json::from_str(bad).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!validator.is_valid(&config), "the schema accepts {bad}");
+    }
 }
 
 /// Generates 2,000 sessions, replays them and checks the transcript against the rules
