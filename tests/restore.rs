@@ -392,3 +392,77 @@ fn the_plugins_session_state_survives_a_restart() {
         "{kinds:?}"
     );
 }
+
+/// A configuration change (a reload carries sessions and timers into gateways built
+/// from the new file) applies to cycles that start after it: a running cycle keeps the
+/// deadline it announced, while the texts in force when its steps fire are used.
+#[test]
+fn a_running_cycle_keeps_its_deadline_across_a_config_change() {
+    use autoclose_tests::{message, opened, scenario};
+    let receiver = ScriptedReceiver::default();
+    let mut store = MapStore::default();
+    let mut before = new_gateway(&receiver);
+    before.track_changes();
+    autoclose_tests::handle_events(
+        &mut before,
+        &scenario(&[
+            (0, opened("acme", "s1", "web_chat")),
+            (1_000, message("acme", "s1", "agent")),
+        ]),
+    );
+    store.commit(before.take_changes());
+    drop(before);
+
+    // The new file moves acme's web_chat warning to 10m and the close to 20m, with new
+    // texts.
+    let changed = CONFIG
+        .replacen(r#""after": "3m""#, r#""after": "10m""#, 1)
+        .replacen(r#""after": "5m""#, r#""after": "20m""#, 1)
+        .replacen("Are you still there?", "Hello again?", 1);
+    assert_ne!(changed, CONFIG);
+    let mut after = gateway_with(&changed, Box::new(receiver.clone())).expect("gateway");
+    after.track_changes();
+    after.restore(store.snapshot(), 1_000);
+    after.advance_to(3_600_000);
+    let lines: Vec<String> = after
+        .take_actions()
+        .iter()
+        .map(|a| {
+            let v = serde_json::to_value(a).expect("json");
+            format!(
+                "{} {} {}",
+                v["at_ms"],
+                v["action"].as_str().unwrap_or(""),
+                v["text"].as_str().unwrap_or("")
+            )
+        })
+        .filter(|l| !l.contains("webhook"))
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            "181000 post_message Hello again? This chat closes in 2 minutes.",
+            "301000 post_message This chat was closed because we did not hear from you.",
+            "301000 close_session ",
+        ],
+        "the old schedule (3m, 5m) with the new text"
+    );
+    // A cycle started after the change follows the new schedule.
+    autoclose_tests::handle_events(
+        &mut after,
+        &scenario(&[
+            (3_600_000, opened("acme", "s2", "web_chat")),
+            (3_601_000, message("acme", "s2", "agent")),
+        ]),
+    );
+    after.advance_to(7_200_000);
+    let times: Vec<u64> = after
+        .take_actions()
+        .iter()
+        .filter_map(|a| {
+            let v = serde_json::to_value(a).expect("json");
+            (v["action"] == "post_message").then(|| v["at_ms"].as_u64().unwrap_or(0))
+        })
+        .collect();
+    assert_eq!(times, vec![3_601_000 + 600_000, 3_601_000 + 1_200_000]);
+}

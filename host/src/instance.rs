@@ -616,6 +616,53 @@ mod tests {
     }
 
     #[test]
+    fn session_state_is_bounded_owned_and_read_back_within_the_hook() {
+        use crate::bindings::chat_gateway::plugin::sessions::Host as _;
+        let limits = Limits {
+            max_session_state_bytes: 16,
+            ..Limits::default()
+        };
+        let mut state = InstanceState::new(0, "zero".into(), Arc::from(Vec::new()), limits);
+        let session = state.lent.sessions.open_or_get(0, "s");
+        if let Some(s) = state.lent.sessions.get_mut(session) {
+            s.plugin_state = vec![7];
+        }
+        assert_eq!(
+            state.state(session).ok(),
+            Some(vec![7]),
+            "what the host keeps"
+        );
+        assert!(matches!(
+            state.set_state(session, vec![0; 17]),
+            Ok(Err(sessions::StateError::TooLarge(16)))
+        ));
+        assert!(matches!(state.set_state(session, vec![1, 2]), Ok(Ok(()))));
+        assert_eq!(
+            state.state(session).ok(),
+            Some(vec![1, 2]),
+            "a later read in the same hook sees the write"
+        );
+        assert_eq!(
+            state.commands.len(),
+            1,
+            "applied by the gateway after the hook"
+        );
+        let (mut other, theirs, _) = tenant_zero_seeing_tenant_one();
+        if let Some(s) = other.lent.sessions.get_mut(theirs) {
+            s.plugin_state = vec![9];
+        }
+        assert_eq!(
+            other.state(theirs).ok(),
+            Some(Vec::new()),
+            "not another tenant's"
+        );
+        assert!(matches!(
+            other.set_state(theirs, vec![1]),
+            Ok(Err(sessions::StateError::NoSession))
+        ));
+    }
+
+    #[test]
     fn the_timer_cap_counts_keys_after_the_hook() {
         use crate::bindings::chat_gateway::plugin::timers::Host as _;
         let limits = Limits {

@@ -107,6 +107,10 @@ fn explain_one(out: &mut String, resolved: &Resolved) {
             origin.label, origin.path
         );
     }
+    let _ = writeln!(
+        out,
+        "    (settings not listed have their built-in defaults)"
+    );
 }
 
 fn delivery(settings: &Settings, post: bool, push: bool) -> String {

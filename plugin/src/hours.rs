@@ -132,13 +132,13 @@ impl BusinessHours {
         for (day, ranges) in weekly {
             let index = WEEKDAYS.iter().position(|d| d == day).ok_or_else(|| {
                 (
-                    format!("weekly.{day}"),
+                    crate::config::layers::join("weekly", day),
                     format!("{day:?} is not a weekday (use {})", WEEKDAYS.join(", ")),
                 )
             })?;
             let mut parsed = Vec::with_capacity(ranges.len());
             for (i, range) in ranges.iter().enumerate() {
-                let at = format!("weekly.{day}[{i}]");
+                let at = format!("{}[{i}]", crate::config::layers::join("weekly", day));
                 let (start, end) = parse_range(range).map_err(|reason| (at.clone(), reason))?;
                 if let Some(&(_, previous_end)) = parsed.last()
                     && start < previous_end

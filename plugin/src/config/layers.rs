@@ -87,12 +87,47 @@ impl Merged {
     }
 }
 
-fn join(prefix: &str, key: &str) -> String {
-    if prefix.is_empty() {
+/// Appends the object key `key` to a dotted path. A key that would make the path
+/// ambiguous (empty, or containing `.`, `[`, `]` or `"`) is written as `["..."]`, so
+/// that a key `"close.after"` is never taken for `close` then `after`.
+pub fn join(prefix: &str, key: &str) -> String {
+    if key.is_empty() || key.contains(['.', '[', ']', '"']) {
+        let quoted = serde_json::to_string(key).unwrap_or_default();
+        format!("{prefix}[{quoted}]")
+    } else if prefix.is_empty() {
         key.to_owned()
     } else {
         format!("{prefix}.{key}")
     }
+}
+
+/// Appends a sub-path (`close.after`, `[0].after`, `["a.b"]`) to a path.
+pub fn append(prefix: &str, sub: &str) -> String {
+    if sub.is_empty() {
+        prefix.to_owned()
+    } else if prefix.is_empty() {
+        sub.to_owned()
+    } else if sub.starts_with('[') {
+        format!("{prefix}{sub}")
+    } else {
+        format!("{prefix}.{sub}")
+    }
+}
+
+/// The path of a deserialisation error in the notation of [`join`] (serde's own
+/// display joins keys with dots unescaped).
+pub fn from_serde(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } => out = join(&out, key),
+            Segment::Enum { variant } => out = join(&out, variant),
+            Segment::Unknown => out = join(&out, "?"),
+        }
+    }
+    out
 }
 
 fn forget_below(origins: &mut BTreeMap<String, Origin>, path: &str) {
@@ -121,7 +156,7 @@ fn record(origins: &mut BTreeMap<String, Origin>, path: &str, value: &Value, lay
                 path.to_owned(),
                 Origin {
                     label: layer.label.to_owned(),
-                    path: join(layer.path, path),
+                    path: append(layer.path, path),
                 },
             );
         }

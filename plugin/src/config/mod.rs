@@ -275,10 +275,9 @@ fn document(text: &str, prefix: &str) -> Result<RawTenant, ConfigError> {
     // Deserialising from a `Value` keeps positions out of serde's messages: they would
     // point into the host's re-serialised text, not into the operator's file.
     serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let path = if path == "." { String::new() } else { path };
+        let path = layers::from_serde(e.path());
         ConfigError::at(
-            format!("{prefix}{path}").trim_end_matches('.').to_owned(),
+            layers::append(prefix.trim_end_matches('.'), &path),
             e.into_inner().to_string(),
         )
     })
@@ -305,7 +304,7 @@ fn resolve_keeping(
     };
     if let Some(name) = defaults.groups.keys().next() {
         return Err(ConfigError::at(
-            format!("defaults.groups.{name}"),
+            layers::join("defaults.groups", name),
             "groups belong to a tenant: define them in the tenant's document",
         ));
     }
@@ -353,11 +352,13 @@ fn resolve_keeping(
                 .and_then(|s| s.auto_close.as_ref())
         }
         for group in &groups {
-            let channel_path = name.map(|n| format!("channels.{n}.auto_close"));
-            let defaults_channel_path = name.map(|n| format!("defaults.channels.{n}.auto_close"));
+            let channel_path =
+                name.map(|n| layers::join(&layers::join("channels", n), "auto_close"));
+            let defaults_channel_path =
+                name.map(|n| layers::join(&layers::join("defaults.channels", n), "auto_close"));
             let channel_label = name.map(|n| format!("channel {n}"));
             let defaults_channel_label = name.map(|n| format!("defaults for channel {n}"));
-            let group_path = group.map(|g| format!("groups.{g}.auto_close"));
+            let group_path = group.map(|g| layers::join(&layers::join("groups", g), "auto_close"));
             let group_label = group.map(|g| format!("group {g}"));
             let mut layer_list: Vec<Layer<'_>> = Vec::new();
             if let Some(value) = defaults.auto_close.as_ref() {
@@ -439,12 +440,13 @@ fn check(
     let locate = |path: &str| match merged.source_of(path) {
         Some((source, _)) => source,
         None if path.is_empty() => home.to_owned(),
-        None => format!("{home}.{path}"),
+        None => layers::append(home, path),
     };
     let raw: RawAutoClose = serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let path = if path == "." { String::new() } else { path };
-        ConfigError::at(locate(&path), e.into_inner().to_string())
+        ConfigError::at(
+            locate(&layers::from_serde(e.path())),
+            e.into_inner().to_string(),
+        )
     })?;
     match raw.enabled {
         Some(false) => return Ok(None),
@@ -580,7 +582,7 @@ fn check(
             };
             Some(
                 BusinessHours::parse(&weekly, &h.holidays, outside).map_err(|(sub, reason)| {
-                    ConfigError::at(locate(&format!("business_hours.{sub}")), reason)
+                    ConfigError::at(locate(&layers::append("business_hours", &sub)), reason)
                 })?,
             )
         }
@@ -635,7 +637,7 @@ fn merged_path<'a>(locate: &'a dyn Fn(&str) -> String, path: &str) -> impl Fn(&s
         if key.is_empty() {
             locate(&path)
         } else {
-            locate(&format!("{path}.{key}"))
+            locate(&layers::join(&path, key))
         }
     }
 }

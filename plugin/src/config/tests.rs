@@ -406,3 +406,33 @@ fn other_settings_are_checked() {
     assert!(t.needs_agent_name());
     assert!(!parse_ok(TWO_STEPS, "{}").needs_agent_name());
 }
+
+#[test]
+fn keys_with_dots_are_never_taken_for_paths() {
+    // Found by fuzzing: a key "close.af" beside a "close" object was placed in the wrong
+    // layer, because "close.af" read as "close" then "af".
+    let e = err_with(
+        "{}",
+        r#"{"channels": {"web_chat": {"auto_close": {"close.af": [], "close": {"after": "1m"}}}}}"#,
+    );
+    assert!(
+        e.starts_with(
+            r#"defaults.channels.web_chat.auto_close["close.af"]: unknown field `close.af`"#
+        ),
+        "{e}"
+    );
+    let e = err(r#"{"channels": {"web.chat": {"auto_close": {"close": {"after": "x"}}}}}"#);
+    assert!(
+        e.starts_with(r#"channels["web.chat"].auto_close.close.after:"#),
+        "{e}"
+    );
+    let e = err(&channel(
+        r#"{"close": {"after": "1m", "message": {"default": "x", "pt.BR": "y"}}}"#,
+    ));
+    assert!(
+        e.starts_with(
+            r#"channels.web_chat.auto_close.close.message["pt.BR"]: "pt.BR" is not a locale key"#
+        ),
+        "{e}"
+    );
+}
