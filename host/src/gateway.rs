@@ -242,6 +242,24 @@ enum Hook {
     Http(HttpResponseEvent),
 }
 
+/// A session hook; the plugin's state is filled in when it is delivered.
+fn session_hook(
+    tenant: TenantId,
+    session: SessionId,
+    channel: crate::sessions::ChannelId,
+    at: u64,
+    change: SessionChange,
+) -> Hook {
+    Hook::Session(SessionEvent {
+        state: None,
+        tenant,
+        session,
+        channel,
+        at,
+        change,
+    })
+}
+
 impl Hook {
     /// The session the hook is about.
     fn session(&self) -> SessionId {
@@ -441,14 +459,7 @@ impl Gateway {
                     .iter()
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect();
-                Hook::Session(SessionEvent {
-                    state: None,
-                    tenant,
-                    session,
-                    channel,
-                    at: now,
-                    change: SessionChange::Opened,
-                })
+                session_hook(tenant, session, channel, now, SessionChange::Opened)
             }
             GatewayEvent::Message(message) => {
                 let channel = match (record.channel, &message.channel) {
@@ -497,14 +508,7 @@ impl Gateway {
                     GatewayEvent::Queued(_) => SessionChange::Queued,
                     _ => SessionChange::Transferred,
                 };
-                Hook::Session(SessionEvent {
-                    state: None,
-                    tenant,
-                    session,
-                    channel,
-                    at: now,
-                    change,
-                })
+                session_hook(tenant, session, channel, now, change)
             }
             GatewayEvent::Presence(PresenceEvent { state, .. }) => {
                 let presence = match state {
@@ -515,14 +519,13 @@ impl Gateway {
                 let Some(channel) = record.channel else {
                     return Ok(());
                 };
-                Hook::Session(SessionEvent {
-                    state: None,
+                session_hook(
                     tenant,
                     session,
                     channel,
-                    at: now,
-                    change: SessionChange::Presence(presence),
-                })
+                    now,
+                    SessionChange::Presence(presence),
+                )
             }
             GatewayEvent::SessionClosed(_) => {
                 record.closed = true;
@@ -533,14 +536,13 @@ impl Gateway {
                 let Some(channel) = channel else {
                     return Ok(());
                 };
-                Hook::Session(SessionEvent {
-                    state: None,
+                session_hook(
                     tenant,
                     session,
                     channel,
-                    at: now,
-                    change: SessionChange::Closed(CloseCause::External),
-                })
+                    now,
+                    SessionChange::Closed(CloseCause::External),
+                )
             }
         };
         self.call(tenant, hook);
@@ -810,14 +812,13 @@ impl Gateway {
                     };
                     self.call(
                         tenant,
-                        Hook::Session(SessionEvent {
-                            state: None,
+                        session_hook(
                             tenant,
                             session,
                             channel,
-                            at: now,
-                            change: SessionChange::Closed(CloseCause::Plugin(reason)),
-                        }),
+                            now,
+                            SessionChange::Closed(CloseCause::Plugin(reason)),
+                        ),
                     );
                 }
                 FollowUp::Answered {
