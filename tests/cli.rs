@@ -114,6 +114,64 @@ fn events_for_unknown_tenants_are_logged() {
     );
 }
 
+/// A plugin's log records are bounded per hook (32, each cut at 1 KiB) and cannot
+/// forge log lines: control characters are escaped, so every line of the JSON log is
+/// one record.
+#[test]
+fn plugin_log_records_are_capped_cut_and_escaped() {
+    let config = scratch("chatty.json");
+    std::fs::write(
+        &config,
+        r#"{"tenants": {"acme": {"on_message": "chatty"}}}"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let out = Command::new(env!("CARGO_BIN_EXE_autoclose-cli-under-test"))
+        .current_dir(repo())
+        .args(["--log-format", "json", "replay", "--config"])
+        .arg(&config)
+        .args([
+            "--plugin",
+            MISBEHAVING_PLUGIN,
+            "examples/conversation.jsonl",
+        ])
+        .env("AUTOCLOSE_LOG", "warn")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run the CLI: {e}"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        stdout.matches("logged 100").count(),
+        2,
+        "both acme messages ran the hook to the end: {stdout}"
+    );
+    let mut records = 0;
+    let mut overflows = 0;
+    for line in text(&out.stderr).lines() {
+        let entry: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("a log line that is not one record ({e}): {line}"));
+        if entry["target"] != "plugin" {
+            continue;
+        }
+        let message = entry["fields"]["message"].as_str().unwrap_or_default();
+        if message.starts_with("record ") {
+            records += 1;
+            assert!(!message.contains('\n'), "a raw newline: {message}");
+            assert!(message.contains("\\n"), "the newline is escaped: {message}");
+            assert!(
+                message.len() <= 1024 + '…'.len_utf8(),
+                "{} bytes",
+                message.len()
+            );
+            assert!(message.ends_with('…'), "cut with a mark");
+            assert_eq!(entry["fields"]["tenant"], "acme");
+        } else if message.contains("log records in one hook") {
+            overflows += 1;
+        }
+    }
+    assert_eq!(records, 2 * 32, "32 records per hook, two hooks");
+    assert_eq!(overflows, 2, "one notice per hook that overflowed");
+}
+
 #[test]
 fn another_component_can_be_given_with_plugin() {
     let config = scratch("other-component.json");

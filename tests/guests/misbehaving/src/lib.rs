@@ -1,5 +1,7 @@
 //! A deliberately bad plugin. Its tenant configuration picks the misbehaviour:
-//! `{"on_message": "loop" | "trap" | "grow" | "rearm" | "sleep" | "flood" | "huge" | "timers" | "resend" | "post", "on_configure": "ok" | "trap"}`.
+//! `{"on_message": "loop" | "trap" | "grow" | "rearm" | "sleep" | "flood" | "huge" | "timers" | "resend" | "chatty" | "post", "on_configure": "ok" | "trap"}`.
+//! `chatty` writes 100 warn-level log records of 4 KiB per message, each trying to
+//! forge a log line with a newline, then posts `logged 100`.
 //! `post` behaves: it posts `ok` for every message, so tests can see it recover.
 //! `rearm` sets a timer due now and re-sets it every time it fires, posting `tick`.
 //! `sleep` asks WASI to block the host thread for an hour.
@@ -20,7 +22,7 @@ use chat_gateway::plugin::events::{
     HttpOutcome, HttpResponseEvent, MessageEvent, SessionEvent, TimerEvent,
 };
 use chat_gateway::plugin::types::{ConfigError, Interests, MessageFields, TenantId, TenantSetup};
-use chat_gateway::plugin::{chat, clock, http, timers};
+use chat_gateway::plugin::{chat, clock, http, logging, timers};
 use exports::chat_gateway::plugin::hooks::Guest;
 
 thread_local! {
@@ -90,6 +92,16 @@ impl Guest for Misbehaving {
                 let _ = chat::post_message(event.session, "test", &format!("sent {sent}"));
             }
             "resend" => resend(event.tenant, event.session),
+            "chatty" => {
+                for i in 0..100 {
+                    let forged = format!(
+                        "record {i}\nWARN forged: plugin escaped its log line {}",
+                        "x".repeat(4096)
+                    );
+                    logging::log(logging::Level::Warn, Some(event.session), &forged);
+                }
+                let _ = chat::post_message(event.session, "test", "logged 100");
+            }
             "huge" => {
                 // A 1 MiB post, then a report of how the host answered.
                 let answer = chat::post_message(event.session, "huge", &"x".repeat(1 << 20));
