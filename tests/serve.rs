@@ -498,3 +498,77 @@ fn a_data_directory_keeps_its_shard_count() {
     assert!(stderr.contains("another --shards"), "{stderr}");
     assert!(stderr.contains("autoclose-0-of-3.redb"), "{stderr}");
 }
+
+/// Holds, queues and the plugin's per-session state through the ingest API, across a
+/// restart of the sidecar: a hold restarts the cycle when it ends; a queued session
+/// stays waiting for an agent after the restart, so a queue bot's message starts
+/// nothing there, and the agent's message starts the cycle.
+#[test]
+fn holds_and_queues_work_through_the_sidecar_and_survive_a_restart() {
+    let dir = scratch("serve-holds");
+    let actions = Receiver::start(vec![]);
+    let push = Receiver::start(vec![]);
+    let config_path = dir.join("config.json");
+    write(&config_path, &config(&actions, &push, "Still there?", 1));
+    let data = dir.join("data");
+    let server = Server::start(BINARY, &config_path, &data, &[]);
+    server.ingest(
+        Some(TOKEN),
+        &json!([
+            opened("r1", "web_chat"), said("r1", "agent"),
+            opened("h1", "web_chat"), said("h1", "agent"),
+            {"type": "hold", "tenant": "acme", "session": "h1", "for": "2s"},
+            opened("q1", "web_chat"), said("q1", "agent"),
+            {"type": "queued", "tenant": "acme", "session": "q1"},
+        ]),
+    );
+    let callbacks = actions.wait_until("r1's and h1's closes", WAIT, |r| {
+        has_close(r, "r1") && has_close(r, "h1")
+    });
+    let warned_at = |session: &str| {
+        callbacks
+            .iter()
+            .map(body)
+            .find(|b| b["session"] == session && b["kind"] == "warning")
+            .and_then(|b| b["at_ms"].as_u64())
+            .unwrap_or_else(|| panic!("no warning for {session}"))
+    };
+    // All three events arrived in one request, so one engine round: the hold's 2s
+    // put h1's warning exactly 2s after r1's.
+    assert_eq!(warned_at("h1") - warned_at("r1"), 2_000);
+    assert!(
+        !by_session(&callbacks).contains_key("q1"),
+        "queued: nothing"
+    );
+    let (status, stderr) = server.terminate(WAIT);
+    assert!(status.success(), "{status:?}\n{stderr}");
+
+    let server = Server::start(BINARY, &config_path, &data, &[]);
+    server.ingest(
+        Some(TOKEN),
+        &json!([
+            said("q1", "bot"),
+            opened("m1", "web_chat"),
+            said("m1", "agent")
+        ]),
+    );
+    // m1's cycle was set after q1's bot message: had the bot started a cycle for q1,
+    // its steps would have come no later than m1's.
+    let callbacks = actions.wait_until("m1's close", WAIT, |r| has_close(r, "m1"));
+    assert!(
+        !by_session(&callbacks).contains_key("q1"),
+        "a bot message after a restart must not end the wait for an agent"
+    );
+    server.ingest(Some(TOKEN), &json!([said("q1", "agent")]));
+    let callbacks = actions.wait_until("q1's close", WAIT, |r| has_close(r, "q1"));
+    assert_eq!(
+        by_session(&callbacks).get("q1"),
+        Some(&vec![
+            "post/warning".to_owned(),
+            "post/close".to_owned(),
+            "close_session".to_owned()
+        ])
+    );
+    let (status, stderr) = server.terminate(WAIT);
+    assert!(status.success(), "{status:?}\n{stderr}");
+}
