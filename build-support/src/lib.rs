@@ -8,6 +8,8 @@
 //! meant for the host. Unlike there, a missing `wasm32-wasip2` target is installed with
 //! rustup, as cargo-component does, because a fresh machine has only the native target.
 
+#![warn(missing_docs)]
+
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -7,6 +7,8 @@
 //! `s`, largest first, each at most once) so that a typo such as `"3 minutes"` is an
 //! error at load time instead of a surprise at fire time.
 
+#![warn(missing_docs)]
+
 use std::fmt;
 
 /// Shortest accepted duration: a timer below a second is a misconfiguration.

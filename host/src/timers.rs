@@ -143,6 +143,7 @@ impl TimerStore {
         );
     }
 
+    /// When the earliest pending timer is due, if any: how far a driver may sleep.
     pub fn next_due(&self) -> Option<u64> {
         self.order.first().map(|(due, _, _)| *due)
     }

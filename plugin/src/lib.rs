@@ -6,6 +6,8 @@
 //! tested natively; the component glue (compiled for `wasm32-wasip2` only) turns host
 //! events into policy calls and plans into host capability calls.
 
+#![warn(missing_docs)]
+
 pub mod config;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod explain;

@@ -8,6 +8,8 @@
 //! instance (`sessions.state`), and a webhook sent as a last notice while the host
 //! reports the session's close. See "Writing your own component" in the README.
 
+#![warn(missing_docs)]
+
 pub mod survey;
 
 #[cfg(target_arch = "wasm32")]
