@@ -274,7 +274,14 @@ fn schema_describes_the_config_file() {
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(schema["title"], "autoclose configuration");
     for key in [
-        "webhooks", "tenants", "defaults", "limits", "gateway", "ingest", "egress",
+        "webhooks",
+        "tenants",
+        "defaults",
+        "components",
+        "limits",
+        "gateway",
+        "ingest",
+        "egress",
     ] {
         assert!(schema["properties"][key].is_object(), "no {key}: {schema}");
     }

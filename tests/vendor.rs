@@ -172,3 +172,73 @@ fn a_tenant_gets_its_own_limits_over_the_host_wide_ones() {
         "{err}"
     );
 }
+
+/// A vendor component installed once under `components`, named by several tenants:
+/// its `defaults` reach each tenant's `configure` under the tenant's own settings, and
+/// its `limits` sit between the host-wide ones and a tenant's own.
+#[test]
+fn a_named_component_gives_its_tenants_defaults_and_limits() {
+    let config = CONFIG
+        .replacen(
+            '{',
+            r#"{"components": {"csat": {"path": "{CSAT}",
+                "defaults": {"survey": {"webhook": "mobile-push", "min_user_messages": 1}},
+                "limits": {"http_in_flight_per_tenant": 7}}},"#,
+            1,
+        )
+        .replacen(
+            r#""tenants": {"#,
+            r#""tenants": {
+                "initech": {"component": "csat", "webhooks": ["mobile-push"]},
+                "umbrella": {"component": "csat", "webhooks": ["mobile-push"],
+                             "survey": {"min_user_messages": 3}, "limits": {"hook_time_ms": 20}},"#,
+            1,
+        );
+    let parsed = autoclose_host::config::HostConfig::parse(
+        &config.replace("{CSAT}", autoclose_tests::CSAT_COMPONENT),
+        std::path::Path::new("vendor.json"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let limits = |name: &str| {
+        parsed
+            .tenants
+            .iter()
+            .find(|t| t.name == name)
+            .map(|t| (t.limits.http_in_flight_per_tenant, t.limits.hook_time_ms))
+    };
+    assert_eq!(limits("initech"), Some((7, 100)), "the component's limits");
+    assert_eq!(limits("umbrella"), Some((7, 20)), "the tenant's over them");
+    assert_eq!(limits("acme"), Some((10_000, 100)), "host-wide");
+
+    let mut gw = gateway(&config).unwrap_or_else(|e| panic!("{e}"));
+    let mut lines = Vec::new();
+    for tenant in ["initech", "umbrella"] {
+        lines.push((0, opened(tenant, "s1", "web_chat")));
+        lines.push((1_000, message(tenant, "s1", "end_user")));
+        lines.push((2_000, closed(tenant, "s1")));
+    }
+    lines.sort_by_key(|(at, _)| *at);
+    let transcript =
+        autoclose_tests::replay_on(&mut gw, &scenario(&lines)).unwrap_or_else(|e| panic!("{e}"));
+    let surveyed: Vec<&str> = transcript
+        .iter()
+        .filter(|a| a["action"] == "webhook")
+        .filter_map(|a| a["tenant"].as_str())
+        .collect();
+    assert_eq!(
+        surveyed,
+        vec!["initech"],
+        "umbrella asks for 3 user messages over the component's default of 1"
+    );
+
+    let unknown = CONFIG.replacen(
+        r#""tenants": {"#,
+        r#""tenants": {"initech": {"component": "nps"},"#,
+        1,
+    );
+    let err = gateway(&unknown).err().unwrap_or_default();
+    assert!(
+        err.contains(r#"tenants.initech.component: "nps" is neither a name in `components` (there are none) nor a .wasm or .cwasm file"#),
+        "{err}"
+    );
+}

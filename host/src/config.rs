@@ -349,6 +349,33 @@ struct RawConfig {
     #[serde(default)]
     #[schemars(with = "Option<autoclose_plugin::config::raw::RawTenant>")]
     defaults: serde_json::Map<String, Value>,
+    /// Vendor components by name, for tenants to name in their `component` key.
+    #[serde(default)]
+    components: BTreeMap<String, RawComponent>,
+}
+
+/// A vendor component the operator installed once for many tenants.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RawComponent {
+    /// The `.wasm` or `.cwasm` file, relative to this file.
+    path: String,
+    /// The component's settings for every tenant that runs it, under each tenant's own
+    /// (handed to `configure` as `tenant-setup.defaults`; the shape is the component's).
+    #[serde(default)]
+    defaults: serde_json::Map<String, Value>,
+    /// Bounds on the instances of this component, over the host-wide `limits` field
+    /// by field; a tenant's own `limits` go over these.
+    #[serde(default)]
+    #[schemars(with = "Option<Limits>")]
+    limits: Option<Value>,
+}
+
+/// A named component, resolved.
+struct NamedComponent {
+    path: PathBuf,
+    defaults: String,
+    limits: Limits,
 }
 
 /// A tenant as written: host keys, then the component's settings.
@@ -357,9 +384,9 @@ struct RawConfig {
 struct TenantSchema {
     /// Webhooks this tenant's component may call, by name.
     webhooks: Option<Vec<String>>,
-    /// A component of the tenant's own (`.wasm` or `.cwasm`, relative to this file)
-    /// instead of the built-in auto-close component; its settings then have its own
-    /// shape.
+    /// A component of the tenant's own instead of the built-in auto-close component:
+    /// the name of an entry of `components`, or the path of a `.wasm` or `.cwasm` file
+    /// relative to this file. Its settings then have its own shape.
     component: Option<String>,
     /// The tenant's own bounds, over the host-wide `limits` field by field
     /// (`memory_mib` at most the host-wide value).
@@ -566,21 +593,81 @@ impl HostConfig {
 
         let defaults = Value::Object(raw.defaults).to_string();
         let base = file.parent().unwrap_or(Path::new("."));
+        let mut components = BTreeMap::new();
+        for (name, component) in raw.components {
+            let path = format!("components.{name}");
+            if name.is_empty() {
+                return Err(invalid(
+                    "components".into(),
+                    "a component name is empty".into(),
+                ));
+            }
+            if component.path.is_empty() {
+                return Err(invalid(format!("{path}.path"), "is empty".into()));
+            }
+            let component_limits = match component.limits {
+                None => limits,
+                Some(overrides) => {
+                    limits
+                        .with_overrides(overrides)
+                        .map_err(|(field, reason)| {
+                            let at = if field.is_empty() {
+                                format!("{path}.{LIMITS_KEY}")
+                            } else {
+                                format!("{path}.{LIMITS_KEY}.{field}")
+                            };
+                            invalid(at, reason)
+                        })?
+                }
+            };
+            components.insert(
+                name,
+                NamedComponent {
+                    path: base.join(&component.path),
+                    defaults: Value::Object(component.defaults).to_string(),
+                    limits: component_limits,
+                },
+            );
+        }
         let mut tenants = Vec::with_capacity(raw.tenants.len());
         for (name, mut doc) in raw.tenants {
             if name.is_empty() {
                 return Err(invalid("tenants".into(), "a tenant name is empty".into()));
             }
+            let named = match doc.get(COMPONENT_KEY) {
+                Some(Value::String(key)) => components.get(key),
+                _ => None,
+            };
             let component = match doc.remove(COMPONENT_KEY) {
                 None => None,
-                Some(Value::String(p)) if !p.is_empty() => Some(base.join(p)),
+                Some(Value::String(_)) if named.is_some() => named.map(|c| c.path.clone()),
+                Some(Value::String(p)) if p.ends_with(".wasm") || p.ends_with(".cwasm") => {
+                    Some(base.join(p))
+                }
+                Some(Value::String(p)) => {
+                    let known: Vec<&str> = components.keys().map(String::as_str).collect();
+                    return Err(invalid(
+                        format!("tenants.{name}.{COMPONENT_KEY}"),
+                        format!(
+                            "{p:?} is neither a name in `components` ({}) nor a .wasm or .cwasm file",
+                            if known.is_empty() {
+                                "there are none".to_owned()
+                            } else {
+                                known.join(", ")
+                            }
+                        ),
+                    ));
+                }
                 Some(other) => {
                     return Err(invalid(
                         format!("tenants.{name}.{COMPONENT_KEY}"),
-                        format!("must be the path of a .wasm component, not {other}"),
+                        format!(
+                            "must name a component or be the path of a .wasm component, not {other}"
+                        ),
                     ));
                 }
             };
+            let base_limits = named.map_or(limits, |c| c.limits);
             let allowed = match doc.remove(WEBHOOKS_KEY) {
                 None => Vec::new(),
                 Some(Value::Array(names)) => {
@@ -616,9 +703,9 @@ impl HostConfig {
                 }
             };
             let tenant_limits = match doc.remove(LIMITS_KEY) {
-                None => limits,
+                None => base_limits,
                 Some(overrides) => {
-                    limits
+                    base_limits
                         .with_overrides(overrides)
                         .map_err(|(field, reason)| {
                             let path = if field.is_empty() {
@@ -632,10 +719,10 @@ impl HostConfig {
             };
             tenants.push(TenantConfig {
                 limits: tenant_limits,
-                defaults: if component.is_some() {
-                    "{}".to_owned()
-                } else {
-                    defaults.clone()
+                defaults: match (named, &component) {
+                    (Some(named), _) => named.defaults.clone(),
+                    (None, Some(_)) => "{}".to_owned(),
+                    (None, None) => defaults.clone(),
                 },
                 plugin_config: Value::Object(doc).to_string(),
                 name,
@@ -904,9 +991,19 @@ mod tests {
     fn bad_tenants_and_limits_are_refused() {
         let e = parse(r#"{"tenants":{"acme":{"component":7}}}"#).unwrap_err();
         assert!(
-            e.contains("tenants.acme.component: must be the path"),
+            e.contains("tenants.acme.component: must name a component or be the path"),
             "{e}"
         );
+        let e = parse(r#"{"components":{"c":{"path":"c.wasm","limits":{"memory_mib":64}}}}"#)
+            .unwrap_err();
+        assert!(
+            e.contains("components.c.limits.memory_mib: 64 is more than"),
+            "{e}"
+        );
+        let e = parse(r#"{"components":{"c":{"path":""}}}"#).unwrap_err();
+        assert!(e.contains("components.c.path: is empty"), "{e}");
+        let e = parse(r#"{"components":{"c":{"path":"c.wasm","default":{}}}}"#).unwrap_err();
+        assert!(e.contains("components.c.default: unknown field"), "{e}");
         let e = parse(r#"{"tenants":{"acme":[]}}"#).unwrap_err();
         assert!(e.contains("tenants.acme: invalid type: sequence"), "{e}");
         let e = parse(r#"{"limits":{"hook_time_ms":0}}"#).unwrap_err();

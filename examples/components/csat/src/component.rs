@@ -32,7 +32,7 @@ struct Csat;
 
 impl Guest for Csat {
     fn configure(setup: TenantSetup) -> Result<Interests, ConfigError> {
-        let survey = survey::parse(&setup.config, &setup.webhooks)
+        let survey = survey::parse(&setup.config, &setup.defaults, &setup.webhooks)
             .map_err(|(path, reason)| ConfigError { path, reason })?;
         TENANTS.with_borrow_mut(|t| t.insert(setup.tenant, survey));
         Ok(Interests {

@@ -40,10 +40,30 @@ fn one() -> u32 {
     1
 }
 
-/// Parses a tenant's document; errors are `(dotted path, reason)`.
-pub fn parse(text: &str, webhooks: &[String]) -> Result<Survey, (String, String)> {
-    let value: Value =
-        serde_json::from_str(text).map_err(|e| (String::new(), format!("not valid JSON: {e}")))?;
+/// Parses a tenant's document over the operator's `defaults` for this component (the
+/// tenant's `survey` keys win); errors are `(dotted path, reason)`.
+pub fn parse(text: &str, defaults: &str, webhooks: &[String]) -> Result<Survey, (String, String)> {
+    let json = |text: &str| -> Result<Value, (String, String)> {
+        if text.trim().is_empty() {
+            return Ok(json!({}));
+        }
+        serde_json::from_str(text).map_err(|e| (String::new(), format!("not valid JSON: {e}")))
+    };
+    let mut value = json(defaults)?;
+    let tenant = json(text)?;
+    // One level of layering is all this component needs: `survey` keys override.
+    if let (Some(base), Some(over)) = (value.as_object_mut(), tenant.as_object()) {
+        for (key, over) in over {
+            match (base.get_mut(key), over) {
+                (Some(Value::Object(base)), Value::Object(over)) => {
+                    base.extend(over.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+                _ => {
+                    base.insert(key.clone(), over.clone());
+                }
+            }
+        }
+    }
     let raw: RawTenant = serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         (
@@ -120,8 +140,12 @@ mod tests {
     use super::*;
 
     fn survey() -> Survey {
-        parse(r#"{"survey": {"webhook": "surveys", "min_user_messages": 2, "channels": ["web_chat"]}}"#, &["surveys".to_owned()])
-            .unwrap_or_else(|e| panic!("{e:?}"))
+        parse(
+            r#"{"survey": {"min_user_messages": 2, "channels": ["web_chat"]}}"#,
+            r#"{"survey": {"webhook": "surveys", "min_user_messages": 1}}"#,
+            &["surveys".to_owned()],
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"))
     }
 
     #[test]
@@ -157,17 +181,19 @@ mod tests {
     fn bad_settings_name_the_field() {
         let e = parse(
             r#"{"survey": {"webhook": "nope"}}"#,
+            "{}",
             &["surveys".to_owned()],
         )
         .unwrap_err();
         assert_eq!(e.0, "survey.webhook");
         let e = parse(
             r#"{"survey": {"webhook": "surveys", "min_messages": 1}}"#,
+            "",
             &["surveys".to_owned()],
         )
         .unwrap_err();
         assert_eq!(e.0, "survey.min_messages");
-        let e = parse(r#"{}"#, &[]).unwrap_err();
+        let e = parse(r#"{}"#, "{}", &[]).unwrap_err();
         assert!(e.1.contains("missing field `survey`"), "{e:?}");
     }
 }
