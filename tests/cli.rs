@@ -511,3 +511,44 @@ fn replay_reports_progress_in_steps_and_at_the_end() {
     assert!(lines.len() > 2 * step, "{} lines", lines.len());
     assert_eq!(seen, expected);
 }
+
+/// `runtime.pool_instances` switches the engine to a pooling allocator: the same
+/// transcript as on-demand allocation; a pool smaller than the tenants is refused.
+#[test]
+fn a_pooling_allocator_is_a_config_option() {
+    let example = std::fs::read_to_string(repo().join("examples/multi-tenant/config.json"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let with_pool = |instances: u32| {
+        let mut config: Value = serde_json::from_str(&example).unwrap_or_else(|e| panic!("{e}"));
+        config["runtime"] = serde_json::json!({"pool_instances": instances});
+        let path = scratch(&format!("pool-{instances}.json"));
+        std::fs::write(&path, config.to_string()).unwrap_or_else(|e| panic!("{e}"));
+        path
+    };
+    let scenario = "examples/multi-tenant/steps-and-locales.jsonl";
+    let on_demand = cli(&[
+        "replay",
+        "--config",
+        "examples/multi-tenant/config.json",
+        scenario,
+    ]);
+    let pooled_config = with_pool(8);
+    let pooled = cli(&[
+        "replay",
+        "--config",
+        &pooled_config.display().to_string(),
+        scenario,
+    ]);
+    assert!(pooled.status.success(), "{}", text(&pooled.stderr));
+    assert!(!on_demand.stdout.is_empty());
+    assert_eq!(pooled.stdout, on_demand.stdout);
+
+    let small = with_pool(1);
+    let out = cli(&["check-config", &small.display().to_string()]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("runtime.pool_instances: 1 is fewer than the 2 tenants"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -410,7 +410,10 @@ fn start_with(
     outbound: Box<dyn crate::outbound::Outbound + Send>,
 ) -> Result<(Gateway, HostConfig)> {
     let config = HostConfig::load(config_path)?;
-    let runtime = Arc::new(Runtime::new(config.limits)?);
+    let runtime = Arc::new(Runtime::with_options(
+        config.limits,
+        config.runtime_options(),
+    )?);
     let component: Arc<PluginComponent> = match plugin {
         Some(path) => runtime.load_file(path)?,
         None => runtime.load_bytes("built-in auto-close plugin", DEFAULT_PLUGIN)?,

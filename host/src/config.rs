@@ -80,6 +80,31 @@ pub struct HostConfig {
     pub gateway: Option<GatewayCallback>,
     /// How `autoclose serve` takes events (`ingest` key).
     pub ingest: Ingest,
+    /// How instances are allocated (`runtime` key).
+    pub runtime: RuntimeSettings,
+}
+
+/// How the engine allocates instances.
+#[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeSettings {
+    /// Use a pooling allocator with room for this many instances (their memory and
+    /// tables reserved up front and reused copy-on-write), instead of allocating each
+    /// instance on demand. Faster to start instances with many tenants; must cover
+    /// every instance at once: tenants × `--shards`, twice during a reload.
+    #[serde(default)]
+    pub pool_instances: Option<u32>,
+}
+
+impl HostConfig {
+    /// The engine options this configuration asks for (production interruption:
+    /// epochs).
+    pub fn runtime_options(&self) -> crate::runtime::RuntimeOptions {
+        crate::runtime::RuntimeOptions {
+            interrupt: crate::runtime::Interrupt::Epoch,
+            pool: self.runtime.pool_instances,
+        }
+    }
 }
 
 /// The gateway's callback for chat actions (post a message, close a session): signed
@@ -352,6 +377,9 @@ struct RawConfig {
     /// Vendor components by name, for tenants to name in their `component` key.
     #[serde(default)]
     components: BTreeMap<String, RawComponent>,
+    /// How the engine allocates instances.
+    #[serde(default)]
+    runtime: RuntimeSettings,
 }
 
 /// A vendor component the operator installed once for many tenants.
@@ -730,6 +758,25 @@ impl HostConfig {
                 webhooks: allowed,
             });
         }
+        if let Some(instances) = raw.runtime.pool_instances
+            && !(1..=1_000_000).contains(&instances)
+        {
+            return Err(invalid(
+                "runtime.pool_instances".into(),
+                format!("{instances} is out of range (1 to 1000000)"),
+            ));
+        }
+        if let Some(instances) = raw.runtime.pool_instances
+            && (instances as usize) < tenants.len()
+        {
+            return Err(invalid(
+                "runtime.pool_instances".into(),
+                format!(
+                    "{instances} is fewer than the {} tenants, each of which needs an instance (more with --shards, twice during a reload)",
+                    tenants.len()
+                ),
+            ));
+        }
         Ok(HostConfig {
             webhooks,
             egress: raw.egress,
@@ -737,6 +784,7 @@ impl HostConfig {
             tenants,
             gateway,
             ingest,
+            runtime: raw.runtime,
         })
     }
 }

@@ -159,6 +159,11 @@ impl Runtime {
         &self.limits
     }
 
+    /// How this runtime stops runaway hooks and allocates instances.
+    pub fn options(&self) -> RuntimeOptions {
+        self.options
+    }
+
     /// Loads a component: compiles a `.wasm` file, or maps a `.cwasm` file made by
     /// [`Runtime::precompile`] (`autoclose compile`), which skips compilation and
     /// starts in a fraction of the time.

@@ -96,15 +96,19 @@ pub fn gateway_with(
         .replace("{CSAT}", CSAT_COMPONENT);
     let config =
         HostConfig::parse(&text, Path::new("test-config.json")).map_err(|e| e.to_string())?;
-    let (runtime, plugin) = if config.limits == Default::default() {
-        shared().clone()
-    } else {
-        let runtime = Arc::new(Runtime::new(config.limits).map_err(|e| e.to_string())?);
-        let plugin = runtime
-            .load_bytes("auto-close", DEFAULT_PLUGIN)
-            .map_err(|e| e.to_string())?;
-        (runtime, plugin)
-    };
+    let (runtime, plugin) =
+        if config.limits == Default::default() && config.runtime == Default::default() {
+            shared().clone()
+        } else {
+            let runtime = Arc::new(
+                Runtime::with_options(config.limits, config.runtime_options())
+                    .map_err(|e| e.to_string())?,
+            );
+            let plugin = runtime
+                .load_bytes("auto-close", DEFAULT_PLUGIN)
+                .map_err(|e| e.to_string())?;
+            (runtime, plugin)
+        };
     Gateway::new(runtime, &config, plugin, outbound).map_err(|e: GatewayError| e.to_string())
 }
 

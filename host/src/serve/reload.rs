@@ -58,10 +58,15 @@ pub fn build(
             file: sources.config.clone(),
         });
     };
-    let reuse = previous.filter(|(runtime, _)| *runtime.limits() == config.limits);
+    let reuse = previous.filter(|(runtime, _)| {
+        *runtime.limits() == config.limits && runtime.options() == config.runtime_options()
+    });
     let runtime = match reuse {
         Some((runtime, _)) => runtime.clone(),
-        None => Arc::new(Runtime::new(config.limits)?),
+        None => Arc::new(Runtime::with_options(
+            config.limits,
+            config.runtime_options(),
+        )?),
     };
     let default = match (&sources.plugin, reuse) {
         (Some(path), _) => runtime.load_file(path)?,
