@@ -395,14 +395,13 @@ fn resolve_keeping(
                 let value = tenant.groups[*g].auto_close.as_ref().unwrap_or(&empty);
                 layer_list.push(Layer { label, path, value });
             }
-            let merged = Merged::new(&layer_list);
+            let mut merged = Merged::new(&layer_list);
             // Where to point when a required value is missing: the most specific place
             // this combination could set it.
             let home = group_path
                 .clone()
                 .or_else(|| channel_path.clone())
                 .unwrap_or_else(|| "auto_close".to_owned());
-            let mut merged = merged;
             let value = Value::Object(std::mem::take(&mut merged.value));
             let settings = check(&merged, &value, &home, webhooks)?;
             if let Value::Object(map) = value {
