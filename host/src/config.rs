@@ -218,6 +218,9 @@ pub struct Limits {
     pub max_timer_payload_bytes: usize,
     /// Pending timers per session.
     pub timers_per_session: usize,
+    /// Pending timers per tenant, across its sessions: bounds what a runaway plugin
+    /// can make the host keep (about 170 bytes a timer).
+    pub timers_per_tenant: usize,
     /// Largest state a plugin keeps per session (`sessions.set-state`), in bytes.
     pub max_session_state_bytes: usize,
     /// Webhook deliveries a tenant may have under way (on the wire or waiting for a
@@ -231,7 +234,7 @@ pub struct Limits {
 impl Limits {
     /// Checks every bound against its allowed range; errors are `(field, reason)`.
     pub fn check(&self) -> Result<(), (&'static str, String)> {
-        let ranges: [(&str, u64, u64, u64); 8] = [
+        let ranges: [(&str, u64, u64, u64); 9] = [
             ("hook_time_ms", self.hook_time_ms, 1, 60_000),
             ("memory_mib", self.memory_mib, 1, 4096),
             ("actions_per_hook", self.actions_per_hook as u64, 1, 10_000),
@@ -247,6 +250,12 @@ impl Limits {
                 self.timers_per_session as u64,
                 1,
                 1_000,
+            ),
+            (
+                "timers_per_tenant",
+                self.timers_per_tenant as u64,
+                1,
+                100_000_000,
             ),
             (
                 "max_session_state_bytes",
@@ -315,6 +324,7 @@ impl Default for Limits {
             max_post_bytes: 16 * 1024,
             max_timer_payload_bytes: 1024,
             timers_per_session: 16,
+            timers_per_tenant: 1_000_000,
             max_session_state_bytes: 1024,
             http_in_flight_per_tenant: 10_000,
         }

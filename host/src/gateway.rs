@@ -747,7 +747,7 @@ impl Gateway {
             let retry_at = slot.retry_at;
             self.state
                 .timers
-                .set_redelivery(key, retry_at, &payload, redeliveries);
+                .set_redelivery(key, tenant, retry_at, &payload, redeliveries);
             return;
         }
         self.call(
@@ -870,7 +870,7 @@ impl Gateway {
                     };
                     self.state
                         .timers
-                        .set_redelivery(key, at, &event.payload, redeliveries);
+                        .set_redelivery(key, tenant, at, &event.payload, redeliveries);
                     self.touch_session(event.session);
                 }
                 return;
@@ -922,9 +922,13 @@ impl Gateway {
                                     key: event.key,
                                 };
                                 let at = slot.retry_at.max(state.now);
-                                state
-                                    .timers
-                                    .set_redelivery(key, at, &event.payload, redeliveries);
+                                state.timers.set_redelivery(
+                                    key,
+                                    tenant,
+                                    at,
+                                    &event.payload,
+                                    redeliveries,
+                                );
                                 if let Some(journal) = journal {
                                     journal.note_session(event.session);
                                 }
@@ -1025,7 +1029,7 @@ impl Gateway {
                         let at = slot.retry_at.max(state.now);
                         state
                             .timers
-                            .set_redelivery(key, at, &payload, redeliveries + 1);
+                            .set_redelivery(key, tenant, at, &payload, redeliveries + 1);
                         if let Some(journal) = journal {
                             journal.note_session(key.session);
                         }
@@ -1068,7 +1072,7 @@ impl Gateway {
                     self.touch_session(key.session);
                     if self.state.sessions.open_of(tenant, key.session).is_some() {
                         let due = due.max(now.saturating_add(MIN_TIMER_DELAY_MS));
-                        self.state.timers.set(key, due, &payload);
+                        self.state.timers.set(key, tenant, due, &payload);
                     }
                 }
                 Command::CancelTimer(key) => {
@@ -1509,6 +1513,7 @@ fn host_limits(limits: &Limits) -> HostLimits {
         max_post_bytes: clamp(limits.max_post_bytes),
         max_timer_payload_bytes: clamp(limits.max_timer_payload_bytes),
         timers_per_session: clamp(limits.timers_per_session),
+        timers_per_tenant: clamp(limits.timers_per_tenant),
         max_webhook_data_bytes: clamp(MAX_WEBHOOK_DATA_BYTES),
         max_session_state_bytes: clamp(limits.max_session_state_bytes),
     }

@@ -246,6 +246,13 @@ impl timers::Host for InstanceState {
                     self.limits.timers_per_session,
                 ))));
             }
+            if !pending.contains(&key.key)
+                && self.tenant_timers_after_hook() >= self.limits.timers_per_tenant
+            {
+                return Ok(Err(timers::TimerError::TooManyTenantTimers(clamp_u32(
+                    self.limits.timers_per_tenant,
+                ))));
+            }
         }
         self.push(Command::SetTimer { key, due, payload })?;
         Ok(Ok(()))
@@ -280,6 +287,26 @@ impl InstanceState {
                 .commands
                 .iter()
                 .any(|c| matches!(c, Command::CancelTimer(k) if *k == key))
+    }
+
+    /// The tenant's pending timers after this hook so far, counted conservatively:
+    /// the store's count plus every distinct new key set in this hook (cancels in the
+    /// hook are not subtracted, so a hook may be refused slightly early, never late).
+    fn tenant_timers_after_hook(&self) -> usize {
+        let stored = self.lent.timers.count_of(self.tenant);
+        // Far from the cap (the usual case) an upper bound will do, without a scan.
+        if stored + self.commands.len() < self.limits.timers_per_tenant {
+            return stored;
+        }
+        let new_keys: HashSet<TimerKey> = self
+            .commands
+            .iter()
+            .filter_map(|c| match c {
+                Command::SetTimer { key, .. } if !self.lent.timers.contains(*key) => Some(*key),
+                _ => None,
+            })
+            .collect();
+        stored + new_keys.len()
     }
 
     /// The keys `session` would have pending after this hook so far. A short list
@@ -663,6 +690,50 @@ mod tests {
     }
 
     #[test]
+    fn the_tenant_timer_cap_counts_every_session_and_the_hook_so_far() {
+        use crate::bindings::chat_gateway::plugin::timers::Host as _;
+        let limits = Limits {
+            timers_per_tenant: 3,
+            ..Limits::default()
+        };
+        let mut state = InstanceState::new(0, "zero".into(), Arc::from(Vec::new()), limits);
+        let s1 = state.lent.sessions.open_or_get(0, "s1");
+        let s2 = state.lent.sessions.open_or_get(0, "s2");
+        let other = state.lent.sessions.open_or_get(1, "theirs");
+        for key in [0, 1] {
+            state
+                .lent
+                .timers
+                .set(TimerKey { session: s1, key }, 0, 10, b"");
+        }
+        state.lent.timers.set(
+            TimerKey {
+                session: other,
+                key: 0,
+            },
+            1,
+            10,
+            b"",
+        );
+        assert!(
+            matches!(state.set(s2, 0, 20, vec![]), Ok(Ok(()))),
+            "2 pending + 1: within the cap; another tenant's timer does not count"
+        );
+        assert!(matches!(
+            state.set(s2, 1, 20, vec![]),
+            Ok(Err(timers::TimerError::TooManyTenantTimers(3)))
+        ));
+        assert!(
+            matches!(state.set(s1, 0, 30, vec![]), Ok(Ok(()))),
+            "replacing a pending timer is always fine"
+        );
+        assert!(
+            matches!(state.set(s2, 0, 40, vec![]), Ok(Ok(()))),
+            "re-setting a key set earlier in the hook adds nothing"
+        );
+    }
+
+    #[test]
     fn the_timer_cap_counts_keys_after_the_hook() {
         use crate::bindings::chat_gateway::plugin::timers::Host as _;
         let limits = Limits {
@@ -672,7 +743,7 @@ mod tests {
         let mut state = InstanceState::new(0, "zero".into(), Arc::from(Vec::new()), limits);
         let session = state.lent.sessions.open_or_get(0, "s");
         for key in [1, 2] {
-            state.lent.timers.set(TimerKey { session, key }, 10, b"");
+            state.lent.timers.set(TimerKey { session, key }, 0, 10, b"");
         }
         assert!(
             matches!(state.set(session, 1, 20, vec![]), Ok(Ok(()))),

@@ -3,9 +3,9 @@
 //! Set, replace and cancel are O(log n); firing takes the earliest due timer, ties
 //! broken by the order in which timers were set. Stays fast with millions pending.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::sessions::SessionId;
+use crate::sessions::{SessionId, TenantId};
 
 /// Identifies a timer: the session it belongs to and the plugin's key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -34,6 +34,8 @@ struct Entry {
     due: u64,
     seq: u64,
     redeliveries: u8,
+    /// The tenant whose plugin set it, for the per-tenant count.
+    tenant: TenantId,
     payload: Box<[u8]>,
 }
 
@@ -43,20 +45,29 @@ pub struct TimerStore {
     entries: BTreeMap<TimerKey, Entry>,
     order: BTreeSet<(u64, u64, TimerKey)>,
     next_seq: u64,
+    /// Pending timers per tenant (absent: none), for `limits.timers_per_tenant`.
+    per_tenant: HashMap<TenantId, usize>,
 }
 
 impl TimerStore {
     /// Sets `key` to fire at `due`, replacing any timer with the same key.
-    pub fn set(&mut self, key: TimerKey, due: u64, payload: &[u8]) {
-        self.set_redelivery(key, due, payload, 0);
+    pub fn set(&mut self, key: TimerKey, tenant: TenantId, due: u64, payload: &[u8]) {
+        self.set_redelivery(key, tenant, due, payload, 0);
     }
 
     /// Sets a timer again after its delivery failed, counting how often that happened
     /// so the host can stop re-delivering a timer whose hook always fails.
-    pub fn set_redelivery(&mut self, key: TimerKey, due: u64, payload: &[u8], redeliveries: u8) {
+    pub fn set_redelivery(
+        &mut self,
+        key: TimerKey,
+        tenant: TenantId,
+        due: u64,
+        payload: &[u8],
+        redeliveries: u8,
+    ) {
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.insert(key, due, seq, payload, redeliveries);
+        self.insert(key, tenant, due, seq, payload, redeliveries);
     }
 
     /// Cancels `key`; returns whether it was pending.
@@ -64,6 +75,7 @@ impl TimerStore {
         match self.entries.remove(&key) {
             Some(entry) => {
                 self.order.remove(&(entry.due, entry.seq, key));
+                self.forget_one(entry.tenant);
                 true
             }
             None => false,
@@ -123,13 +135,29 @@ impl TimerStore {
 
     /// Puts back a timer read from the store, keeping its set order `seq` so that ties
     /// fire in the order they did before; later timers are ordered after it.
-    pub fn restore(&mut self, key: TimerKey, due: u64, seq: u64, payload: &[u8], redeliveries: u8) {
+    pub fn restore(
+        &mut self,
+        key: TimerKey,
+        tenant: TenantId,
+        due: u64,
+        seq: u64,
+        payload: &[u8],
+        redeliveries: u8,
+    ) {
         self.next_seq = self.next_seq.max(seq.saturating_add(1));
-        self.insert(key, due, seq, payload, redeliveries);
+        self.insert(key, tenant, due, seq, payload, redeliveries);
     }
 
     /// Replaces `key` with a timer of set order `seq`.
-    fn insert(&mut self, key: TimerKey, due: u64, seq: u64, payload: &[u8], redeliveries: u8) {
+    fn insert(
+        &mut self,
+        key: TimerKey,
+        tenant: TenantId,
+        due: u64,
+        seq: u64,
+        payload: &[u8],
+        redeliveries: u8,
+    ) {
         self.cancel(key);
         self.order.insert((due, seq, key));
         self.entries.insert(
@@ -138,9 +166,25 @@ impl TimerStore {
                 due,
                 seq,
                 redeliveries,
+                tenant,
                 payload: payload.into(),
             },
         );
+        *self.per_tenant.entry(tenant).or_default() += 1;
+    }
+
+    /// How many timers `tenant` has pending.
+    pub fn count_of(&self, tenant: TenantId) -> usize {
+        self.per_tenant.get(&tenant).copied().unwrap_or(0)
+    }
+
+    fn forget_one(&mut self, tenant: TenantId) {
+        if let Some(count) = self.per_tenant.get_mut(&tenant) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.per_tenant.remove(&tenant);
+            }
+        }
     }
 
     /// When the earliest pending timer is due, if any: how far a driver may sleep.
@@ -156,6 +200,7 @@ impl TimerStore {
         }
         self.order.pop_first();
         let entry = self.entries.remove(&key)?;
+        self.forget_one(entry.tenant);
         Some(FiredTimer {
             key,
             due,
@@ -186,9 +231,9 @@ mod tests {
     #[test]
     fn fires_in_due_order_with_ties_in_set_order() {
         let mut timers = TimerStore::default();
-        timers.set(key(1, 0), 50, b"b");
-        timers.set(key(2, 0), 10, b"a");
-        timers.set(key(3, 0), 50, b"c");
+        timers.set(key(1, 0), 0, 50, b"b");
+        timers.set(key(2, 0), 0, 10, b"a");
+        timers.set(key(3, 0), 0, 50, b"c");
         let fired: Vec<_> = std::iter::from_fn(|| timers.pop_due(100))
             .map(|t| t.payload)
             .collect();
@@ -199,8 +244,8 @@ mod tests {
     #[test]
     fn replacing_moves_the_timer_and_cancel_removes_it() {
         let mut timers = TimerStore::default();
-        timers.set(key(1, 0), 10, b"old");
-        timers.set(key(1, 0), 30, b"new");
+        timers.set(key(1, 0), 0, 10, b"old");
+        timers.set(key(1, 0), 0, 30, b"new");
         assert_eq!(timers.len(), 1);
         assert_eq!(timers.pop_due(20), None);
         assert_eq!(timers.next_due(), Some(30));
@@ -212,12 +257,39 @@ mod tests {
     #[test]
     fn a_session_s_timers_go_together() {
         let mut timers = TimerStore::default();
-        timers.set(key(1, 0), 10, b"");
-        timers.set(key(1, 7), 10, b"");
-        timers.set(key(2, 0), 10, b"");
+        timers.set(key(1, 0), 0, 10, b"");
+        timers.set(key(1, 7), 0, 10, b"");
+        timers.set(key(2, 0), 0, 10, b"");
         assert_eq!(timers.keys_of(1).count(), 2);
         assert_eq!(timers.cancel_session(1), 2);
         assert_eq!(timers.len(), 1);
         assert!(timers.contains(key(2, 0)));
+    }
+
+    #[test]
+    fn timers_are_counted_per_tenant_through_every_way_out() {
+        let mut timers = TimerStore::default();
+        timers.set(key(1, 0), 7, 10, b"");
+        timers.set(key(1, 1), 7, 20, b"");
+        timers.set(key(1, 1), 7, 30, b"");
+        timers.set(key(2, 0), 8, 10, b"");
+        assert_eq!(
+            (timers.count_of(7), timers.count_of(8)),
+            (2, 1),
+            "a replace counts once"
+        );
+        assert!(timers.cancel(key(1, 1)));
+        assert_eq!(timers.count_of(7), 1);
+        assert!(timers.pop_due(10).is_some());
+        assert!(timers.pop_due(10).is_some());
+        assert_eq!((timers.count_of(7), timers.count_of(8)), (0, 0));
+        timers.restore(key(3, 0), 9, 5, 1, b"", 0);
+        timers.set_redelivery(key(3, 1), 9, 5, b"", 1);
+        assert_eq!(timers.cancel_session(3), 2);
+        assert_eq!(timers.count_of(9), 0);
+        assert!(
+            timers.per_tenant.is_empty(),
+            "no empty counters left behind"
+        );
     }
 }

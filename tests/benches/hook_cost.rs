@@ -80,7 +80,7 @@ fn main() {
                             session: i % SESSIONS,
                             key: policy::TIMER_KEY,
                         };
-                        timers.set(key, due, &pending.encode());
+                        timers.set(key, 0, due, &pending.encode());
                     }
                 }
                 black_box(&timers);

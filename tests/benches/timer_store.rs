@@ -73,14 +73,14 @@ fn main() {
     let mut timers = TimerStore::default();
     let started = Instant::now();
     for i in 0..N {
-        timers.set(key(i), due(i), &PAYLOAD);
+        timers.set(key(i), 0, due(i), &PAYLOAD);
     }
     let set = per_op(started, N);
     let bytes = (LIVE.load(Ordering::Relaxed) - before) as f64 / N as f64;
 
     let started = Instant::now();
     for i in 0..N {
-        timers.set(key(i), due(i) + 60_000, &PAYLOAD);
+        timers.set(key(i), 0, due(i) + 60_000, &PAYLOAD);
     }
     let replace = per_op(started, N);
 

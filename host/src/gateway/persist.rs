@@ -252,6 +252,7 @@ impl Gateway {
                     };
                     self.state.timers.restore(
                         key,
+                        tenant,
                         timer.due,
                         timer.seq,
                         &timer.payload,
