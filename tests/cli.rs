@@ -486,6 +486,7 @@ fn replay_reports_progress_in_steps_and_at_the_end() {
             channels: vec!["web_chat".into()],
             seed: 3,
             spread_ms: 60_000,
+            ..autoclose_host::generate::Spec::new(4_000, Vec::new(), Vec::new())
         },
         &mut text,
     )

@@ -72,7 +72,7 @@ fn scenario_lines() -> Vec<ScenarioLine> {
             tenants: vec!["acme".into(), "globex".into()],
             channels: vec!["web_chat".into(), "http_api".into()],
             seed: 7,
-            spread_ms: 3_600_000,
+            ..Spec::new(400, Vec::new(), Vec::new())
         },
         &mut text,
     )

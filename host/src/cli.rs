@@ -150,6 +150,12 @@ enum Command {
         /// Sessions start spread over this many virtual ms.
         #[arg(long, default_value_t = 3_600_000)]
         spread_ms: u64,
+        /// Most agent-and-end-user exchanges per session.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1000))]
+        max_rounds: u64,
+        /// Chance in percent that the end user answers a round.
+        #[arg(long, default_value_t = 65, value_parser = clap::value_parser!(u64).range(0..=100))]
+        reply_percent: u64,
         /// Output file (default stdout).
         #[arg(long, short)]
         output: Option<PathBuf>,
@@ -180,6 +186,21 @@ fn progress_bar(lines: usize) -> Option<indicatif::ProgressBar> {
         ));
     }
     Some(bar)
+}
+
+/// The process's peak resident memory in MiB (`VmHWM`), where the system reports it
+/// (Linux).
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib / 1024.0)
 }
 
 /// Which push `test-webhook` sends.
@@ -227,9 +248,12 @@ fn run(cli: Cli) -> Result<()> {
             let receiver = ScriptedReceiver::default();
             let (mut gateway, config) = start(&config, plugin.as_deref(), receiver.clone())?;
             let loaded = started.elapsed();
+            let parse_started = Instant::now();
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("{}: cannot read scenario", path.display()))?;
             let lines = scenario::parse(&text).with_context(|| format!("{}", path.display()))?;
+            drop(text);
+            let parsed = parse_started.elapsed();
             let replay_started = Instant::now();
             let stdout = std::io::stdout().lock();
             let mut out = BufWriter::with_capacity(1 << 16, stdout);
@@ -257,16 +281,22 @@ fn run(cli: Cli) -> Result<()> {
             }
             let replayed = replay_started.elapsed();
             if stats {
+                let per_second = |seconds: f64| summary.events as f64 / seconds.max(1e-9);
                 eprintln!(
-                    "replayed {} events of {} sessions ({} tenants) into {} actions in {:.3}s ({:.0} events/s); load and start {:.3}s; virtual end {} ms",
+                    "replayed {} events of {} sessions ({} tenants) into {} actions in {:.3}s ({:.0} events/s); read and parsed in {:.3}s ({:.0} events/s); load and start {:.3}s; virtual end {} ms{}",
                     summary.events,
                     gateway.sessions_seen(),
                     config.tenants.len(),
                     summary.actions,
                     replayed.as_secs_f64(),
-                    summary.events as f64 / replayed.as_secs_f64().max(1e-9),
+                    per_second(replayed.as_secs_f64()),
+                    parsed.as_secs_f64(),
+                    per_second(parsed.as_secs_f64()),
                     loaded.as_secs_f64(),
                     summary.end_ms,
+                    peak_rss_mib()
+                        .map(|mib| format!("; peak RSS {mib:.0} MiB"))
+                        .unwrap_or_default(),
                 );
             }
             Ok(())
@@ -367,6 +397,8 @@ fn run(cli: Cli) -> Result<()> {
             channels,
             seed,
             spread_ms,
+            max_rounds,
+            reply_percent,
             output,
         } => {
             anyhow::ensure!(
@@ -379,6 +411,8 @@ fn run(cli: Cli) -> Result<()> {
                 channels,
                 seed,
                 spread_ms,
+                max_rounds,
+                reply_percent,
             };
             let mut out: Box<dyn Write> = match &output {
                 Some(path) => Box::new(BufWriter::new(

@@ -191,7 +191,7 @@ impl GatewayEvent {
     }
 
     /// Checks every field against its size bound; the error names the field.
-    fn check_sizes(&self) -> Result<(), String> {
+    pub(crate) fn check_sizes(&self) -> Result<(), String> {
         let name = |field: &str, value: &str| {
             if value.len() > MAX_NAME_BYTES {
                 Err(format!(

@@ -19,7 +19,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use serde_json::Value;
 use wasmtime::Store;
 
 use crate::action::{Action, ActionKind};
@@ -276,14 +275,14 @@ impl Hook {
 pub struct Gateway {
     runtime: Arc<Runtime>,
     tenants: Vec<Tenant>,
-    tenant_ids: HashMap<String, TenantId>,
+    tenant_ids: foldhash::HashMap<String, TenantId>,
     egress: Egress,
     /// Boxed so that lending it to a store for a hook swaps a pointer, not the struct.
     state: Box<GatewayState>,
     actions: Vec<Action>,
     follow_ups: VecDeque<FollowUp>,
     /// Follow-up hooks per tenant since the last event or timer.
-    follow_up_counts: HashMap<TenantId, u32>,
+    follow_up_counts: foldhash::HashMap<TenantId, u32>,
     /// Unknown tenant names already reported at info.
     unknown_tenants: std::collections::HashSet<String>,
     /// When backed-off tenants with queued hooks are due back.
@@ -314,7 +313,7 @@ impl Gateway {
         let mut gateway = Gateway {
             runtime,
             tenants: Vec::new(),
-            tenant_ids: HashMap::new(),
+            tenant_ids: Default::default(),
             egress: config.egress.clone(),
             state: Box::new(GatewayState {
                 webhooks: Arc::new(config.webhooks.clone()),
@@ -322,7 +321,7 @@ impl Gateway {
             }),
             actions: Vec::new(),
             follow_ups: VecDeque::new(),
-            follow_up_counts: HashMap::new(),
+            follow_up_counts: Default::default(),
             wakeups: std::collections::BTreeSet::new(),
             unknown_tenants: std::collections::HashSet::new(),
             outbound,
@@ -1155,12 +1154,14 @@ impl Gateway {
         let key = idempotency_key.unwrap_or_else(|| format!("request-{request}"));
         let id = signing::delivery_id(&tenant_name, &external, &event_type, &key);
         let timestamp = rfc3339(now);
-        let body = target.format.render(Fields {
+        let body_value = target.format.render(Fields {
             id: &id,
             event_type: &event_type,
             timestamp: &timestamp,
             data: &data,
         });
+        // A `Value` always serialises (its keys are strings).
+        let body = serde_json::to_vec(&body_value).unwrap_or_default();
         let deadline = now
             .saturating_add(target.retry.deadline_ms)
             .min(deliver_by.unwrap_or(u64::MAX));
@@ -1174,7 +1175,7 @@ impl Gateway {
                 id: id.clone(),
                 method: target.method.clone(),
                 url: target.url.to_string(),
-                body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+                body: body_value,
             },
         });
         self.state.outbox.insert(Delivery {

@@ -24,6 +24,27 @@ pub struct Spec {
     pub seed: u64,
     /// Sessions start spread over this many milliseconds.
     pub spread_ms: u64,
+    /// Most agent-and-end-user exchanges in a session (at least 1); each session has
+    /// between 1 and this many, unless the end user goes quiet first.
+    pub max_rounds: u64,
+    /// Chance, in percent, that the end user answers a round (and the next one starts).
+    pub reply_percent: u64,
+}
+
+impl Spec {
+    /// The CLI's defaults: about 4.7 events per session, a third of the sessions left
+    /// for the plugin to close.
+    pub fn new(sessions: usize, tenants: Vec<String>, channels: Vec<String>) -> Spec {
+        Spec {
+            sessions,
+            tenants,
+            channels,
+            seed: 1,
+            spread_ms: 3_600_000,
+            max_rounds: 4,
+            reply_percent: 65,
+        }
+    }
 }
 
 /// SplitMix64: a tiny, well-known generator; enough for reproducible test data (the
@@ -98,7 +119,7 @@ pub fn generate(spec: &Spec, out: &mut impl Write) -> std::io::Result<usize> {
             }),
         );
         let mut id = 0;
-        let rounds = rng.range(1, 5);
+        let rounds = rng.range(1, spec.max_rounds.max(1) + 1);
         for _ in 0..rounds {
             at = at.saturating_add(rng.range(1_000, 30_000));
             push(
@@ -130,7 +151,7 @@ pub fn generate(spec: &Spec, out: &mut impl Write) -> std::io::Result<usize> {
                     }),
                 );
             }
-            if !rng.chance(65) {
+            if !rng.chance(spec.reply_percent) {
                 break; // the end user goes quiet: the plugin takes it from here
             }
             // Replies sometimes come after the warning (3 minutes in the examples).
@@ -168,11 +189,13 @@ mod tests {
 
     fn spec(seed: u64) -> Spec {
         Spec {
-            sessions: 50,
-            tenants: vec!["acme".into(), "globex".into()],
-            channels: vec!["web_chat".into(), "http_api".into()],
             seed,
             spread_ms: 60_000,
+            ..Spec::new(
+                50,
+                vec!["acme".into(), "globex".into()],
+                vec!["web_chat".into(), "http_api".into()],
+            )
         }
     }
 

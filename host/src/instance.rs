@@ -46,7 +46,7 @@ pub struct GatewayState {
     pub channels: Interner,
     /// Which tenants use which channels: a tenant's plugin may read the names of its
     /// own channels only.
-    pub channel_users: HashSet<(TenantId, ChannelId)>,
+    pub channel_users: foldhash::HashSet<(TenantId, ChannelId)>,
     /// Pending timers.
     pub timers: TimerStore,
     /// The operator's webhooks.

@@ -5,7 +5,9 @@
 //! state), never in a sleeping task, so a retry survives whatever happens to the
 //! plugin instance.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use foldhash::HashMap;
 use std::sync::Arc;
 
 use crate::sessions::{SessionId, TenantId};

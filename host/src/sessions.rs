@@ -1,7 +1,9 @@
 //! What the host knows about each chat session, and the interning of names into the
 //! small handles that cross the component boundary.
 
-use std::collections::HashMap;
+// foldhash: these maps are looked up on every event; its per-process random seed
+// keeps them as hard to flood as the standard hasher is meant to.
+use foldhash::HashMap;
 
 use crate::bindings::chat_gateway::plugin::types::Presence;
 

@@ -3,7 +3,9 @@
 //! Set, replace and cancel are O(log n); firing takes the earliest due timer, ties
 //! broken by the order in which timers were set. Stays fast with millions pending.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use foldhash::HashMap;
 
 use crate::sessions::{SessionId, TenantId};
 

@@ -9,6 +9,9 @@ use sha2::{Digest, Sha256};
 
 use super::secret::Secret;
 
+/// Lower-case hexadecimal digits, for ids.
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
 /// Header carrying the delivery id, the same for every attempt of one delivery.
 pub const ID_HEADER: &str = "webhook-id";
 /// Header carrying the attempt's Unix time in seconds.
@@ -50,8 +53,13 @@ pub fn derived_id(prefix: &str, parts: &[&str]) -> String {
         hash.update(part.as_bytes());
     }
     let digest = hash.finalize();
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("{prefix}{hex}")
+    let mut id = String::with_capacity(prefix.len() + 32);
+    id.push_str(prefix);
+    for byte in &digest[..16] {
+        id.push(HEX[usize::from(byte >> 4)] as char);
+        id.push(HEX[usize::from(byte & 0xf)] as char);
+    }
+    id
 }
 
 #[cfg(test)]

@@ -2,13 +2,13 @@
 //! since the start. The whole file is checked before anything runs, so a bad line is
 //! reported with its number and no partial transcript is produced.
 
-use std::collections::HashSet;
-
 use serde_json::Value;
 
 use serde::Deserialize;
 
-use crate::event::GatewayEvent;
+use crate::event::{GatewayEvent, MessageEvent};
+
+mod fast;
 use crate::webhook::retry::AttemptResult;
 
 /// One checked scenario line.
@@ -74,8 +74,15 @@ pub struct ScenarioError {
 pub fn parse(text: &str) -> Result<Vec<ScenarioLine>, ScenarioError> {
     let mut lines = Vec::new();
     let mut previous: Option<(u64, usize)> = None;
-    // Sessions whose channel is known, so a message without one can be refused here.
-    let mut with_channel: HashSet<(String, String)> = HashSet::new();
+    // Sessions whose channel is known, so a message without one can be refused here:
+    // per tenant, so that looking one up allocates nothing.
+    let mut with_channel: foldhash::HashMap<String, foldhash::HashSet<String>> = Default::default();
+    let knows_channel = |known: &foldhash::HashMap<String, foldhash::HashSet<String>>,
+                         event: &GatewayEvent| {
+        known
+            .get(event.tenant())
+            .is_some_and(|sessions| sessions.contains(event.session()))
+    };
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
         if raw.trim().is_empty() {
@@ -103,15 +110,19 @@ pub fn parse(text: &str) -> Result<Vec<ScenarioLine>, ScenarioError> {
                 continue;
             }
         };
-        let key = (event.tenant().to_owned(), event.session().to_owned());
         match &event {
-            GatewayEvent::SessionOpened(_) => {
-                with_channel.insert(key);
+            GatewayEvent::SessionOpened(_)
+            | GatewayEvent::Message(MessageEvent {
+                channel: Some(_), ..
+            }) if !knows_channel(&with_channel, &event) => {
+                with_channel
+                    .entry(event.tenant().to_owned())
+                    .or_default()
+                    .insert(event.session().to_owned());
             }
-            GatewayEvent::Message(m) if m.channel.is_some() => {
-                with_channel.insert(key);
-            }
-            GatewayEvent::Message(m) if !with_channel.contains(&key) => {
+            GatewayEvent::Message(m)
+                if m.channel.is_none() && !knows_channel(&with_channel, &event) =>
+            {
                 return Err(error(format!(
                     "message for session {:?} of tenant {:?}, whose channel is unknown: add a session_opened line before it or give the message a \"channel\"",
                     m.session, m.tenant
@@ -130,6 +141,18 @@ pub fn parse(text: &str) -> Result<Vec<ScenarioLine>, ScenarioError> {
 
 /// Parses one line into its time and item.
 pub fn parse_line(raw: &str) -> Result<(u64, Item), String> {
+    if let Some((at_ms, event)) = fast::event_line(raw)
+        && at_ms <= MAX_AT_MS
+        && event.check_sizes().is_ok()
+    {
+        return Ok((at_ms, Item::Event(event)));
+    }
+    careful_line(raw)
+}
+
+/// [`parse_line`] through a `serde_json::Value`, so that every error names its
+/// field; the fast path falls back to it.
+fn careful_line(raw: &str) -> Result<(u64, Item), String> {
     let value: Value = serde_json::from_str(raw).map_err(|e| format!("not valid JSON: {e}"))?;
     let Value::Object(mut object) = value else {
         return Err("expected a JSON object".to_owned());
