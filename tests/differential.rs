@@ -439,7 +439,9 @@ fn hosted(scenario: &str) -> Vec<String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
+    // Thousands of scenarios, as the differential check promises: about 30 s in a
+    // debug build on two cores.
+    #![proptest_config(ProptestConfig { cases: 3_000, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn the_component_in_the_host_matches_the_native_model(lines in prop::collection::vec(line(), 1..40)) {

@@ -3,6 +3,8 @@
 
 use std::time::Instant;
 
+use autoclose_host::action::ActionKind;
+
 use autoclose_tests::{CONFIG, gateway, message, opened, replay_on, scenario, summary, transcript};
 
 /// CONFIG plus a tenant `bad` running the misbehaving component in `mode`.
@@ -258,23 +260,32 @@ fn a_flood_of_webhook_requests_is_capped_per_tenant() {
     .unwrap_or_else(|e| panic!("{e}"));
     let lines = scenario(&[
         (0, opened("bad", "b1", "web_chat")),
+        (0, opened("acme", "s1", "web_chat")),
         (5, message("bad", "b1", "agent")),
+        (6, message("acme", "s1", "agent")),
     ]);
     autoclose_tests::handle_events(&mut gw, &lines);
-    let posts: Vec<String> = gw
-        .take_actions()
-        .into_iter()
-        .filter_map(|a| match a.kind {
-            autoclose_host::action::ActionKind::PostMessage { text, .. } => Some(text),
-            _ => None,
-        })
-        .collect();
+    // acme's warning (3 minutes after its agent's message) and its push still go out.
+    gw.advance_to(6 + 180_000);
+    let mut posts = Vec::new();
+    let mut acme_pushes = 0;
+    for action in gw.take_actions() {
+        match action.kind {
+            ActionKind::PostMessage { tenant, text, .. } => posts.push(format!("{tenant}: {text}")),
+            ActionKind::Webhook { tenant, .. } if tenant == "acme" => acme_pushes += 1,
+            _ => {}
+        }
+    }
     assert_eq!(
         posts,
-        vec!["sent 64"],
-        "limits.http_in_flight_per_tenant (64) caps the flood"
+        vec![
+            "bad: sent 64".to_owned(),
+            "acme: Are you still there? This chat closes in 2 minutes.".to_owned()
+        ],
+        "limits.http_in_flight_per_tenant (64) caps the flood, and only bad's"
     );
-    assert_eq!(gw.deliveries_pending(), 64);
+    assert_eq!(acme_pushes, 1, "acme's push is not refused");
+    assert_eq!(gw.deliveries_pending(), 65);
 }
 
 #[test]
@@ -338,17 +349,27 @@ fn huge_posts_and_a_million_timers_are_bounded_by_the_limits() {
     ] {
         let config = config_with_bad(mode, "");
         let mut gw = gateway(&config).unwrap_or_else(|e| panic!("{e}"));
-        let out = replay_on(
-            &mut gw,
-            &scenario(&[
-                (0, opened("bad", "b1", "web_chat")),
-                (10, message("bad", "b1", "agent")),
-            ]),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        // acme's chat goes on around the hostile hook, and must not notice it.
+        let acme = [
+            (0, opened("acme", "s1", "web_chat")),
+            (5, message("acme", "s1", "agent")),
+            (15, message("acme", "s1", "agent")),
+        ];
+        let mut both = vec![(0, opened("bad", "b1", "web_chat"))];
+        both.extend(acme[..2].iter().cloned());
+        both.push((10, message("bad", "b1", "agent")));
+        both.push(acme[2].clone());
+        let out = replay_on(&mut gw, &scenario(&both)).unwrap_or_else(|e| panic!("{e}"));
+        let acme_alone = summary(&transcript(CONFIG, &scenario(&acme)));
+        assert!(!acme_alone.is_empty(), "acme is warned and closed");
+        assert_eq!(
+            acme_only(summary(&out)),
+            acme_alone,
+            "{mode}: acme unaffected"
+        );
         let texts: Vec<&str> = out
             .iter()
-            .filter(|a| a["action"] == "post_message")
+            .filter(|a| a["action"] == "post_message" && a["tenant"] == "bad")
             .filter_map(|a| a["text"].as_str())
             .collect();
         let stats = gw.tenant_stats("bad").unwrap_or_else(|| panic!("bad"));
