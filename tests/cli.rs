@@ -500,7 +500,7 @@ fn replay_reports_progress_in_steps_and_at_the_end() {
     autoclose_host::replay::replay_with_progress(
         gateway,
         receiver,
-        &lines,
+        autoclose_host::scenario::read(text.as_slice()),
         autoclose_host::replay::DEFAULT_TAIL_MS,
         &mut std::io::sink(),
         |done| seen.push(done),

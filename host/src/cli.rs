@@ -248,20 +248,24 @@ fn run(cli: Cli) -> Result<()> {
             let receiver = ScriptedReceiver::default();
             let (mut gateway, config) = start(&config, plugin.as_deref(), receiver.clone())?;
             let loaded = started.elapsed();
-            let parse_started = Instant::now();
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("{}: cannot read scenario", path.display()))?;
-            let lines = scenario::parse(&text).with_context(|| format!("{}", path.display()))?;
-            drop(text);
-            let parsed = parse_started.elapsed();
+            // Checked in a first pass, replayed in a second: a bad line stops the run
+            // before any output, and memory grows with the sessions, not the lines.
+            let open = || {
+                File::open(&path)
+                    .map(|file| std::io::BufReader::with_capacity(1 << 16, file))
+                    .with_context(|| format!("{}: cannot read scenario", path.display()))
+            };
+            let check_started = Instant::now();
+            let lines = scenario::check(open()?).with_context(|| format!("{}", path.display()))?;
+            let checked = check_started.elapsed();
             let replay_started = Instant::now();
             let stdout = std::io::stdout().lock();
             let mut out = BufWriter::with_capacity(1 << 16, stdout);
-            let bar = progress_bar(lines.len());
+            let bar = progress_bar(lines);
             let summary = replay::replay_with_progress(
                 &mut gateway,
                 &receiver,
-                &lines,
+                scenario::read(open()?),
                 tail_ms,
                 &mut out,
                 |done| {
@@ -283,15 +287,15 @@ fn run(cli: Cli) -> Result<()> {
             if stats {
                 let per_second = |seconds: f64| summary.events as f64 / seconds.max(1e-9);
                 eprintln!(
-                    "replayed {} events of {} sessions ({} tenants) into {} actions in {:.3}s ({:.0} events/s); read and parsed in {:.3}s ({:.0} events/s); load and start {:.3}s; virtual end {} ms{}",
+                    "replayed {} events of {} sessions ({} tenants) into {} actions in {:.3}s ({:.0} events/s, reading and parsing included); checked in {:.3}s ({:.0} events/s); load and start {:.3}s; virtual end {} ms{}",
                     summary.events,
                     gateway.sessions_seen(),
                     config.tenants.len(),
                     summary.actions,
                     replayed.as_secs_f64(),
                     per_second(replayed.as_secs_f64()),
-                    parsed.as_secs_f64(),
-                    per_second(parsed.as_secs_f64()),
+                    checked.as_secs_f64(),
+                    per_second(checked.as_secs_f64()),
                     loaded.as_secs_f64(),
                     summary.end_ms,
                     peak_rss_mib()

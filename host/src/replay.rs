@@ -5,7 +5,7 @@ use std::io::Write;
 
 use crate::gateway::{EventError, Gateway};
 use crate::outbound::ScriptedReceiver;
-use crate::scenario::{Item, ScenarioLine};
+use crate::scenario::{Item, ScenarioError, ScenarioLine};
 
 /// How long after the last event replay keeps firing timers. Durations are capped at
 /// 7 days, so any cycle started by the last event ends well within this.
@@ -22,6 +22,10 @@ pub enum ReplayError {
         /// Why.
         source: EventError,
     },
+    /// The scenario, read as it is replayed, turned out bad after all (it changed
+    /// since it was checked, or could not be read).
+    #[error("{0}")]
+    Scenario(#[from] ScenarioError),
     /// The transcript could not be written.
     #[error("cannot write the transcript: {0}")]
     Write(#[from] std::io::Error),
@@ -51,24 +55,35 @@ pub fn replay(
     tail_ms: u64,
     out: &mut impl Write,
 ) -> Result<ReplaySummary, ReplayError> {
-    replay_with_progress(gateway, receiver, lines, tail_ms, out, |_| {})
+    replay_with_progress(
+        gateway,
+        receiver,
+        lines.iter().cloned().map(Ok),
+        tail_ms,
+        out,
+        |_| {},
+    )
 }
 
-/// [`replay`], telling `progress` how many lines are done every
-/// [`PROGRESS_EVERY`] lines and at the end (for a progress bar on a terminal).
+/// [`replay`] of lines read one at a time (see [`crate::scenario::read`]), telling
+/// `progress` how many lines are done every [`PROGRESS_EVERY`] lines and at the end
+/// (for a progress bar on a terminal).
 pub fn replay_with_progress(
     gateway: &mut Gateway,
     receiver: &ScriptedReceiver,
-    lines: &[ScenarioLine],
+    lines: impl IntoIterator<Item = Result<ScenarioLine, ScenarioError>>,
     tail_ms: u64,
     out: &mut impl Write,
     mut progress: impl FnMut(usize),
 ) -> Result<ReplaySummary, ReplayError> {
     let mut summary = ReplaySummary::default();
-    for (done, line) in lines.iter().enumerate() {
+    let mut done = 0;
+    for line in lines {
         if done % PROGRESS_EVERY == 0 {
             progress(done);
         }
+        done += 1;
+        let line = line?;
         match &line.item {
             Item::Event(event) => {
                 gateway
@@ -97,7 +112,7 @@ pub fn replay_with_progress(
     }
     summary.end_ms = gateway.now();
     out.flush()?;
-    progress(lines.len());
+    progress(done);
     Ok(summary)
 }
 

@@ -5,6 +5,8 @@
 //! 1. Replay throughput and peak memory for 100,000 sessions and about 1,000,000
 //!    events, against the floor measured in the same run: only parsing every line
 //!    into a `serde_json::Value`, which any tool reading the file must at least do.
+//!    The CLI reads the file twice (checks every line, then replays line by line), so
+//!    the whole run is compared with the floor as well as each pass.
 //! 2. Cold start: loading the component from a precompiled artifact against
 //!    compiling the `.wasm`, to the first handled event.
 //!
@@ -26,7 +28,7 @@ const CLI: &str = env!("CARGO_BIN_EXE_autoclose-cli-under-test");
 struct Stats {
     events: f64,
     replay_s: f64,
-    parse_s: f64,
+    check_s: f64,
     load_s: f64,
     peak_mib: f64,
 }
@@ -71,7 +73,7 @@ fn replay(config: &Path, plugin: Option<&Path>, scenario: &Path) -> Stats {
     Stats {
         events: number_after(line, "replayed "),
         replay_s: number_after(line, "actions in "),
-        parse_s: number_after(line, "read and parsed in "),
+        check_s: number_after(line, "checked in "),
         load_s: number_after(line, "load and start "),
         peak_mib: number_after(line, "peak RSS "),
     }
@@ -124,12 +126,12 @@ fn main() {
     let pick = |f: fn(&Stats) -> f64| median(runs.iter().map(f).collect());
     let events = runs[0].events;
     assert_eq!(events as usize, lines, "every line is an event");
-    let (replay_s, parse_s, peak) = (
+    let (replay_s, check_s, peak) = (
         pick(|s| s.replay_s),
-        pick(|s| s.parse_s),
+        pick(|s| s.check_s),
         pick(|s| s.peak_mib),
     );
-    let whole_s = replay_s + parse_s;
+    let whole_s = replay_s + check_s;
 
     println!(
         "replay of {SESSIONS} sessions, {lines} events ({} MB of JSON Lines), median of {RUNS} runs",
@@ -149,9 +151,9 @@ fn main() {
         );
     };
     row("floor: read and parse each line into a JSON value", floor_s);
-    row("read, parse and check the scenario", parse_s);
-    row("replay (hooks, timers, webhooks, transcript)", replay_s);
-    row("read, parse, check and replay", whole_s);
+    row("first pass: read, parse and check every line", check_s);
+    row("second pass: read, parse and replay each line", replay_s);
+    row("both passes", whole_s);
     println!("peak resident memory of the replay process: {peak:.0} MiB");
 
     // Cold start: a short scenario, with the component compiled at load and loaded
@@ -180,7 +182,7 @@ fn main() {
             (0..RUNS)
                 .map(|_| {
                     let stats = replay(&config, plugin, &short);
-                    (stats.load_s + stats.parse_s + stats.replay_s) * 1000.0
+                    (stats.load_s + stats.check_s + stats.replay_s) * 1000.0
                 })
                 .collect(),
         )

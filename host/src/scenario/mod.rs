@@ -2,9 +2,10 @@
 //! since the start. The whole file is checked before anything runs, so a bad line is
 //! reported with its number and no partial transcript is produced.
 
-use serde_json::Value;
+use std::io::BufRead;
 
 use serde::Deserialize;
+use serde_json::Value;
 
 use crate::event::{GatewayEvent, MessageEvent};
 
@@ -61,7 +62,7 @@ fn one() -> u32 {
 pub const MAX_AT_MS: u64 = crate::gateway::MAX_TIME_MS;
 
 /// A scenario line that could not be accepted.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("line {line}: {message}")]
 pub struct ScenarioError {
     /// 1-based line number.
@@ -70,73 +71,125 @@ pub struct ScenarioError {
     pub message: String,
 }
 
-/// Parses and checks a whole scenario. Blank lines are skipped.
+/// Parses and checks a whole scenario held in memory. Blank lines are skipped.
 pub fn parse(text: &str) -> Result<Vec<ScenarioLine>, ScenarioError> {
+    let mut checker = Checker::default();
     let mut lines = Vec::new();
-    let mut previous: Option<(u64, usize)> = None;
-    // Sessions whose channel is known, so a message without one can be refused here:
-    // per tenant, so that looking one up allocates nothing.
-    let mut with_channel: foldhash::HashMap<String, foldhash::HashSet<String>> = Default::default();
-    let knows_channel = |known: &foldhash::HashMap<String, foldhash::HashSet<String>>,
-                         event: &GatewayEvent| {
-        known
-            .get(event.tenant())
-            .is_some_and(|sessions| sessions.contains(event.session()))
-    };
     for (index, raw) in text.lines().enumerate() {
-        let line = index + 1;
-        if raw.trim().is_empty() {
-            continue;
+        if let Some(line) = checker.line(index + 1, raw)? {
+            lines.push(line);
         }
-        let error = |message: String| ScenarioError { line, message };
-        let parsed = parse_line(raw).map_err(error)?;
-        if let Some((at, on)) = previous
-            && parsed.0 < at
-        {
-            return Err(error(format!(
-                "at_ms {} is earlier than {at} on line {on}: lines must be in time order",
-                parsed.0
-            )));
-        }
-        previous = Some((parsed.0, line));
-        let event = match parsed.1 {
-            Item::Event(event) => event,
-            item => {
-                lines.push(ScenarioLine {
-                    line,
-                    at_ms: parsed.0,
-                    item,
-                });
-                continue;
-            }
-        };
-        match &event {
-            GatewayEvent::SessionOpened(_)
-            | GatewayEvent::Message(MessageEvent {
-                channel: Some(_), ..
-            }) if !knows_channel(&with_channel, &event) => {
-                with_channel
-                    .entry(event.tenant().to_owned())
-                    .or_default()
-                    .insert(event.session().to_owned());
-            }
-            GatewayEvent::Message(m)
-                if m.channel.is_none() && !knows_channel(&with_channel, &event) =>
-            {
-                return Err(error(format!(
-                    "message for session {:?} of tenant {:?}, whose channel is unknown: add a session_opened line before it or give the message a \"channel\"",
-                    m.session, m.tenant
-                )));
-            }
-            _ => {}
-        }
-        lines.push(ScenarioLine {
-            line,
-            at_ms: parsed.0,
-            item: Item::Event(event),
-        });
     }
     Ok(lines)
+}
+
+/// Checks a whole scenario read from `reader` without keeping it: returns how many
+/// lines it has, blank ones not counted. With [`read`] this replays a file of any length
+/// in memory that grows with its sessions, not its lines: check first, then read again.
+pub fn check(reader: impl BufRead) -> Result<usize, ScenarioError> {
+    let mut count = 0;
+    for line in read(reader) {
+        line?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+/// The checked lines of `reader`, one at a time, blank lines skipped; stops at the
+/// first error (a bad line, or the reader failing).
+pub fn read(mut reader: impl BufRead) -> impl Iterator<Item = Result<ScenarioLine, ScenarioError>> {
+    let mut checker = Checker::default();
+    // One buffer for every line: reading allocates nothing per line.
+    let mut buffer = String::new();
+    let mut number = 0;
+    let mut finished = false;
+    std::iter::from_fn(move || {
+        while !finished {
+            buffer.clear();
+            number += 1;
+            let result = match reader.read_line(&mut buffer) {
+                Ok(0) => {
+                    finished = true;
+                    return None;
+                }
+                // As `str::lines`: without the `\n` or `\r\n` that ends the line.
+                Ok(_) => {
+                    let raw = match buffer.strip_suffix('\n') {
+                        Some(line) => line.strip_suffix('\r').unwrap_or(line),
+                        None => &buffer,
+                    };
+                    checker.line(number, raw)
+                }
+                Err(e) => Err(ScenarioError {
+                    line: number,
+                    message: format!("cannot read: {e}"),
+                }),
+            };
+            match result {
+                Ok(None) => continue,
+                Ok(Some(line)) => return Some(Ok(line)),
+                Err(e) => {
+                    finished = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        None
+    })
+}
+
+/// The checks across lines: time order, and a known channel for every message.
+#[derive(Default)]
+struct Checker {
+    /// Time and number of the last line.
+    previous: Option<(u64, usize)>,
+    /// Sessions whose channel is known, so a message without one can be refused here:
+    /// per tenant, so that looking one up allocates nothing.
+    with_channel: foldhash::HashMap<String, foldhash::HashSet<String>>,
+}
+
+impl Checker {
+    /// Parses and checks line number `line`; `None` for a blank line.
+    fn line(&mut self, line: usize, raw: &str) -> Result<Option<ScenarioLine>, ScenarioError> {
+        if raw.trim().is_empty() {
+            return Ok(None);
+        }
+        let error = |message: String| ScenarioError { line, message };
+        let (at_ms, item) = parse_line(raw).map_err(error)?;
+        if let Some((at, on)) = self.previous
+            && at_ms < at
+        {
+            return Err(error(format!(
+                "at_ms {at_ms} is earlier than {at} on line {on}: lines must be in time order"
+            )));
+        }
+        self.previous = Some((at_ms, line));
+        if let Item::Event(event) = &item {
+            let known = self
+                .with_channel
+                .get(event.tenant())
+                .is_some_and(|sessions| sessions.contains(event.session()));
+            match event {
+                GatewayEvent::SessionOpened(_)
+                | GatewayEvent::Message(MessageEvent {
+                    channel: Some(_), ..
+                }) if !known => {
+                    self.with_channel
+                        .entry(event.tenant().to_owned())
+                        .or_default()
+                        .insert(event.session().to_owned());
+                }
+                GatewayEvent::Message(m) if m.channel.is_none() && !known => {
+                    return Err(error(format!(
+                        "message for session {:?} of tenant {:?}, whose channel is unknown: add a session_opened line before it or give the message a \"channel\"",
+                        m.session, m.tenant
+                    )));
+                }
+                _ => {}
+            }
+        }
+        Ok(Some(ScenarioLine { line, at_ms, item }))
+    }
 }
 
 /// Parses one line into its time and item.
@@ -261,6 +314,41 @@ mod tests {
         let e =
             err(r#"{"at_ms":5,"type":"session_closed","tenant":"acme","session":"s1","extra":1}"#);
         assert!(e.starts_with("line 1: extra: unknown field `extra`"), "{e}");
+    }
+
+    #[test]
+    fn reading_line_by_line_gives_what_parsing_the_whole_text_gives() {
+        let text = format!(
+            "{OPEN}\r\n\n{}\r\n   \n{}",
+            r#"{"at_ms":1000,"type":"message","tenant":"acme","session":"s1","sender":"agent"}"#,
+            r#"{"at_ms":9000,"type":"session_closed","tenant":"acme","session":"s1"}"#
+        );
+        let whole = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+        let streamed: Result<Vec<_>, _> = read(text.as_bytes()).collect();
+        assert_eq!(streamed, Ok(whole.clone()));
+        assert_eq!(whole.iter().map(|l| l.line).collect::<Vec<_>>(), [1, 3, 5]);
+        assert_eq!(check(text.as_bytes()), Ok(3));
+
+        // The first bad line ends the stream, with its number, as `parse` reports it.
+        let bad = format!(
+            "{text}\n{}\n{OPEN}",
+            r#"{"at_ms":1,"type":"queued","tenant":"acme","session":"s1"}"#
+        );
+        let mut lines = read(bad.as_bytes());
+        assert_eq!(lines.by_ref().filter(Result::is_ok).count(), 3);
+        let error = parse(&bad).map(|_| ()).unwrap_err();
+        assert_eq!(error.line, 6);
+        assert_eq!(check(bad.as_bytes()), Err(error.clone()));
+        let mut lines = read(bad.as_bytes()).skip(3);
+        assert_eq!(lines.next(), Some(Err(error)));
+        assert_eq!(lines.next(), None, "nothing after the first error");
+
+        // Bytes that are not UTF-8 are refused at their line.
+        let mut bytes = format!("{OPEN}\n").into_bytes();
+        bytes.extend_from_slice(b"{\"at_ms\":\xff}\n");
+        let error = check(bytes.as_slice()).unwrap_err();
+        assert_eq!(error.line, 2);
+        assert!(error.message.starts_with("cannot read: "), "{error}");
     }
 
     #[test]
