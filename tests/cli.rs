@@ -476,6 +476,54 @@ fn the_serve_example_needs_its_secrets_from_the_environment_and_never_prints_the
     assert!(!all.contains(token) && !all.contains("MfKQ9r8"), "{all}");
 }
 
+/// A scenario that can be read only once (a pipe on `/dev/stdin`) is held in memory
+/// instead of read twice, and gives the transcript the file gives; a bad line in it
+/// still stops the run before any output.
+#[test]
+fn a_scenario_from_a_pipe_replays_like_the_file() {
+    use std::io::Write as _;
+    use std::process::Stdio;
+
+    let from_file = cli(&[
+        "replay",
+        "--config",
+        "examples/config.json",
+        "examples/conversation.jsonl",
+    ]);
+    assert!(from_file.status.success(), "{}", text(&from_file.stderr));
+    assert!(!from_file.stdout.is_empty());
+    let scenario =
+        std::fs::read(repo().join("examples/conversation.jsonl")).unwrap_or_else(|e| panic!("{e}"));
+    let through_pipe = |input: Vec<u8>| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_autoclose-cli-under-test"))
+            .current_dir(repo())
+            .args(["replay", "--config", "examples/config.json", "/dev/stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run the CLI: {e}"));
+        let mut stdin = child.stdin.take().unwrap_or_else(|| panic!("stdin"));
+        stdin.write_all(&input).unwrap_or_else(|e| panic!("{e}"));
+        drop(stdin);
+        child.wait_with_output().unwrap_or_else(|e| panic!("{e}"))
+    };
+    let piped = through_pipe(scenario.clone());
+    assert!(piped.status.success(), "{}", text(&piped.stderr));
+    assert_eq!(text(&piped.stdout), text(&from_file.stdout));
+
+    let mut bad = scenario;
+    bad.extend_from_slice(b"{\"at_ms\": 0, \"type\": \"queued\"}\n");
+    let refused = through_pipe(bad);
+    assert!(!refused.status.success());
+    assert!(refused.stdout.is_empty(), "{}", text(&refused.stdout));
+    assert!(
+        text(&refused.stderr).contains("line "),
+        "{}",
+        text(&refused.stderr)
+    );
+}
+
 #[test]
 fn replay_reports_progress_in_steps_and_at_the_end() {
     let mut text = Vec::new();

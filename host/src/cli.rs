@@ -5,7 +5,7 @@
 //! the very same CLI as a binary of their own package and run it as a real process.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -18,6 +18,7 @@ use crate::config::HostConfig;
 use crate::gateway::Gateway;
 use crate::outbound::ScriptedReceiver;
 use crate::runtime::{PluginComponent, Runtime};
+use crate::scenario::{ScenarioError, ScenarioLine};
 use crate::{DEFAULT_PLUGIN, generate, replay, scenario};
 
 /// Warn idle chat users, then close the chat: the reference host of the auto-close
@@ -248,16 +249,34 @@ fn run(cli: Cli) -> Result<()> {
             let receiver = ScriptedReceiver::default();
             let (mut gateway, config) = start(&config, plugin.as_deref(), receiver.clone())?;
             let loaded = started.elapsed();
-            // Checked in a first pass, replayed in a second: a bad line stops the run
-            // before any output, and memory grows with the sessions, not the lines.
+            // A bad line stops the run before any output: the whole scenario is checked
+            // first. A regular file is then read a second time and replayed line by
+            // line, so memory grows with the sessions, not the lines; anything else (a
+            // pipe, `/dev/stdin`) can be read only once and is held in memory.
             let open = || {
                 File::open(&path)
                     .map(|file| std::io::BufReader::with_capacity(1 << 16, file))
                     .with_context(|| format!("{}: cannot read scenario", path.display()))
             };
+            let regular = std::fs::metadata(&path).is_ok_and(|m| m.is_file());
             let check_started = Instant::now();
-            let lines = scenario::check(open()?).with_context(|| format!("{}", path.display()))?;
+            let (lines, held) = if regular {
+                let lines =
+                    scenario::check(open()?).with_context(|| format!("{}", path.display()))?;
+                (lines, None)
+            } else {
+                let mut text = String::new();
+                open()?
+                    .read_to_string(&mut text)
+                    .with_context(|| format!("{}: cannot read scenario", path.display()))?;
+                let held = scenario::parse(&text).with_context(|| format!("{}", path.display()))?;
+                (held.len(), Some(held))
+            };
             let checked = check_started.elapsed();
+            let source: Box<dyn Iterator<Item = Result<ScenarioLine, ScenarioError>>> = match held {
+                Some(held) => Box::new(held.into_iter().map(Ok)),
+                None => Box::new(scenario::read(open()?)),
+            };
             let replay_started = Instant::now();
             let stdout = std::io::stdout().lock();
             let mut out = BufWriter::with_capacity(1 << 16, stdout);
@@ -265,7 +284,7 @@ fn run(cli: Cli) -> Result<()> {
             let summary = replay::replay_with_progress(
                 &mut gateway,
                 &receiver,
-                scenario::read(open()?),
+                source,
                 tail_ms,
                 &mut out,
                 |done| {
@@ -287,15 +306,16 @@ fn run(cli: Cli) -> Result<()> {
             if stats {
                 let per_second = |seconds: f64| summary.events as f64 / seconds.max(1e-9);
                 eprintln!(
-                    "replayed {} events of {} sessions ({} tenants) into {} actions in {:.3}s ({:.0} events/s, reading and parsing included); checked in {:.3}s ({:.0} events/s); load and start {:.3}s; virtual end {} ms{}",
+                    "replayed {} events of {} sessions ({} tenants) into {} actions in {:.3}s ({:.0} events/s, reading and parsing included); checked {} lines in {:.3}s ({:.0} lines/s); load and start {:.3}s; virtual end {} ms{}",
                     summary.events,
                     gateway.sessions_seen(),
                     config.tenants.len(),
                     summary.actions,
                     replayed.as_secs_f64(),
                     per_second(replayed.as_secs_f64()),
+                    lines,
                     checked.as_secs_f64(),
-                    per_second(checked.as_secs_f64()),
+                    lines as f64 / checked.as_secs_f64().max(1e-9),
                     loaded.as_secs_f64(),
                     summary.end_ms,
                     peak_rss_mib()

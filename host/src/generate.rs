@@ -119,7 +119,7 @@ pub fn generate(spec: &Spec, out: &mut impl Write) -> std::io::Result<usize> {
             }),
         );
         let mut id = 0;
-        let rounds = rng.range(1, spec.max_rounds.max(1) + 1);
+        let rounds = rng.range(1, spec.max_rounds.clamp(1, u64::MAX - 1) + 1);
         for _ in 0..rounds {
             at = at.saturating_add(rng.range(1_000, 30_000));
             push(

@@ -23,8 +23,8 @@ pub enum ReplayError {
         source: EventError,
     },
     /// The scenario, read as it is replayed, turned out bad after all (it changed
-    /// since it was checked, or could not be read).
-    #[error("{0}")]
+    /// since it was checked, or could not be read again).
+    #[error("{0} (the scenario changed after it was checked, or could not be read again)")]
     Scenario(#[from] ScenarioError),
     /// The transcript could not be written.
     #[error("cannot write the transcript: {0}")]

@@ -18,9 +18,10 @@ use crate::event::{
 
 /// Every field any event line may carry, each `Some` exactly when the line has the
 /// key (even with `null`): a key that does not belong to the line's type then falls
-/// back and is refused by the careful path. Fields that accept `null` there (the
-/// optional ones) are `Option<Option<_>>` here; a `null` anywhere else fails the
-/// typed read and falls back too.
+/// back and is refused by the careful path. Fields that accept `null` there (`id`,
+/// `text`, `origin`, `sender_name`, a message's `channel`, `for`) are
+/// `Option<Option<_>>` here; a `null` anywhere else fails the typed read and falls back
+/// too.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FlatLine {
@@ -74,8 +75,8 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     T::deserialize(deserializer).map(Some)
 }
 
-/// The line's time and event, or `None` when the careful path must decide. Sizes and
-/// the time bound are left to the caller's checks, as on the careful path.
+/// The line's time and event, or `None` when the careful path must decide. The caller
+/// still checks the sizes and the time bound (the careful path checks them itself).
 pub(super) fn event_line(raw: &str) -> Option<(u64, GatewayEvent)> {
     // serde reads a struct from an array too; the careful path wants an object.
     if !raw.trim_start().starts_with('{') {

@@ -84,8 +84,9 @@ pub fn parse(text: &str) -> Result<Vec<ScenarioLine>, ScenarioError> {
 }
 
 /// Checks a whole scenario read from `reader` without keeping it: returns how many
-/// lines it has, blank ones not counted. With [`read`] this replays a file of any length
-/// in memory that grows with its sessions, not its lines: check first, then read again.
+/// lines it has, blank ones not counted. With [`read`], a caller can replay a file of any
+/// length in memory that grows with its sessions, not its lines: check first, then read
+/// again.
 pub fn check(reader: impl BufRead) -> Result<usize, ScenarioError> {
     let mut count = 0;
     for line in read(reader) {
