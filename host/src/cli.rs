@@ -304,7 +304,6 @@ fn run(cli: Cli) -> Result<()> {
             }
             let replayed = replay_started.elapsed();
             if stats {
-                let per_second = |seconds: f64| summary.events as f64 / seconds.max(1e-9);
                 eprintln!(
                     "replayed {} events of {} sessions ({} tenants) into {} actions in {:.3}s ({:.0} events/s, reading and parsing included); checked {} lines in {:.3}s ({:.0} lines/s); load and start {:.3}s; virtual end {} ms{}",
                     summary.events,
@@ -312,7 +311,7 @@ fn run(cli: Cli) -> Result<()> {
                     config.tenants.len(),
                     summary.actions,
                     replayed.as_secs_f64(),
-                    per_second(replayed.as_secs_f64()),
+                    summary.events as f64 / replayed.as_secs_f64().max(1e-9),
                     lines,
                     checked.as_secs_f64(),
                     lines as f64 / checked.as_secs_f64().max(1e-9),
