@@ -275,7 +275,7 @@ fn run(cli: Cli) -> Result<()> {
             let checked = check_started.elapsed();
             let source: Box<dyn Iterator<Item = Result<ScenarioLine, ScenarioError>>> = match held {
                 Some(held) => Box::new(held.into_iter().map(Ok)),
-                None => Box::new(scenario::read(open()?)),
+                None => Box::new(scenario::read_again(open()?)),
             };
             let replay_started = Instant::now();
             let stdout = std::io::stdout().lock();

@@ -649,6 +649,13 @@ impl Gateway {
         std::mem::take(&mut self.actions)
     }
 
+    /// The actions taken since the last call, in order, drained from a buffer the
+    /// gateway keeps: for a caller that writes them out after every event and would
+    /// otherwise allocate a vector each time.
+    pub fn drain_actions(&mut self) -> impl Iterator<Item = Action> + '_ {
+        self.actions.drain(..)
+    }
+
     /// Counters of the tenant `name`.
     pub fn tenant_stats(&self, name: &str) -> Option<TenantStats> {
         let id = *self.tenant_ids.get(name)?;
@@ -948,17 +955,6 @@ impl Gateway {
         let Some(live) = slot.live.as_mut() else {
             return false;
         };
-        let timer = match &hook {
-            Hook::Timer(e, redeliveries) => Some((
-                TimerKey {
-                    session: e.session,
-                    key: e.key,
-                },
-                e.payload.clone(),
-                *redeliveries,
-            )),
-            _ => None,
-        };
         // The plugin's state for the session as it is now, not as it was when the
         // hook was made: a held hook is delivered after later ones changed it.
         let mut hook = hook;
@@ -985,11 +981,11 @@ impl Gateway {
             &mut live.store,
             state,
             &live.plugin,
-            |store, hooks| match hook {
-                Hook::Message(e) => hooks.call_on_message(store, &e),
-                Hook::Session(e) => hooks.call_on_session_event(store, &e),
-                Hook::Timer(e, _) => hooks.call_on_timer(store, &e),
-                Hook::Http(e) => hooks.call_on_http_response(store, &e),
+            |store, hooks| match &hook {
+                Hook::Message(e) => hooks.call_on_message(store, e),
+                Hook::Session(e) => hooks.call_on_session_event(store, e),
+                Hook::Timer(e, _) => hooks.call_on_timer(store, e),
+                Hook::Http(e) => hooks.call_on_http_response(store, e),
             },
         );
         if let (Some(observer), Some(started)) = (hook_observer, started) {
@@ -1018,17 +1014,25 @@ impl Gateway {
                 let stderr = live.store.data().stderr_text();
                 let reason = format!("{trap:#}");
                 fail(slot, state.now, &reason, &stderr);
-                match timer {
+                match hook {
                     // Timers are delivered at least once: a timer whose hook failed
                     // comes back when the tenant does (a few times at most).
-                    Some((key, payload, redeliveries))
+                    Hook::Timer(event, redeliveries)
                         if redeliveries < MAX_TIMER_REDELIVERIES
-                            && state.sessions.open_of(tenant, key.session).is_some() =>
+                            && state.sessions.open_of(tenant, event.session).is_some() =>
                     {
+                        let key = TimerKey {
+                            session: event.session,
+                            key: event.key,
+                        };
                         let at = slot.retry_at.max(state.now);
-                        state
-                            .timers
-                            .set_redelivery(key, tenant, at, &payload, redeliveries + 1);
+                        state.timers.set_redelivery(
+                            key,
+                            tenant,
+                            at,
+                            &event.payload,
+                            redeliveries + 1,
+                        );
                         if let Some(journal) = journal {
                             journal.note_session(key.session);
                         }
@@ -1057,7 +1061,6 @@ impl Gateway {
     /// Applies (and drains) what a hook asked for, in order.
     fn apply(&mut self, tenant: TenantId, commands: &mut Vec<Command>) {
         let now = self.state.now;
-        let tenant_name = self.tenants[tenant as usize].name.clone();
         let external = |state: &GatewayState, session: SessionId| {
             state
                 .sessions
@@ -1085,7 +1088,7 @@ impl Gateway {
                 } => self.actions.push(Action {
                     at_ms: now,
                     kind: ActionKind::PostMessage {
-                        tenant: tenant_name.to_string(),
+                        tenant: self.tenants[tenant as usize].name.to_string(),
                         session: external(&self.state, session),
                         kind,
                         text,
@@ -1116,7 +1119,7 @@ impl Gateway {
                     self.actions.push(Action {
                         at_ms: now,
                         kind: ActionKind::CloseSession {
-                            tenant: tenant_name.to_string(),
+                            tenant: self.tenants[tenant as usize].name.to_string(),
                             session: external(&self.state, session),
                             reason: reason.clone(),
                         },

@@ -330,6 +330,33 @@ impl InstanceState {
     }
 }
 
+/// A plugin's log message as the host records it: control characters (newlines above
+/// all, which would let a plugin forge log lines) escaped, cut at [`MAX_LOG_BYTES`].
+fn log_text(message: String) -> String {
+    let mut message = if message.chars().any(char::is_control) {
+        let mut escaped = String::with_capacity(message.len() + 8);
+        for c in message.chars() {
+            if c.is_control() {
+                escaped.extend(c.escape_default());
+            } else {
+                escaped.push(c);
+            }
+        }
+        escaped
+    } else {
+        message
+    };
+    if message.len() > MAX_LOG_BYTES {
+        let mut cut = MAX_LOG_BYTES;
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        message.truncate(cut);
+        message.push('…');
+    }
+    message
+}
+
 /// A limit as the `u32` the contract reports it in.
 fn clamp_u32(value: usize) -> u32 {
     u32::try_from(value).unwrap_or(u32::MAX)
@@ -555,25 +582,18 @@ impl logging::Host for InstanceState {
             }
             return Ok(());
         }
-        // Control characters (newlines above all) would let a plugin forge log lines.
-        let mut message: String = message
-            .chars()
-            .flat_map(|c| -> Box<dyn Iterator<Item = char>> {
-                if c.is_control() {
-                    Box::new(c.escape_default())
-                } else {
-                    Box::new(std::iter::once(c))
-                }
-            })
-            .collect();
-        if message.len() > MAX_LOG_BYTES {
-            let mut cut = MAX_LOG_BYTES;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-            message.push('…');
+        // Plugins log on the hot path (auto-close notes every decision at debug): a
+        // record nobody will see costs no more than this check.
+        let enabled = match level {
+            logging::Level::Debug => tracing::enabled!(target: "plugin", tracing::Level::DEBUG),
+            logging::Level::Info => tracing::enabled!(target: "plugin", tracing::Level::INFO),
+            logging::Level::Warn => tracing::enabled!(target: "plugin", tracing::Level::WARN),
+            logging::Level::Error => tracing::enabled!(target: "plugin", tracing::Level::ERROR),
+        };
+        if !enabled {
+            return Ok(());
         }
+        let message = log_text(message);
         let tenant = &*self.tenant_name;
         let session = session.and_then(|s| self.external(s)).unwrap_or("");
         match level {
@@ -766,6 +786,21 @@ mod tests {
             state.set(session, 4, 20, vec![]),
             Ok(Err(timers::TimerError::TooManyTimers(2)))
         ));
+    }
+
+    #[test]
+    fn log_text_escapes_control_characters_and_cuts_at_a_char_boundary() {
+        assert_eq!(log_text("plain text".into()), "plain text");
+        assert_eq!(
+            log_text("line\nforged\u{7}".into()),
+            "line\\nforged\\u{7}",
+            "a newline cannot start a forged record"
+        );
+        let long = "é".repeat(MAX_LOG_BYTES);
+        let cut = log_text(long);
+        assert!(cut.ends_with('…'));
+        assert!(cut.len() <= MAX_LOG_BYTES + '…'.len_utf8());
+        assert!(cut.len() >= MAX_LOG_BYTES - 1);
     }
 
     #[test]

@@ -117,10 +117,11 @@ pub fn replay_with_progress(
 }
 
 fn write_actions(gateway: &mut Gateway, out: &mut impl Write) -> std::io::Result<usize> {
-    let actions = gateway.take_actions();
-    for action in &actions {
-        serde_json::to_writer(&mut *out, action)?;
+    let mut written = 0;
+    for action in gateway.drain_actions() {
+        serde_json::to_writer(&mut *out, &action)?;
         out.write_all(b"\n")?;
+        written += 1;
     }
-    Ok(actions.len())
+    Ok(written)
 }

@@ -160,19 +160,46 @@ impl TimerStore {
         payload: &[u8],
         redeliveries: u8,
     ) {
-        self.cancel(key);
+        // A replace (the common case: every agent message re-arms its session's
+        // timer) updates the entry in place: one look-up in `entries` instead of a
+        // removal and an insertion, and the payload's allocation is reused when the
+        // length is the same.
+        let replaced_tenant = match self.entries.get_mut(&key) {
+            Some(entry) => {
+                self.order.remove(&(entry.due, entry.seq, key));
+                let previous = entry.tenant;
+                entry.due = due;
+                entry.seq = seq;
+                entry.redeliveries = redeliveries;
+                entry.tenant = tenant;
+                if entry.payload.len() == payload.len() {
+                    entry.payload.copy_from_slice(payload);
+                } else {
+                    entry.payload = payload.into();
+                }
+                Some(previous)
+            }
+            None => {
+                self.entries.insert(
+                    key,
+                    Entry {
+                        due,
+                        seq,
+                        redeliveries,
+                        tenant,
+                        payload: payload.into(),
+                    },
+                );
+                None
+            }
+        };
         self.order.insert((due, seq, key));
-        self.entries.insert(
-            key,
-            Entry {
-                due,
-                seq,
-                redeliveries,
-                tenant,
-                payload: payload.into(),
-            },
-        );
-        *self.per_tenant.entry(tenant).or_default() += 1;
+        if replaced_tenant != Some(tenant) {
+            if let Some(previous) = replaced_tenant {
+                self.forget_one(previous);
+            }
+            *self.per_tenant.entry(tenant).or_default() += 1;
+        }
     }
 
     /// How many timers `tenant` has pending.
@@ -254,6 +281,27 @@ mod tests {
         assert!(timers.cancel(key(1, 0)));
         assert!(!timers.cancel(key(1, 0)));
         assert_eq!(timers.next_due(), None);
+    }
+
+    #[test]
+    fn a_replace_carries_the_new_payload_redeliveries_and_set_order() {
+        let mut timers = TimerStore::default();
+        timers.set(key(1, 0), 0, 10, b"abc");
+        timers.set(key(2, 0), 0, 10, b"x");
+        // Same length (the payload is overwritten in place), then another length.
+        timers.set_redelivery(key(1, 0), 0, 10, b"xyz", 2);
+        timers.set(key(2, 0), 0, 10, b"longer");
+        let fired: Vec<_> = std::iter::from_fn(|| timers.pop_due(10)).collect();
+        assert_eq!(
+            fired
+                .iter()
+                .map(|t| (t.key, t.payload.as_slice(), t.redeliveries))
+                .collect::<Vec<_>>(),
+            [(key(1, 0), &b"xyz"[..], 2), (key(2, 0), &b"longer"[..], 0)],
+            "a replaced timer takes its place in set order from the replace"
+        );
+        assert!(timers.is_empty());
+        assert!(timers.per_tenant.is_empty());
     }
 
     #[test]

@@ -73,7 +73,7 @@ pub struct ScenarioError {
 
 /// Parses and checks a whole scenario held in memory. Blank lines are skipped.
 pub fn parse(text: &str) -> Result<Vec<ScenarioLine>, ScenarioError> {
-    let mut checker = Checker::default();
+    let mut checker = Checker::new(true);
     let mut lines = Vec::new();
     for (index, raw) in text.lines().enumerate() {
         if let Some(line) = checker.line(index + 1, raw)? {
@@ -98,8 +98,25 @@ pub fn check(reader: impl BufRead) -> Result<usize, ScenarioError> {
 
 /// The checked lines of `reader`, one at a time, blank lines skipped; stops at the
 /// first error (a bad line, or the reader failing).
-pub fn read(mut reader: impl BufRead) -> impl Iterator<Item = Result<ScenarioLine, ScenarioError>> {
-    let mut checker = Checker::default();
+pub fn read(reader: impl BufRead) -> impl Iterator<Item = Result<ScenarioLine, ScenarioError>> {
+    read_with(reader, Checker::new(true))
+}
+
+/// The lines of a scenario that [`check`] accepted, read a second time: each line is
+/// parsed and its time order checked again, but the sessions whose channel is known
+/// are not tracked again, which costs a look-up among all sessions on every line. A
+/// message whose channel is unknown (possible only if the file changed between the
+/// passes) is then refused by the gateway instead, with its line number.
+pub fn read_again(
+    reader: impl BufRead,
+) -> impl Iterator<Item = Result<ScenarioLine, ScenarioError>> {
+    read_with(reader, Checker::new(false))
+}
+
+fn read_with(
+    mut reader: impl BufRead,
+    mut checker: Checker,
+) -> impl Iterator<Item = Result<ScenarioLine, ScenarioError>> {
     // One buffer for every line: reading allocates nothing per line.
     let mut buffer = String::new();
     let mut number = 0;
@@ -140,16 +157,25 @@ pub fn read(mut reader: impl BufRead) -> impl Iterator<Item = Result<ScenarioLin
 }
 
 /// The checks across lines: time order, and a known channel for every message.
-#[derive(Default)]
 struct Checker {
     /// Time and number of the last line.
     previous: Option<(u64, usize)>,
+    /// Whether to check that every message's session has a known channel.
+    track_channels: bool,
     /// Sessions whose channel is known, so a message without one can be refused here:
     /// per tenant, so that looking one up allocates nothing.
     with_channel: foldhash::HashMap<String, foldhash::HashSet<String>>,
 }
 
 impl Checker {
+    fn new(track_channels: bool) -> Checker {
+        Checker {
+            previous: None,
+            track_channels,
+            with_channel: Default::default(),
+        }
+    }
+
     /// Parses and checks line number `line`; `None` for a blank line.
     fn line(&mut self, line: usize, raw: &str) -> Result<Option<ScenarioLine>, ScenarioError> {
         if raw.trim().is_empty() {
@@ -165,7 +191,9 @@ impl Checker {
             )));
         }
         self.previous = Some((at_ms, line));
-        if let Item::Event(event) = &item {
+        if let Item::Event(event) = &item
+            && self.track_channels
+        {
             let known = self
                 .with_channel
                 .get(event.tenant())
@@ -327,8 +355,29 @@ mod tests {
         let whole = parse(&text).unwrap_or_else(|e| panic!("{e}"));
         let streamed: Result<Vec<_>, _> = read(text.as_bytes()).collect();
         assert_eq!(streamed, Ok(whole.clone()));
+        let again: Result<Vec<_>, _> = read_again(text.as_bytes()).collect();
+        assert_eq!(again, Ok(whole.clone()));
         assert_eq!(whole.iter().map(|l| l.line).collect::<Vec<_>>(), [1, 3, 5]);
         assert_eq!(check(text.as_bytes()), Ok(3));
+
+        // Read again, a message of a session without a channel is left to the gateway
+        // (the first pass refused it); time order is still checked.
+        let no_channel =
+            r#"{"at_ms":1000,"type":"message","tenant":"acme","session":"s9","sender":"agent"}"#;
+        assert_eq!(check(no_channel.as_bytes()).map_err(|e| e.line), Err(1));
+        assert!(matches!(
+            read_again(no_channel.as_bytes())
+                .collect::<Vec<_>>()
+                .as_slice(),
+            [Ok(ScenarioLine { line: 1, .. })]
+        ));
+        let backwards = format!("{no_channel}\n{OPEN}");
+        assert_eq!(
+            read_again(backwards.as_bytes())
+                .find_map(Result::err)
+                .map(|e| e.line),
+            Some(2)
+        );
 
         // The first bad line ends the stream, with its number, as `parse` reports it.
         let bad = format!(

@@ -425,7 +425,7 @@ impl Engine {
 
     /// Turns the gateway's posts and closes into callbacks.
     fn collect_actions(&mut self) {
-        for action in self.gateway.take_actions() {
+        for action in self.gateway.drain_actions() {
             match &action.kind {
                 ActionKind::PostMessage { .. } | ActionKind::CloseSession { .. } => {
                     self.callbacks.push(&action, &self.callback.endpoint.retry);
