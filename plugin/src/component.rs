@@ -45,6 +45,8 @@ thread_local! {
 struct TenantInfo<'a> {
     name: &'a str,
     max_data_bytes: usize,
+    /// The name of the session's channel, from the tenant's cache (empty if unknown).
+    channel_name: &'a str,
 }
 
 /// Runs `f` with the settings of `session` on `channel` for `tenant` (`None` where
@@ -62,6 +64,7 @@ fn with_settings<R>(
             TenantInfo {
                 name: "",
                 max_data_bytes: 0,
+                channel_name: "",
             },
         ),
         Some(t) => {
@@ -81,6 +84,7 @@ fn with_settings<R>(
                 TenantInfo {
                     name: &t.name,
                     max_data_bytes: t.max_data_bytes,
+                    channel_name: name.as_deref().unwrap_or_default(),
                 },
             )
         }
@@ -105,7 +109,14 @@ fn presence(presence: HostPresence) -> Presence {
 }
 
 /// Carries out a plan in the documented order: state, post, push, timer, close.
-fn execute(plan: Plan, session: SessionId, channel: ChannelId, tenant: TenantInfo<'_>) {
+/// `attributes` are the session's, when the hook has already read them (a push needs
+/// them; each read is a call that copies every attribute into the guest).
+fn execute(
+    plan: Plan,
+    session: SessionId,
+    tenant: TenantInfo<'_>,
+    attributes: Option<&[(String, String)]>,
+) {
     if let Some(note) = plan.note {
         logging::log(logging::Level::Debug, Some(session), note);
     }
@@ -129,15 +140,21 @@ fn execute(plan: Plan, session: SessionId, channel: ChannelId, tenant: TenantInf
     }
     if let Some(p) = &plan.push {
         let external = sessions::external_id(session).unwrap_or_default();
-        let channel_name = sessions::channel_name(channel).unwrap_or_default();
-        let attributes = sessions::attributes(session);
+        let read;
+        let attributes = match attributes {
+            Some(attributes) => attributes,
+            None => {
+                read = sessions::attributes(session);
+                &read
+            }
+        };
         let data = push::data(
             p,
             push::Recipient {
                 tenant: tenant.name,
                 session: &external,
-                channel: &channel_name,
-                attributes: &attributes,
+                channel: tenant.channel_name,
+                attributes,
             },
             tenant.max_data_bytes,
         );
@@ -230,7 +247,7 @@ impl Guest for Component {
             event.channel,
             |settings, tenant| {
                 let plan = policy::on_message(settings, message, session_state);
-                execute(plan, event.session, event.channel, tenant);
+                execute(plan, event.session, tenant, None);
             },
         );
     }
@@ -246,7 +263,7 @@ impl Guest for Component {
         let session_state = SessionState::decode(event.state.as_deref().unwrap_or_default());
         with_settings(event.tenant, event.session, event.channel, |_, tenant| {
             let plan = policy::on_change(change, event.at, session_state);
-            execute(plan, event.session, event.channel, tenant);
+            execute(plan, event.session, tenant, None);
         });
     }
 
@@ -271,7 +288,7 @@ impl Guest for Component {
                     tenant: tenant.name,
                 };
                 let plan = policy::on_timer(settings, &event.payload, fire);
-                execute(plan, event.session, event.channel, tenant);
+                execute(plan, event.session, tenant, Some(&attributes));
             },
         );
     }
