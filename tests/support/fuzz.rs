@@ -32,11 +32,21 @@ pub const TARGETS: [(&str, Target); 5] = [
     ("hooks", hooks),
 ];
 
-/// The scenario parser: every refusal names its line.
+/// The scenario parser: every refusal names its line, and the fast path for
+/// well-formed lines answers every line as the careful path does.
 pub fn scenario_text(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
+    // The fast path for well-formed lines must answer each line as the careful path
+    // does: the same event, or the careful path's error.
+    for raw in text.lines().filter(|l| !l.trim().is_empty()) {
+        assert_eq!(
+            scenario::parse_line(raw),
+            scenario::careful_line(raw),
+            "{raw:?}"
+        );
+    }
     if let Err(e) = scenario::parse(text) {
         let lines = text.lines().count().max(1);
         assert!(
