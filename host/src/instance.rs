@@ -582,8 +582,8 @@ impl logging::Host for InstanceState {
             }
             return Ok(());
         }
-        // Plugins log on the hot path (auto-close notes every decision at debug): a
-        // record nobody will see costs no more than this check.
+        // Plugins log on the hot path (auto-close writes a debug note for every event
+        // it ignores): a record nobody will see costs no more than this check.
         let enabled = match level {
             logging::Level::Debug => tracing::enabled!(target: "plugin", tracing::Level::DEBUG),
             logging::Level::Info => tracing::enabled!(target: "plugin", tracing::Level::INFO),
