@@ -55,10 +55,11 @@ pub fn build_component(package: &str, package_dir: &Path, watch: &[&Path]) -> Pa
     for dir in [package_dir].iter().copied().chain(watch.iter().copied()) {
         println!("cargo:rerun-if-changed={}", dir.display());
     }
-    println!(
-        "cargo:rerun-if-changed={}",
-        workspace.join("Cargo.lock").display()
-    );
+    // The lock file pins the guests' dependencies; the workspace manifest holds the
+    // `guest` profile they are compiled with.
+    for file in ["Cargo.lock", "Cargo.toml"] {
+        println!("cargo:rerun-if-changed={}", workspace.join(file).display());
+    }
     let file = format!("{}.wasm", package.replace('-', "_"));
     let wasm = target_dir.join(TARGET).join(PROFILE).join(file);
     assert!(
