@@ -164,7 +164,7 @@ fn plugin_log_records_are_capped_cut_and_escaped() {
             );
             assert!(message.ends_with('…'), "cut with a mark");
             assert_eq!(entry["fields"]["tenant"], "acme");
-        } else if message.contains("log records in one hook") {
+        } else if message.contains("log records per event") {
             overflows += 1;
         }
     }
@@ -549,7 +549,7 @@ fn replay_reports_progress_in_steps_and_at_the_end() {
         gateway,
         receiver,
         autoclose_host::scenario::read(text.as_slice()),
-        autoclose_host::replay::DEFAULT_TAIL_MS,
+        autoclose_host::replay::ReplayOptions::default(),
         &mut std::io::sink(),
         |done| seen.push(done),
     )

@@ -56,6 +56,11 @@ enum Command {
         /// After the last event, keep firing timers for this many virtual ms.
         #[arg(long, default_value_t = replay::DEFAULT_TAIL_MS)]
         tail_ms: u64,
+        /// Give every event a call of its own, instead of letting consecutive events of
+        /// a tenant share one. The transcript is the same either way; this is slower,
+        /// and helps to tell a plugin's fault from the host's.
+        #[arg(long)]
+        one_event_per_call: bool,
         /// Print counts and timings to stderr when done.
         #[arg(long)]
         stats: bool,
@@ -242,6 +247,7 @@ fn run(cli: Cli) -> Result<()> {
             config,
             plugin,
             tail_ms,
+            one_event_per_call,
             stats,
             scenario: path,
         } => {
@@ -285,7 +291,10 @@ fn run(cli: Cli) -> Result<()> {
                 &mut gateway,
                 &receiver,
                 source,
-                tail_ms,
+                replay::ReplayOptions {
+                    tail_ms,
+                    batch: !one_event_per_call,
+                },
                 &mut out,
                 |done| {
                     if let Some(bar) = &bar {

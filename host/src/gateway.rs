@@ -24,7 +24,7 @@ use wasmtime::Store;
 use crate::action::{Action, ActionKind};
 use crate::bindings::Plugin;
 use crate::bindings::chat_gateway::plugin::events::{
-    CloseCause, HttpAnswer, HttpOutcome, HttpResponseEvent, MessageEvent, MessageField,
+    CloseCause, Event, HttpAnswer, HttpOutcome, HttpResponseEvent, MessageEvent, MessageField,
     SessionChange, SessionEvent, TimerEvent,
 };
 use crate::bindings::chat_gateway::plugin::types::{
@@ -42,7 +42,9 @@ use crate::webhook::format::Fields;
 use crate::webhook::retry::{self, AttemptResult, Decision};
 use crate::webhook::signing;
 
+mod batch;
 mod persist;
+pub use batch::MAX_BATCH_EVENTS;
 pub use persist::Restored;
 
 /// The earliest a timer may fire, after the time it is set at (see `timers.set` in
@@ -214,6 +216,9 @@ struct Tenant {
     retry_at: u64,
     /// Hooks held while backed off, oldest first.
     queued: VecDeque<Hook>,
+    /// Whether its events may share a call: until its plugin acts on a session that
+    /// none of a call's events is about (see `batch`).
+    batches: bool,
     stats: TenantStats,
 }
 
@@ -260,6 +265,48 @@ fn session_hook(
 }
 
 impl Hook {
+    /// The event as the plugin receives it, and how often it was delivered before.
+    fn into_event(self) -> (Event, u8) {
+        match self {
+            Hook::Message(e) => (Event::Message(e), 0),
+            Hook::Session(e) => (Event::Session(e), 0),
+            Hook::Timer(e, redeliveries) => (Event::Timer(e), redeliveries),
+            Hook::Http(e) => (Event::HttpResponse(e), 0),
+        }
+    }
+
+    /// The hook back from [`Hook::into_event`].
+    fn from_event(event: Event, redeliveries: u8) -> Hook {
+        match event {
+            Event::Message(e) => Hook::Message(e),
+            Event::Session(e) => Hook::Session(e),
+            Event::Timer(e) => Hook::Timer(e, redeliveries),
+            Event::HttpResponse(e) => Hook::Http(e),
+        }
+    }
+
+    /// The session whose close the hook reports, if it does.
+    fn closing(&self) -> Option<SessionId> {
+        match self {
+            Hook::Session(SessionEvent {
+                session,
+                change: SessionChange::Closed(_),
+                ..
+            }) => Some(*session),
+            _ => None,
+        }
+    }
+
+    /// Gives the hook the plugin's state for its session (HTTP outcomes carry none).
+    fn set_state(&mut self, state: Option<Vec<u8>>) {
+        match self {
+            Hook::Message(e) => e.state = state,
+            Hook::Session(e) => e.state = state,
+            Hook::Timer(e, _) => e.state = state,
+            Hook::Http(_) => {}
+        }
+    }
+
     /// The session the hook is about.
     fn session(&self) -> SessionId {
         match self {
@@ -294,6 +341,10 @@ pub struct Gateway {
     hook_observer: Option<HookObserver>,
     /// Closed sessions in the order they closed, for [`Gateway::forget_closed`].
     closed_order: VecDeque<(u64, SessionId)>,
+    /// The events of the call being made, kept to reuse its allocation.
+    call_events: Vec<Event>,
+    /// Events gathered by [`Gateway::handle_all`] for one call.
+    batch: batch::Batch,
 }
 
 /// Receives the duration of every hook call (for a latency histogram).
@@ -328,6 +379,8 @@ impl Gateway {
             journal: None,
             hook_observer: None,
             closed_order: VecDeque::new(),
+            call_events: Vec::new(),
+            batch: batch::Batch::default(),
         };
         for TenantConfig {
             name,
@@ -370,6 +423,7 @@ impl Gateway {
                 last_failure_at: 0,
                 retry_at: 0,
                 queued: VecDeque::new(),
+                batches: true,
                 stats: TenantStats::default(),
             };
             match start(&gateway.runtime, &mut tenant, id, &mut gateway.state) {
@@ -406,6 +460,17 @@ impl Gateway {
             self.fire_due(at - 1);
         }
         self.state.now = self.state.now.max(at);
+        if let Some((tenant, hook)) = self.prepare(event)? {
+            self.call(tenant, hook);
+            self.run_follow_ups();
+        }
+        Ok(())
+    }
+
+    /// Records what `event` tells the host (a session opened, the user's presence, a
+    /// close, ...) at the current host time, and returns the hook to deliver, if any:
+    /// none for an unknown tenant, a closed session, or a session without a channel.
+    fn prepare(&mut self, event: &GatewayEvent) -> Result<Option<(TenantId, Hook)>, EventError> {
         let Some(&tenant) = self.tenant_ids.get(event.tenant()) else {
             // Once per unknown tenant at info (a misrouted gateway would flood the log),
             // every event at debug.
@@ -424,13 +489,13 @@ impl Gateway {
                     "no such tenant configured: event ignored"
                 );
             }
-            return Ok(());
+            return Ok(None);
         };
         let session = self.state.sessions.open_or_get(tenant, event.session());
         self.touch_session(session);
         let now = self.state.now;
         let Some(record) = self.state.sessions.get_mut(session) else {
-            return Ok(());
+            return Ok(None);
         };
         if record.closed {
             tracing::debug!(
@@ -438,7 +503,7 @@ impl Gateway {
                 session = event.session(),
                 "session already closed: event ignored"
             );
-            return Ok(());
+            return Ok(None);
         }
         let hook = match event {
             GatewayEvent::SessionOpened(OpenedEvent {
@@ -498,7 +563,7 @@ impl Gateway {
             }
             GatewayEvent::Hold(_) | GatewayEvent::Queued(_) | GatewayEvent::Transferred(_) => {
                 let Some(channel) = record.channel else {
-                    return Ok(());
+                    return Ok(None);
                 };
                 let change = match event {
                     GatewayEvent::Hold(hold) => {
@@ -516,7 +581,7 @@ impl Gateway {
                 };
                 record.presence = presence;
                 let Some(channel) = record.channel else {
-                    return Ok(());
+                    return Ok(None);
                 };
                 session_hook(
                     tenant,
@@ -533,7 +598,7 @@ impl Gateway {
                 let channel = record.channel;
                 self.state.timers.cancel_session(session);
                 let Some(channel) = channel else {
-                    return Ok(());
+                    return Ok(None);
                 };
                 session_hook(
                     tenant,
@@ -544,9 +609,7 @@ impl Gateway {
                 )
             }
         };
-        self.call(tenant, hook);
-        self.run_follow_ups();
-        Ok(())
+        Ok(Some((tenant, hook)))
     }
 
     /// Checks that `events` would be accepted, in this order, without applying any of
@@ -766,6 +829,7 @@ impl Gateway {
                     channel,
                     key: key.key,
                     due,
+                    at: self.state.now,
                     payload,
                 },
                 redeliveries,
@@ -902,6 +966,7 @@ impl Gateway {
             state,
             journal,
             hook_observer,
+            call_events,
             ..
         } = self;
         let slot = &mut tenants[tenant as usize];
@@ -959,47 +1024,40 @@ impl Gateway {
         // hook was made: a held hook is delivered after later ones changed it.
         let mut hook = hook;
         if let Some(record) = state.sessions.get(hook.session()) {
-            let fresh = (!record.plugin_state.is_empty()).then(|| record.plugin_state.clone());
-            match &mut hook {
-                Hook::Message(e) => e.state = fresh,
-                Hook::Session(e) => e.state = fresh,
-                Hook::Timer(e, _) => e.state = fresh,
-                Hook::Http(_) => {}
-            }
+            hook.set_state((!record.plugin_state.is_empty()).then(|| record.plugin_state.clone()));
         }
-        live.store.data_mut().closing = match &hook {
-            Hook::Session(SessionEvent {
-                session,
-                change: SessionChange::Closed(_),
-                ..
-            }) => Some(*session),
-            _ => None,
-        };
+        let data = live.store.data_mut();
+        data.begin_call([hook.session()]);
+        data.closing.clear();
+        data.closing.extend(hook.closing());
+        let (event, redeliveries) = hook.into_event();
+        call_events.clear();
+        call_events.push(event);
         let started = hook_observer.as_ref().map(|_| std::time::Instant::now());
         let result = with_lent_state(
             runtime,
             &mut live.store,
             state,
             &live.plugin,
-            |store, hooks| match &hook {
-                Hook::Message(e) => hooks.call_on_message(store, e),
-                Hook::Session(e) => hooks.call_on_session_event(store, e),
-                Hook::Timer(e, _) => hooks.call_on_timer(store, e),
-                Hook::Http(e) => hooks.call_on_http_response(store, e),
-            },
+            1,
+            |store, hooks| hooks.call_on_events(store, call_events),
         );
         if let (Some(observer), Some(started)) = (hook_observer, started) {
             observer(started.elapsed());
         }
+        let hook = match call_events.pop() {
+            Some(event) => Hook::from_event(event, redeliveries),
+            None => unreachable!("the event just pushed"),
+        };
         let mut commands = std::mem::take(&mut live.store.data_mut().commands);
-        let closing = live.store.data_mut().closing.take();
+        let closing = live.store.data_mut().closing.pop();
         match result {
             Ok(()) => {
                 if state.now.saturating_sub(slot.last_failure_at) >= QUIET_RESET_MS {
                     slot.failures = 0;
                 }
                 slot.stats.hooks_ok += 1;
-                self.apply(tenant, &mut commands);
+                self.apply(tenant, commands.drain(..));
                 if let Some(session) = closing {
                     self.drop_plugin_state(session);
                 }
@@ -1058,8 +1116,8 @@ impl Gateway {
         }
     }
 
-    /// Applies (and drains) what a hook asked for, in order.
-    fn apply(&mut self, tenant: TenantId, commands: &mut Vec<Command>) {
+    /// Applies what a hook asked for, in order.
+    fn apply(&mut self, tenant: TenantId, commands: impl Iterator<Item = Command>) {
         let now = self.state.now;
         let external = |state: &GatewayState, session: SessionId| {
             state
@@ -1068,7 +1126,7 @@ impl Gateway {
                 .map(|s| s.external.to_string())
                 .unwrap_or_default()
         };
-        for command in commands.drain(..) {
+        for command in commands {
             match command {
                 Command::SetTimer { key, due, payload } => {
                     self.touch_session(key.session);
@@ -1478,7 +1536,7 @@ fn start(
         webhooks: tenant.webhooks.to_vec(),
         limits: host_limits(&tenant.limits),
     };
-    let configured = with_lent_state(runtime, &mut store, state, &plugin, |store, hooks| {
+    let configured = with_lent_state(runtime, &mut store, state, &plugin, 1, |store, hooks| {
         hooks.call_configure(store, &setup)
     });
     let ignored = std::mem::take(&mut store.data_mut().commands);
@@ -1513,7 +1571,7 @@ fn start(
 fn host_limits(limits: &Limits) -> HostLimits {
     let clamp = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
     HostLimits {
-        actions_per_hook: clamp(limits.actions_per_hook),
+        actions_per_event: clamp(limits.actions_per_hook),
         max_post_bytes: clamp(limits.max_post_bytes),
         max_timer_payload_bytes: clamp(limits.max_timer_payload_bytes),
         timers_per_session: clamp(limits.timers_per_session),
@@ -1523,20 +1581,21 @@ fn host_limits(limits: &Limits) -> HostLimits {
     }
 }
 
-/// Runs `call` with the gateway's state lent to the store and a fresh time budget.
+/// Runs `call` with the gateway's state lent to the store and a fresh time budget for
+/// `events` events.
 fn with_lent_state<R>(
     runtime: &Runtime,
     store: &mut Store<InstanceState>,
     state: &mut Box<GatewayState>,
     plugin: &Plugin,
+    events: u64,
     call: impl FnOnce(
         &mut Store<InstanceState>,
         &crate::bindings::exports::chat_gateway::plugin::hooks::Guest,
     ) -> wasmtime::Result<R>,
 ) -> wasmtime::Result<R> {
     std::mem::swap(&mut store.data_mut().lent, state);
-    store.data_mut().logs_this_hook = 0;
-    runtime.arm_deadline(store);
+    runtime.arm_deadline(store, events);
     let result = call(store, plugin.chat_gateway_plugin_hooks());
     std::mem::swap(&mut store.data_mut().lent, state);
     result

@@ -27,8 +27,8 @@ use crate::timers::{TimerKey, TimerStore};
 const STDERR_CAPTURE: usize = 4 * 1024;
 /// Longest log line a plugin may write; longer ones are cut.
 const MAX_LOG_BYTES: usize = 1024;
-/// Log records a plugin may write per hook call; more are dropped.
-const MAX_LOGS_PER_HOOK: u32 = 32;
+/// Log records a plugin may write per event of a call; more are dropped.
+const MAX_LOGS_PER_EVENT: u32 = 32;
 /// Largest webhook `data` object, in bytes of JSON (push services cap bodies near 4 KB).
 pub const MAX_WEBHOOK_DATA_BYTES: usize = 3 * 1024;
 /// Longest `kind` label of a post and `reason` of a close.
@@ -121,6 +121,19 @@ pub struct SendRequest {
     pub deliver_by: Option<u64>,
 }
 
+impl Command {
+    /// The session the command acts on: it counts against that session's event.
+    pub fn session(&self) -> SessionId {
+        match self {
+            Command::SetTimer { key, .. } | Command::CancelTimer(key) => key.session,
+            Command::Post { session, .. }
+            | Command::SetState { session, .. }
+            | Command::Close { session, .. } => *session,
+            Command::Send(send) => send.session,
+        }
+    }
+}
+
 /// Everything a store holds for one instance.
 pub struct InstanceState {
     wasi: WasiCtx,
@@ -133,15 +146,21 @@ pub struct InstanceState {
     tenant_name: Arc<str>,
     /// The webhooks this tenant may call.
     allowed_webhooks: Arc<[String]>,
-    /// Log records written in the running hook.
-    pub(crate) logs_this_hook: u32,
+    /// Log records written in the running call.
+    pub(crate) logs_this_call: u32,
+    /// The sessions of the running call's events, in order: each action counts
+    /// against the event of the session it names.
+    pub(crate) call_sessions: Vec<SessionId>,
+    /// An action of the running call, which has several events, named a session none
+    /// of them is about: the host cannot say which event it belongs to.
+    pub(crate) acted_outside: bool,
     /// The gateway's state while a hook runs; empty otherwise.
     pub(crate) lent: Box<GatewayState>,
     /// What the running hook asked for.
     pub(crate) commands: Vec<Command>,
-    /// The session whose close the running hook reports: the plugin may still send a
-    /// webhook for it (a last notice), though it may not act on it in the chat.
-    pub(crate) closing: Option<SessionId>,
+    /// The sessions whose close the running call reports: the plugin may still send a
+    /// webhook for them (a last notice), though it may not act on them in the chat.
+    pub(crate) closing: Vec<SessionId>,
 }
 
 impl InstanceState {
@@ -166,10 +185,12 @@ impl InstanceState {
             tenant,
             tenant_name,
             allowed_webhooks,
-            logs_this_hook: 0,
+            logs_this_call: 0,
+            call_sessions: Vec::new(),
+            acted_outside: false,
             lent: Box::default(),
             commands: Vec::new(),
-            closing: None,
+            closing: Vec::new(),
         }
     }
 
@@ -180,15 +201,37 @@ impl InstanceState {
             .to_owned()
     }
 
+    /// Records `command`, counting it against the event of the session it names (in a
+    /// call with one event, against that event whatever the session).
     fn push(&mut self, command: Command) -> wasmtime::Result<()> {
-        if self.commands.len() >= self.limits.actions_per_hook {
-            wasmtime::bail!(
-                "plugin exceeded limits.actions_per_hook ({}) in one hook",
-                self.limits.actions_per_hook
-            );
+        let limit = self.limits.actions_per_hook;
+        let counted = if self.call_sessions.len() <= 1 {
+            self.commands.len()
+        } else {
+            let session = command.session();
+            if self.call_sessions.contains(&session) {
+                self.commands
+                    .iter()
+                    .filter(|c| c.session() == session)
+                    .count()
+            } else {
+                self.acted_outside = true;
+                self.commands.len() / self.call_sessions.len()
+            }
+        };
+        if counted >= limit {
+            wasmtime::bail!("plugin exceeded limits.actions_per_hook ({limit}) for one event");
         }
         self.commands.push(command);
         Ok(())
+    }
+
+    /// Limits for the coming call, which carries `sessions`' events in order.
+    pub(crate) fn begin_call(&mut self, sessions: impl IntoIterator<Item = SessionId>) {
+        self.call_sessions.clear();
+        self.call_sessions.extend(sessions);
+        self.acted_outside = false;
+        self.logs_this_call = 0;
     }
 
     /// Whether `session` is this tenant's, open, and not closed earlier in this hook.
@@ -378,7 +421,7 @@ impl http::Host for InstanceState {
         request: http::WebhookRequest,
     ) -> wasmtime::Result<Result<u64, http::SendError>> {
         use http::SendError;
-        if !self.may_act_on(session) && self.closing != Some(session) {
+        if !self.may_act_on(session) && !self.closing.contains(&session) {
             return Ok(Err(SendError::NoSession));
         }
         if !self.allowed_webhooks.contains(&request.webhook)
@@ -575,10 +618,12 @@ impl logging::Host for InstanceState {
         session: Option<SessionId>,
         message: String,
     ) -> wasmtime::Result<()> {
-        self.logs_this_hook += 1;
-        if self.logs_this_hook > MAX_LOGS_PER_HOOK {
-            if self.logs_this_hook == MAX_LOGS_PER_HOOK + 1 {
-                tracing::warn!(target: "plugin", tenant = &*self.tenant_name, "plugin exceeded {MAX_LOGS_PER_HOOK} log records in one hook; dropping the rest");
+        self.logs_this_call += 1;
+        let events = u32::try_from(self.call_sessions.len().max(1)).unwrap_or(u32::MAX);
+        let cap = MAX_LOGS_PER_EVENT.saturating_mul(events);
+        if self.logs_this_call > cap {
+            if self.logs_this_call == cap + 1 {
+                tracing::warn!(target: "plugin", tenant = &*self.tenant_name, "plugin exceeded {MAX_LOGS_PER_EVENT} log records per event in one call; dropping the rest");
             }
             return Ok(());
         }

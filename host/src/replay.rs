@@ -45,21 +45,43 @@ pub struct ReplaySummary {
 /// Lines between two progress reports.
 pub const PROGRESS_EVERY: usize = 8192;
 
-/// Replays `lines`, then fires timers for up to `tail_ms` after the last event.
-/// `webhook_response` lines go to `receiver`, which should be the gateway's
+/// Event lines handed to the gateway together, so that it can batch them.
+const CHUNK_LINES: usize = 256;
+
+/// How to replay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReplayOptions {
+    /// How long after the last event timers keep firing.
+    pub tail_ms: u64,
+    /// Deliver consecutive events of a tenant in one call where that changes nothing
+    /// ([`Gateway::handle_all`]); off, every event gets a call of its own.
+    pub batch: bool,
+}
+
+impl Default for ReplayOptions {
+    fn default() -> Self {
+        ReplayOptions {
+            tail_ms: DEFAULT_TAIL_MS,
+            batch: true,
+        }
+    }
+}
+
+/// Replays `lines`, then fires timers for up to `options.tail_ms` after the last
+/// event. `webhook_response` lines go to `receiver`, which should be the gateway's
 /// [`crate::outbound::Outbound`] (a clone of it).
 pub fn replay(
     gateway: &mut Gateway,
     receiver: &ScriptedReceiver,
     lines: &[ScenarioLine],
-    tail_ms: u64,
+    options: ReplayOptions,
     out: &mut impl Write,
 ) -> Result<ReplaySummary, ReplayError> {
     replay_with_progress(
         gateway,
         receiver,
         lines.iter().cloned().map(Ok),
-        tail_ms,
+        options,
         out,
         |_| {},
     )
@@ -72,40 +94,48 @@ pub fn replay_with_progress(
     gateway: &mut Gateway,
     receiver: &ScriptedReceiver,
     lines: impl IntoIterator<Item = Result<ScenarioLine, ScenarioError>>,
-    tail_ms: u64,
+    options: ReplayOptions,
     out: &mut impl Write,
     mut progress: impl FnMut(usize),
 ) -> Result<ReplaySummary, ReplayError> {
     let mut summary = ReplaySummary::default();
+    let chunk_lines = if options.batch { CHUNK_LINES } else { 1 };
+    let mut chunk: Vec<ScenarioLine> = Vec::with_capacity(chunk_lines);
     let mut done = 0;
     for line in lines {
         if done % PROGRESS_EVERY == 0 {
             progress(done);
         }
         done += 1;
-        let line = line?;
+        let line = match line {
+            Ok(line) => line,
+            Err(e) => {
+                // What came before the bad line is handled, as it would be line by line.
+                run_chunk(gateway, &mut chunk, options.batch, out, &mut summary)?;
+                return Err(e.into());
+            }
+        };
         match &line.item {
-            Item::Event(event) => {
-                gateway
-                    .handle(line.at_ms, event)
-                    .map_err(|source| ReplayError::Event {
-                        line: line.line,
-                        source,
-                    })?;
-                summary.events += 1;
+            Item::Event(_) => {
+                chunk.push(line);
+                if chunk.len() >= chunk_lines {
+                    run_chunk(gateway, &mut chunk, options.batch, out, &mut summary)?;
+                }
             }
             Item::WebhookResponse {
                 webhook,
                 answer,
                 repeat,
             } => {
+                run_chunk(gateway, &mut chunk, options.batch, out, &mut summary)?;
                 gateway.advance_to(line.at_ms.saturating_sub(1));
                 receiver.push(webhook, answer.clone(), *repeat);
+                summary.actions += write_actions(gateway, out)?;
             }
         }
-        summary.actions += write_actions(gateway, out)?;
     }
-    let horizon = gateway.now().saturating_add(tail_ms);
+    run_chunk(gateway, &mut chunk, options.batch, out, &mut summary)?;
+    let horizon = gateway.now().saturating_add(options.tail_ms);
     while let Some(due) = gateway.next_due().filter(|due| *due <= horizon) {
         gateway.advance_to(due);
         summary.actions += write_actions(gateway, out)?;
@@ -114,6 +144,38 @@ pub fn replay_with_progress(
     out.flush()?;
     progress(done);
     Ok(summary)
+}
+
+/// Handles the event lines of `chunk` (batched or one by one), writes the actions and
+/// empties it.
+fn run_chunk(
+    gateway: &mut Gateway,
+    chunk: &mut Vec<ScenarioLine>,
+    batch: bool,
+    out: &mut impl Write,
+    summary: &mut ReplaySummary,
+) -> Result<(), ReplayError> {
+    let events = chunk.iter().filter_map(|line| match &line.item {
+        Item::Event(event) => Some((line.at_ms, event)),
+        Item::WebhookResponse { .. } => None,
+    });
+    let result = if batch {
+        gateway.handle_all(events)
+    } else {
+        events
+            .enumerate()
+            .try_for_each(|(index, (at, event))| gateway.handle(at, event).map_err(|e| (index, e)))
+    };
+    summary.actions += write_actions(gateway, out)?;
+    if let Err((index, source)) = result {
+        return Err(ReplayError::Event {
+            line: chunk.get(index).map_or(0, |line| line.line),
+            source,
+        });
+    }
+    summary.events += chunk.len();
+    chunk.clear();
+    Ok(())
 }
 
 fn write_actions(gateway: &mut Gateway, out: &mut impl Write) -> std::io::Result<usize> {

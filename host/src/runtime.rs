@@ -253,14 +253,19 @@ impl Runtime {
         if self.options.interrupt == Interrupt::Epoch {
             store.epoch_deadline_trap();
         }
-        self.arm_deadline(&mut store);
+        self.arm_deadline(&mut store, 1);
         let plugin = component.pre.instantiate(&mut store)?;
         Ok((store, plugin))
     }
 
-    /// Gives the next call into `store` its instance's time budget.
-    pub(crate) fn arm_deadline(&self, store: &mut Store<InstanceState>) {
-        let hook_time_ms = store.data().limits.hook_time_ms;
+    /// Gives the next call into `store`, which carries `events` events, its instance's
+    /// time budget: the per-hook budget for each event.
+    pub(crate) fn arm_deadline(&self, store: &mut Store<InstanceState>, events: u64) {
+        let hook_time_ms = store
+            .data()
+            .limits
+            .hook_time_ms
+            .saturating_mul(events.max(1));
         match self.options.interrupt {
             Interrupt::Epoch => {
                 let ticks = hook_time_ms.div_ceil(EPOCH_TICK.as_millis() as u64) + 1;

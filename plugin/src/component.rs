@@ -18,14 +18,14 @@ wit_bindgen::generate!({
 });
 
 use chat_gateway::plugin::events::{
-    HttpOutcome, HttpResponseEvent, MessageEvent, MessageField, SessionChange, SessionEvent,
+    Event, HttpOutcome, HttpResponseEvent, MessageEvent, MessageField, SessionChange, SessionEvent,
     TimerEvent,
 };
 use chat_gateway::plugin::types::{
     ChannelId, ConfigError, Interests, MessageFields, Presence as HostPresence, SenderRole,
     SessionId, TenantId, TenantSetup,
 };
-use chat_gateway::plugin::{chat, clock, http, logging, sessions, timers};
+use chat_gateway::plugin::{chat, http, logging, sessions, timers};
 use exports::chat_gateway::plugin::hooks::Guest;
 
 struct Tenant {
@@ -229,86 +229,97 @@ impl Guest for Component {
         Ok(Interests { message_fields })
     }
 
-    fn on_message(event: MessageEvent) {
-        let sender = sender(event.sender);
-        let message = policy::Message {
-            sender,
-            own_echo: event.origin.as_deref() == Some(policy::ORIGIN),
-            at: event.at,
-            sender_name: event.fields.iter().flatten().find_map(|f| match f {
-                MessageField::SenderName(name) => Some(name.as_str()),
-                _ => None,
-            }),
-        };
-        let session_state = SessionState::decode(event.state.as_deref().unwrap_or_default());
-        with_settings(
-            event.tenant,
-            event.session,
-            event.channel,
-            |settings, tenant| {
-                let plan = policy::on_message(settings, message, session_state);
-                execute(plan, event.session, tenant, None);
-            },
-        );
-    }
-
-    fn on_session_event(event: SessionEvent) {
-        let change = match event.change {
-            SessionChange::Closed(_) => Change::Closed,
-            SessionChange::Hold(until) => Change::Hold(until),
-            SessionChange::Queued => Change::Queued,
-            SessionChange::Transferred => Change::Transferred,
-            SessionChange::Opened | SessionChange::Presence(_) => return,
-        };
-        let session_state = SessionState::decode(event.state.as_deref().unwrap_or_default());
-        with_settings(event.tenant, event.session, event.channel, |_, tenant| {
-            let plan = policy::on_change(change, event.at, session_state);
-            execute(plan, event.session, tenant, None);
-        });
-    }
-
-    fn on_timer(event: TimerEvent) {
-        if event.key != policy::TIMER_KEY {
-            return;
+    fn on_events(events: Vec<Event>) {
+        for event in events {
+            match event {
+                Event::Message(e) => on_message(e),
+                Event::Session(e) => on_session_event(e),
+                Event::Timer(e) => on_timer(e),
+                Event::HttpResponse(e) => on_http_response(e),
+            }
         }
-        let now = clock::now();
-        let attributes = sessions::attributes(event.session);
-        let fire_state = SessionState::decode(event.state.as_deref().unwrap_or_default());
-        let user_presence = presence(sessions::last_presence(event.session));
-        with_settings(
-            event.tenant,
-            event.session,
-            event.channel,
-            |settings, tenant| {
-                let fire = Fire {
-                    now,
-                    state: fire_state,
-                    attributes: &attributes,
-                    presence: user_presence,
-                    tenant: tenant.name,
-                };
-                let plan = policy::on_timer(settings, &event.payload, fire);
-                execute(plan, event.session, tenant, Some(&attributes));
-            },
-        );
     }
+}
 
-    fn on_http_response(event: HttpResponseEvent) {
-        let (level, outcome) = match &event.outcome {
-            HttpOutcome::Answered(answer) if (200..300).contains(&answer.status) => {
-                (logging::Level::Debug, format!("status {}", answer.status))
-            }
-            HttpOutcome::Answered(answer) => {
-                (logging::Level::Warn, format!("status {}", answer.status))
-            }
-            HttpOutcome::Failed(reason) => (logging::Level::Warn, reason.clone()),
-        };
-        logging::log(
-            level,
-            Some(event.session),
-            &format!("push request {} ended: {outcome}", event.request),
-        );
+fn on_message(event: MessageEvent) {
+    let sender = sender(event.sender);
+    let message = policy::Message {
+        sender,
+        own_echo: event.origin.as_deref() == Some(policy::ORIGIN),
+        at: event.at,
+        sender_name: event.fields.iter().flatten().find_map(|f| match f {
+            MessageField::SenderName(name) => Some(name.as_str()),
+            _ => None,
+        }),
+    };
+    let session_state = SessionState::decode(event.state.as_deref().unwrap_or_default());
+    with_settings(
+        event.tenant,
+        event.session,
+        event.channel,
+        |settings, tenant| {
+            let plan = policy::on_message(settings, message, session_state);
+            execute(plan, event.session, tenant, None);
+        },
+    );
+}
+
+fn on_session_event(event: SessionEvent) {
+    let change = match event.change {
+        SessionChange::Closed(_) => Change::Closed,
+        SessionChange::Hold(until) => Change::Hold(until),
+        SessionChange::Queued => Change::Queued,
+        SessionChange::Transferred => Change::Transferred,
+        SessionChange::Opened | SessionChange::Presence(_) => return,
+    };
+    let session_state = SessionState::decode(event.state.as_deref().unwrap_or_default());
+    with_settings(event.tenant, event.session, event.channel, |_, tenant| {
+        let plan = policy::on_change(change, event.at, session_state);
+        execute(plan, event.session, tenant, None);
+    });
+}
+
+fn on_timer(event: TimerEvent) {
+    if event.key != policy::TIMER_KEY {
+        return;
     }
+    let now = event.at;
+    let attributes = sessions::attributes(event.session);
+    let fire_state = SessionState::decode(event.state.as_deref().unwrap_or_default());
+    let user_presence = presence(sessions::last_presence(event.session));
+    with_settings(
+        event.tenant,
+        event.session,
+        event.channel,
+        |settings, tenant| {
+            let fire = Fire {
+                now,
+                state: fire_state,
+                attributes: &attributes,
+                presence: user_presence,
+                tenant: tenant.name,
+            };
+            let plan = policy::on_timer(settings, &event.payload, fire);
+            execute(plan, event.session, tenant, Some(&attributes));
+        },
+    );
+}
+
+fn on_http_response(event: HttpResponseEvent) {
+    let (level, outcome) = match &event.outcome {
+        HttpOutcome::Answered(answer) if (200..300).contains(&answer.status) => {
+            (logging::Level::Debug, format!("status {}", answer.status))
+        }
+        HttpOutcome::Answered(answer) => {
+            (logging::Level::Warn, format!("status {}", answer.status))
+        }
+        HttpOutcome::Failed(reason) => (logging::Level::Warn, reason.clone()),
+    };
+    logging::log(
+        level,
+        Some(event.session),
+        &format!("push request {} ended: {outcome}", event.request),
+    );
 }
 
 export!(Component);

@@ -7,9 +7,10 @@
 use std::hint::black_box;
 use std::time::Instant;
 
+use autoclose_host::gateway::MAX_BATCH_EVENTS;
 use autoclose_host::timers::{TimerKey, TimerStore};
 use autoclose_plugin::policy::{self, Message, SessionState, TimerOp};
-use autoclose_tests::bench::{median, ns_per_message, open_sessions};
+use autoclose_tests::bench::{median, ns_per_message, ns_per_message_batched, open_sessions};
 use autoclose_tests::{CONFIG, gateway};
 
 const SESSIONS: u64 = 1_000;
@@ -94,6 +95,7 @@ fn main() {
     let mut gw = gateway(CONFIG).unwrap_or_else(|e| panic!("{e}"));
     let events = open_sessions(&mut gw, SESSIONS);
     let hosted = ns_per_message(&mut gw, &events, RUNS, MESSAGES);
+    let batched = ns_per_message_batched(&mut gw, &events, RUNS, MESSAGES, MAX_BATCH_EVENTS);
 
     println!(
         "one agent message (restarts the session's cycle), median of {RUNS} runs of {MESSAGES}"
@@ -116,9 +118,21 @@ fn main() {
         hosted / floor
     );
     println!(
+        "{:<62} {:>9.0} {:>8.2}",
+        format!("component in the host: Gateway::handle_all, {MAX_BATCH_EVENTS} per call"),
+        batched,
+        batched / floor
+    );
+    println!(
         "{:<62} {:>9} {:>8.2}",
-        "component in the host vs native integration",
+        "component in the host vs native integration, one per call",
         "",
         hosted / native
+    );
+    println!(
+        "{:<62} {:>9} {:>8.2}",
+        format!("component in the host vs native integration, {MAX_BATCH_EVENTS} per call"),
+        "",
+        batched / native
     );
 }

@@ -69,3 +69,43 @@ pub fn ns_per_message(
     );
     cost
 }
+
+/// As [`ns_per_message`], but handing the gateway `per_call` consecutive messages at a
+/// time through [`Gateway::handle_all`], which delivers them in one call (each is for
+/// another session, 1 ms apart, so they may share one).
+pub fn ns_per_message_batched(
+    gw: &mut Gateway,
+    events: &[GatewayEvent],
+    runs: usize,
+    messages: u64,
+    per_call: usize,
+) -> f64 {
+    let mut at = 1;
+    let mut next = 0usize;
+    let cost = median(
+        (0..runs)
+            .map(|_| {
+                let started = Instant::now();
+                let mut handled = 0u64;
+                while handled < messages {
+                    let count = per_call.min((messages - handled) as usize);
+                    let chunk = (0..count).map(|i| {
+                        let event = &events[(next + i) % events.len()];
+                        (at + i as u64, event)
+                    });
+                    gw.handle_all(chunk)
+                        .unwrap_or_else(|(i, e)| panic!("event {i}: {e}"));
+                    next = (next + count) % events.len();
+                    at += count as u64;
+                    handled += count as u64;
+                }
+                started.elapsed().as_nanos() as f64 / messages as f64
+            })
+            .collect(),
+    );
+    assert!(
+        gw.take_actions().is_empty(),
+        "no warning may fire during the run"
+    );
+    cost
+}

@@ -140,8 +140,14 @@ pub fn replay_on(gateway: &mut TestGateway, scenario: &str) -> Result<Vec<Value>
     let lines = scenario::parse(scenario).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     let TestGateway { gateway, receiver } = gateway;
-    replay::replay(gateway, receiver, &lines, replay::DEFAULT_TAIL_MS, &mut out)
-        .map_err(|e| e.to_string())?;
+    replay::replay(
+        gateway,
+        receiver,
+        &lines,
+        replay::ReplayOptions::default(),
+        &mut out,
+    )
+    .map_err(|e| e.to_string())?;
     let text = String::from_utf8(out).map_err(|e| e.to_string())?;
     text.lines()
         .map(|l| serde_json::from_str(l).map_err(|e| format!("{e}: {l}")))

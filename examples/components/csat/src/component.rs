@@ -11,7 +11,7 @@ wit_bindgen::generate!({
 });
 
 use chat_gateway::plugin::events::{
-    CloseCause, HttpOutcome, HttpResponseEvent, MessageEvent, SessionChange, SessionEvent,
+    CloseCause, Event, HttpOutcome, HttpResponseEvent, MessageEvent, SessionChange, SessionEvent,
     TimerEvent,
 };
 use chat_gateway::plugin::types::{
@@ -40,6 +40,20 @@ impl Guest for Csat {
         })
     }
 
+    fn on_events(events: Vec<Event>) {
+        for event in events {
+            match event {
+                Event::Message(e) => Self::on_message(e),
+                Event::Session(e) => Self::on_session_event(e),
+                Event::Timer(e) => Self::on_timer(e),
+                Event::HttpResponse(e) => Self::on_http_response(e),
+            }
+        }
+    }
+}
+
+/// One hook per kind of event, called in order by `on_events`.
+impl Csat {
     fn on_message(event: MessageEvent) {
         if event.sender != SenderRole::EndUser || event.origin.is_some() {
             return;

@@ -1,7 +1,10 @@
 //! A deliberately bad plugin. Its tenant configuration picks the misbehaviour:
-//! `{"on_message": "loop" | "trap" | "grow" | "rearm" | "sleep" | "flood" | "huge" | "timers" | "resend" | "chatty" | "post", "on_configure": "ok" | "trap"}`.
+//! `{"on_message": "loop" | "trap" | "trap-on-attachment" | "poke-first" | "grow" | "rearm" | "sleep" | "flood" | "huge" | "timers" | "resend" | "chatty" | "post", "on_configure": "ok" | "trap"}`.
 //! `chatty` writes 100 warn-level log records of 4 KiB per message, each trying to
 //! forge a log line with a newline, then posts `logged 100`.
+//! `trap-on-attachment` posts `ok`, but traps on a message with an attachment.
+//! `poke-first` posts `ok`, then `poked by <handle>` into the first session the host
+//! saw (handle 0): an action on a session other than the event's.
 //! `post` behaves: it posts `ok` for every message, so tests can see it recover.
 //! `rearm` sets a timer due now and re-sets it every time it fires, posting `tick`.
 //! `sleep` asks WASI to block the host thread for an hour.
@@ -19,7 +22,7 @@ wit_bindgen::generate!({
 });
 
 use chat_gateway::plugin::events::{
-    HttpOutcome, HttpResponseEvent, MessageEvent, SessionEvent, TimerEvent,
+    Event, HttpOutcome, HttpResponseEvent, MessageEvent, SessionEvent, TimerEvent,
 };
 use chat_gateway::plugin::types::{ConfigError, Interests, MessageFields, TenantId, TenantSetup};
 use chat_gateway::plugin::{chat, clock, http, logging, timers};
@@ -57,6 +60,20 @@ impl Guest for Misbehaving {
         })
     }
 
+    fn on_events(events: Vec<Event>) {
+        for event in events {
+            match event {
+                Event::Message(e) => Self::on_message(e),
+                Event::Session(e) => Self::on_session_event(e),
+                Event::Timer(e) => Self::on_timer(e),
+                Event::HttpResponse(e) => Self::on_http_response(e),
+            }
+        }
+    }
+}
+
+/// One hook per kind of event, called in order by `on_events`.
+impl Misbehaving {
     fn on_message(event: MessageEvent) {
         let mode = MODES
             .with_borrow(|m| m.get(&event.tenant).cloned())
@@ -69,8 +86,17 @@ impl Guest for Misbehaving {
                 }
             }
             "trap" => panic!("configured to trap on every message"),
+            "trap-on-attachment" => {
+                assert!(!event.has_attachment, "configured to trap on attachments");
+                let _ = chat::post_message(event.session, "test", "ok");
+            }
+            "poke-first" => {
+                // Acts on a session other than the event's: the first the host saw.
+                let _ = chat::post_message(event.session, "test", "ok");
+                let _ = chat::post_message(0, "test", &format!("poked by {}", event.session));
+            }
             "rearm" => {
-                let _ = timers::set(event.session, 1, clock::now(), &[]);
+                let _ = timers::set(event.session, 1, event.at, &[]);
             }
             "sleep" => std::thread::sleep(std::time::Duration::from_secs(3600)),
             "flood" => {
@@ -133,7 +159,7 @@ impl Guest for Misbehaving {
 
     fn on_timer(event: TimerEvent) {
         let _ = chat::post_message(event.session, "tick", "tick");
-        let _ = timers::set(event.session, event.key, clock::now(), &[]);
+        let _ = timers::set(event.session, event.key, event.at, &[]);
     }
 
     fn on_http_response(event: HttpResponseEvent) {
