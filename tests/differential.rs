@@ -16,7 +16,7 @@ use autoclose_plugin::config::TenantSettings;
 use autoclose_plugin::policy::{
     self, Change, Fire, Message, Pending, Plan, Presence, SessionState, TimerOp,
 };
-use autoclose_tests::{gateway, replay_on};
+use autoclose_tests::{gateway, replay_on, transcript_text};
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -449,6 +449,11 @@ proptest! {
         let native = Model::new().run(&scenario);
         let component = hosted(&scenario);
         prop_assert_eq!(&component, &native, "scenario (replayable JSON Lines):\n{}", scenario);
+        // Batching is invisible: the whole transcript, webhook attempts and all, is
+        // byte for byte the one of a replay with every event in a call of its own.
+        let (batched, _) = transcript_text(DIFF_CONFIG, &scenario, true);
+        let (one_by_one, _) = transcript_text(DIFF_CONFIG, &scenario, false);
+        prop_assert_eq!(batched, one_by_one, "scenario (replayable JSON Lines):\n{}", scenario);
         // Invariants on the transcript itself.
         let mut closed = HashSet::new();
         let mut previous = 0;

@@ -151,8 +151,12 @@ pub struct InstanceState {
     /// The sessions of the running call's events, in order: each action counts
     /// against the event of the session it names.
     pub(crate) call_sessions: Vec<SessionId>,
-    /// An action of the running call, which has several events, named a session none
-    /// of them is about: the host cannot say which event it belongs to.
+    /// The event of the running call's latest action so far: a plugin handles the
+    /// events in order, acting on each event's session, so this never goes back.
+    last_event_acted: usize,
+    /// An action of the running call, which has several events, named a session of an
+    /// earlier event than the previous action did, or of no event of the call: the
+    /// plugin acts across sessions, and the host cannot say which event it belongs to.
     pub(crate) acted_outside: bool,
     /// The gateway's state while a hook runs; empty otherwise.
     pub(crate) lent: Box<GatewayState>,
@@ -187,6 +191,7 @@ impl InstanceState {
             allowed_webhooks,
             logs_this_call: 0,
             call_sessions: Vec::new(),
+            last_event_acted: 0,
             acted_outside: false,
             lent: Box::default(),
             commands: Vec::new(),
@@ -209,14 +214,18 @@ impl InstanceState {
             self.commands.len()
         } else {
             let session = command.session();
-            if self.call_sessions.contains(&session) {
-                self.commands
-                    .iter()
-                    .filter(|c| c.session() == session)
-                    .count()
-            } else {
-                self.acted_outside = true;
-                self.commands.len() / self.call_sessions.len()
+            match self.call_sessions.iter().position(|s| *s == session) {
+                Some(event) if event >= self.last_event_acted => {
+                    self.last_event_acted = event;
+                    self.commands
+                        .iter()
+                        .filter(|c| c.session() == session)
+                        .count()
+                }
+                _ => {
+                    self.acted_outside = true;
+                    self.commands.len() / self.call_sessions.len()
+                }
             }
         };
         if counted >= limit {
@@ -230,6 +239,7 @@ impl InstanceState {
     pub(crate) fn begin_call(&mut self, sessions: impl IntoIterator<Item = SessionId>) {
         self.call_sessions.clear();
         self.call_sessions.extend(sessions);
+        self.last_event_acted = 0;
         self.acted_outside = false;
         self.logs_this_call = 0;
     }

@@ -154,6 +154,31 @@ pub fn replay_on(gateway: &mut TestGateway, scenario: &str) -> Result<Vec<Value>
         .collect()
 }
 
+/// Replays `scenario` with [`CONFIG`]-like `config`, with events batched or each in
+/// a call of its own, and returns the transcript as written (JSON Lines) with the
+/// tenants' counters.
+pub fn transcript_text(
+    config: &str,
+    scenario: &str,
+    batch: bool,
+) -> (String, Vec<autoclose_host::gateway::TenantStats>) {
+    let mut gw = gateway(config).unwrap_or_else(|e| panic!("{e}"));
+    let lines = scenario::parse(scenario).unwrap_or_else(|e| panic!("{e}"));
+    let mut out = Vec::new();
+    let options = replay::ReplayOptions {
+        batch,
+        ..replay::ReplayOptions::default()
+    };
+    replay::replay(&mut gw.gateway, &gw.receiver, &lines, options, &mut out)
+        .unwrap_or_else(|e| panic!("{e}\n{scenario}"));
+    let names: Vec<String> = gw.gateway.tenant_names().map(str::to_owned).collect();
+    let stats = names
+        .iter()
+        .filter_map(|name| gw.gateway.tenant_stats(name))
+        .collect();
+    (String::from_utf8_lossy(&out).into_owned(), stats)
+}
+
 /// Replays `scenario` with [`CONFIG`]-like `config` and returns the transcript.
 pub fn transcript(config: &str, scenario: &str) -> Vec<Value> {
     let mut gateway = gateway(config).unwrap_or_else(|e| panic!("{e}"));
