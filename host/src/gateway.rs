@@ -341,7 +341,7 @@ pub struct Gateway {
     hook_observer: Option<HookObserver>,
     /// Closed sessions in the order they closed, for [`Gateway::forget_closed`].
     closed_order: VecDeque<(u64, SessionId)>,
-    /// The events of the call being made, kept to reuse its allocation.
+    /// The events of the batched call being made, kept to reuse its allocation.
     call_events: Vec<Event>,
     /// Events gathered by [`Gateway::handle_all`] for one call.
     batch: batch::Batch,
@@ -966,7 +966,6 @@ impl Gateway {
             state,
             journal,
             hook_observer,
-            call_events,
             ..
         } = self;
         let slot = &mut tenants[tenant as usize];
@@ -1030,9 +1029,7 @@ impl Gateway {
         data.begin_call([hook.session()]);
         data.closing.clear();
         data.closing.extend(hook.closing());
-        let (event, redeliveries) = hook.into_event();
-        call_events.clear();
-        call_events.push(event);
+        // One event: its own hook, which takes it in registers (see `hooks.wit`).
         let started = hook_observer.as_ref().map(|_| std::time::Instant::now());
         let result = with_lent_state(
             runtime,
@@ -1040,15 +1037,16 @@ impl Gateway {
             state,
             &live.plugin,
             1,
-            |store, hooks| hooks.call_on_events(store, call_events),
+            |store, hooks| match &hook {
+                Hook::Message(e) => hooks.call_on_message(store, e),
+                Hook::Session(e) => hooks.call_on_session_event(store, e),
+                Hook::Timer(e, _) => hooks.call_on_timer(store, e),
+                Hook::Http(e) => hooks.call_on_http_response(store, e),
+            },
         );
         if let (Some(observer), Some(started)) = (hook_observer, started) {
             observer(started.elapsed());
         }
-        let hook = match call_events.pop() {
-            Some(event) => Hook::from_event(event, redeliveries),
-            None => unreachable!("the event just pushed"),
-        };
         let mut commands = std::mem::take(&mut live.store.data_mut().commands);
         let closing = live.store.data_mut().closing.pop();
         match result {

@@ -229,6 +229,22 @@ impl Guest for Component {
         Ok(Interests { message_fields })
     }
 
+    fn on_message(event: MessageEvent) {
+        on_message(event);
+    }
+
+    fn on_session_event(event: SessionEvent) {
+        on_session_event(event);
+    }
+
+    fn on_timer(event: TimerEvent) {
+        on_timer(event);
+    }
+
+    fn on_http_response(event: HttpResponseEvent) {
+        on_http_response(event);
+    }
+
     fn on_events(events: Vec<Event>) {
         for event in events {
             match event {

@@ -50,10 +50,7 @@ impl Guest for Csat {
             }
         }
     }
-}
 
-/// One hook per kind of event, called in order by `on_events`.
-impl Csat {
     fn on_message(event: MessageEvent) {
         if event.sender != SenderRole::EndUser || event.origin.is_some() {
             return;

@@ -70,10 +70,7 @@ impl Guest for Misbehaving {
             }
         }
     }
-}
 
-/// One hook per kind of event, called in order by `on_events`.
-impl Misbehaving {
     fn on_message(event: MessageEvent) {
         let mode = MODES
             .with_borrow(|m| m.get(&event.tenant).cloned())
