@@ -601,3 +601,27 @@ fn a_pooling_allocator_is_a_config_option() {
         text(&out.stderr)
     );
 }
+
+/// `--batch` lets consecutive events of a tenant share calls; the transcript of every
+/// example scenario stays byte for byte the same.
+#[test]
+fn batch_changes_no_transcript() {
+    for (config, scenario) in [
+        ("examples/config.json", "examples/conversation.jsonl"),
+        (
+            "examples/multi-tenant/config.json",
+            "examples/multi-tenant/groups-and-channels.jsonl",
+        ),
+        (
+            "examples/multi-tenant/config.json",
+            "examples/multi-tenant/hold-and-queue.jsonl",
+        ),
+    ] {
+        let plain = cli(&["replay", "--config", config, scenario]);
+        let batched = cli(&["replay", "--batch", "--config", config, scenario]);
+        assert!(plain.status.success(), "{}", text(&plain.stderr));
+        assert!(batched.status.success(), "{}", text(&batched.stderr));
+        assert!(!plain.stdout.is_empty(), "{scenario}: no actions at all");
+        assert_eq!(text(&batched.stdout), text(&plain.stdout), "{scenario}");
+    }
+}

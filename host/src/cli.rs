@@ -56,11 +56,11 @@ enum Command {
         /// After the last event, keep firing timers for this many virtual ms.
         #[arg(long, default_value_t = replay::DEFAULT_TAIL_MS)]
         tail_ms: u64,
-        /// Give every event a call of its own, instead of letting consecutive events of
-        /// a tenant share one. The transcript is the same either way; this is slower,
-        /// and helps to tell a plugin's fault from the host's.
+        /// Let consecutive events of a tenant share one call into its component. The
+        /// transcript is the same either way; it is faster only where one tenant's
+        /// events come in long runs.
         #[arg(long)]
-        one_event_per_call: bool,
+        batch: bool,
         /// Print counts and timings to stderr when done.
         #[arg(long)]
         stats: bool,
@@ -247,7 +247,7 @@ fn run(cli: Cli) -> Result<()> {
             config,
             plugin,
             tail_ms,
-            one_event_per_call,
+            batch,
             stats,
             scenario: path,
         } => {
@@ -291,10 +291,7 @@ fn run(cli: Cli) -> Result<()> {
                 &mut gateway,
                 &receiver,
                 source,
-                replay::ReplayOptions {
-                    tail_ms,
-                    batch: !one_event_per_call,
-                },
+                replay::ReplayOptions { tail_ms, batch },
                 &mut out,
                 |done| {
                     if let Some(bar) = &bar {

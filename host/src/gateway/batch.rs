@@ -33,6 +33,11 @@ use crate::sessions::{SessionId, TenantId};
 /// enough that per-event bookkeeping in the host (which scans the batch) stays cheap.
 pub const MAX_BATCH_EVENTS: usize = 32;
 
+/// Fewest events worth one call: a list costs an allocation in the guest and more
+/// lowering than the single-event hooks' registers, which a call with two or three
+/// events does not earn back (measured on the replay bench: see README).
+pub const MIN_BATCH_EVENTS: usize = 4;
+
 /// Events gathered for one call, as parallel lists (scanning the sessions touches a
 /// few cache lines, not every event).
 #[derive(Default)]
@@ -170,7 +175,7 @@ impl Gateway {
         let end = self.state.now;
         match batch.len() {
             0 => return,
-            1 => {
+            n if n < MIN_BATCH_EVENTS => {
                 let events = batch.take();
                 self.deliver_one_by_one(batch.tenant, events);
             }

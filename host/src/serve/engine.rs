@@ -269,14 +269,10 @@ impl Engine {
                         let _ = reply.send(Err(Refused::Event { index, source }));
                         continue;
                     }
-                    // A request's events of one tenant share a call where they can.
-                    if let Err((index, e)) = self
-                        .gateway
-                        .handle_all(events.iter().map(|event| (now, event)))
-                    {
-                        tracing::warn!("event {index} refused after its check: {e}");
-                    }
                     for event in &events {
+                        if let Err(e) = self.gateway.handle(now, event) {
+                            tracing::warn!("event refused after its check: {e}");
+                        }
                         self.metrics
                             .events
                             .get_or_create(&super::metrics::EventType {
