@@ -6,7 +6,7 @@
 //! (`sessions.state`) and in timer payloads.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use crate::config::{self, Settings, TenantSettings};
 use crate::policy::{self, Change, Fire, Plan, Presence, Sender, SessionState, TimerOp};
@@ -33,12 +33,29 @@ struct Tenant {
     settings: TenantSettings,
     /// Largest webhook `data` the host accepts.
     max_data_bytes: usize,
-    /// Channel handle to channel name, filled on first use.
-    channels: HashMap<ChannelId, Option<String>>,
+    /// Channel handle to channel name, filled on first use. A tenant has a handful of
+    /// channels, so a short list, searched on every event without hashing.
+    channels: Vec<(ChannelId, Option<String>)>,
+}
+
+impl Tenant {
+    /// Where `channel` is in `channels`, its name asked of the host the first time.
+    fn channel_slot(&mut self, channel: ChannelId) -> usize {
+        match self.channels.iter().position(|(id, _)| *id == channel) {
+            Some(index) => index,
+            None => {
+                self.channels
+                    .push((channel, sessions::channel_name(channel)));
+                self.channels.len() - 1
+            }
+        }
+    }
 }
 
 thread_local! {
-    static TENANTS: RefCell<HashMap<TenantId, Tenant>> = RefCell::new(HashMap::new());
+    /// The configured tenants. The reference host gives each tenant an instance, so
+    /// this usually holds one: a B-tree finds it without hashing the key.
+    static TENANTS: RefCell<BTreeMap<TenantId, Tenant>> = const { RefCell::new(BTreeMap::new()) };
 }
 
 /// What the glue needs of a tenant beyond the channel's settings.
@@ -68,23 +85,19 @@ fn with_settings<R>(
             },
         ),
         Some(t) => {
-            let name = t
-                .channels
-                .entry(channel)
-                .or_insert_with(|| sessions::channel_name(channel));
             let group = t
                 .settings
                 .group_attribute()
                 .and_then(|attribute| sessions::attribute(session, attribute));
-            let settings = name
-                .as_deref()
-                .and_then(|n| t.settings.get(n, group.as_deref()));
+            let slot = t.channel_slot(channel);
+            let name = t.channels[slot].1.as_deref();
+            let settings = name.and_then(|n| t.settings.get(n, group.as_deref()));
             f(
                 settings,
                 TenantInfo {
                     name: &t.name,
                     max_data_bytes: t.max_data_bytes,
-                    channel_name: name.as_deref().unwrap_or_default(),
+                    channel_name: name.unwrap_or_default(),
                 },
             )
         }
@@ -222,7 +235,7 @@ impl Guest for Component {
                     name: setup.name,
                     settings,
                     max_data_bytes: setup.limits.max_webhook_data_bytes as usize,
-                    channels: HashMap::new(),
+                    channels: Vec::new(),
                 },
             )
         });

@@ -98,25 +98,33 @@ pub fn ingest(data: &[u8]) {
     }
 }
 
+/// Two gateways fed the same inputs, one event per call and batched, the host time
+/// and the inputs run so far.
+type HookGateways = (Gateway, Gateway, u64, usize);
+
 thread_local! {
-    static GATEWAY: RefCell<Option<(Gateway, u64, usize)>> = const { RefCell::new(None) };
+    static GATEWAY: RefCell<Option<HookGateways>> = const { RefCell::new(None) };
 }
 
 /// Events built from the bytes, handed to the component through the host: any
 /// tenant, session, sender, text, attribute and timing. Nothing may panic; the only
-/// refusals are the documented ones. The gateway is reused across inputs (as a
-/// server's is) and replaced every 1,000 inputs to bound its memory.
+/// refusals are the documented ones; and a second gateway that gets the same events
+/// through [`Gateway::handle_all`], batched, must act exactly the same. The gateways
+/// are reused across inputs (as a server's is) and replaced every 1,000 inputs to
+/// bound their memory.
 pub fn hooks(data: &[u8]) {
     GATEWAY.with_borrow_mut(|slot| {
-        if slot.as_ref().is_none_or(|(_, _, runs)| *runs >= 1000) {
-            let gateway =
-                gateway_with(CONFIG, Box::new(AnswerOk)).unwrap_or_else(|e| panic!("{e}"));
-            *slot = Some((gateway, 0, 0));
+        if slot.as_ref().is_none_or(|(_, _, _, runs)| *runs >= 1000) {
+            let start =
+                || gateway_with(CONFIG, Box::new(AnswerOk)).unwrap_or_else(|e| panic!("{e}"));
+            *slot = Some((start(), start(), 0, 0));
         }
-        let Some((gateway, now, runs)) = slot.as_mut() else {
+        let Some((gateway, batched, now, runs)) = slot.as_mut() else {
             return;
         };
         *runs += 1;
+        // Events since the last advance of time, for the batched gateway.
+        let mut segment: Vec<(u64, GatewayEvent)> = Vec::new();
         let mut bytes = data.iter().copied();
         let mut next = || bytes.next().unwrap_or(0);
         let mut steps = 0;
@@ -173,11 +181,33 @@ pub fn hooks(data: &[u8]) {
                 Ok(()) | Err(EventError::NoChannel { .. }) => {}
                 Err(other) => panic!("unexpected refusal: {other}"),
             }
+            segment.push((*now, event));
             if next() % 4 == 0 {
+                handle_batched(batched, &mut segment);
                 *now = now.saturating_add(200_000);
                 gateway.advance_to(*now);
+                batched.advance_to(*now);
             }
         }
-        gateway.take_actions();
+        handle_batched(batched, &mut segment);
+        assert_eq!(
+            batched.take_actions(),
+            gateway.take_actions(),
+            "batched and one by one act alike"
+        );
     });
+}
+
+/// Hands `segment` to `gateway` batched, carrying on past the refusals that
+/// [`Gateway::handle`] reports for single events, and empties it.
+fn handle_batched(gateway: &mut Gateway, segment: &mut Vec<(u64, GatewayEvent)>) {
+    let mut rest = &segment[..];
+    while !rest.is_empty() {
+        match gateway.handle_all(rest.iter().map(|(at, event)| (*at, event))) {
+            Ok(()) => break,
+            Err((index, EventError::NoChannel { .. })) => rest = &rest[index + 1..],
+            Err((_, other)) => panic!("unexpected refusal: {other}"),
+        }
+    }
+    segment.clear();
 }
