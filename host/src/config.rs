@@ -206,11 +206,13 @@ pub struct Egress {
 #[derive(Clone, Copy, Debug, Deserialize, serde::Serialize, JsonSchema, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Wall-clock budget of one hook call, in milliseconds (epoch interruption).
+    /// Wall-clock budget of one hook call per event it carries, in milliseconds
+    /// (epoch interruption).
     pub hook_time_ms: u64,
     /// Linear memory an instance may grow to, in MiB.
     pub memory_mib: u64,
-    /// Actions (posts, closes, timers, requests) one hook call may take.
+    /// Actions (posts, closes, timers, requests, state) a hook call may take per event
+    /// it carries, counted against the event of the session each names.
     pub actions_per_hook: usize,
     /// Longest text a plugin may post, in bytes.
     pub max_post_bytes: usize,

@@ -216,8 +216,8 @@ struct Tenant {
     retry_at: u64,
     /// Hooks held while backed off, oldest first.
     queued: VecDeque<Hook>,
-    /// Whether its events may share a call: until its plugin acts on a session that
-    /// none of a call's events is about (see `batch`).
+    /// Whether its events may share a call: until its plugin is seen acting across
+    /// sessions (see `batch`).
     batches: bool,
     stats: TenantStats,
 }
