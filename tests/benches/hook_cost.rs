@@ -97,6 +97,14 @@ fn main() {
     let hosted = ns_per_message(&mut gw, &events, RUNS, MESSAGES);
     let batched = ns_per_message_batched(&mut gw, &events, RUNS, MESSAGES, MAX_BATCH_EVENTS);
 
+    // The boundary alone: the same path to a component that ignores the message (no
+    // policy, no capability call, no action), which no plugin can go below.
+    let mut idle =
+        gateway(r#"{"tenants": {"acme": {"component": "{MISBEHAVING}", "on_message": "ignore"}}}"#)
+            .unwrap_or_else(|e| panic!("{e}"));
+    let idle_events = open_sessions(&mut idle, SESSIONS);
+    let boundary = ns_per_message(&mut idle, &idle_events, RUNS, MESSAGES);
+
     println!(
         "one agent message (restarts the session's cycle), median of {RUNS} runs of {MESSAGES}"
     );
@@ -124,6 +132,12 @@ fn main() {
         batched / floor
     );
     println!(
+        "{:<62} {:>9.0} {:>8.2}",
+        "boundary alone: Gateway::handle to a component that ignores it",
+        boundary,
+        boundary / floor
+    );
+    println!(
         "{:<62} {:>9} {:>8.2}",
         "component in the host vs native integration, one per call",
         "",
@@ -134,5 +148,11 @@ fn main() {
         format!("component in the host vs native integration, {MAX_BATCH_EVENTS} per call"),
         "",
         batched / native
+    );
+    println!(
+        "{:<62} {:>9} {:>8.2}",
+        "boundary alone vs native integration",
+        "",
+        boundary / native
     );
 }

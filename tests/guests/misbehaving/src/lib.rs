@@ -1,10 +1,11 @@
 //! A deliberately bad plugin. Its tenant configuration picks the misbehaviour:
-//! `{"on_message": "loop" | "trap" | "trap-on-attachment" | "poke-first" | "grow" | "rearm" | "sleep" | "flood" | "huge" | "timers" | "resend" | "chatty" | "post", "on_configure": "ok" | "trap"}`.
+//! `{"on_message": "loop" | "trap" | "trap-on-attachment" | "ignore" | "poke-first" | "grow" | "rearm" | "sleep" | "flood" | "huge" | "timers" | "resend" | "chatty" | "post", "on_configure": "ok" | "trap"}`.
 //! `chatty` writes 100 warn-level log records of 4 KiB per message, each trying to
 //! forge a log line with a newline, then posts `logged 100`.
 //! `trap-on-attachment` posts `ok`, but traps on a message with an attachment.
 //! `poke-first` posts `ok`, then `poked by <handle>` into the first session the host
 //! saw (handle 0): an action on a session other than the event's.
+//! `ignore` does nothing at all with a message.
 //! `post` behaves: it posts `ok` for every message, so tests can see it recover.
 //! `rearm` sets a timer due now and re-sets it every time it fires, posting `tick`.
 //! `sleep` asks WASI to block the host thread for an hour.
@@ -72,6 +73,11 @@ impl Guest for Misbehaving {
     }
 
     fn on_message(event: MessageEvent) {
+        // Does nothing, without even copying the mode: what the boundary alone costs
+        // (the hook-cost bench).
+        if MODES.with_borrow(|m| m.get(&event.tenant).is_some_and(|mode| mode == "ignore")) {
+            return;
+        }
         let mode = MODES
             .with_borrow(|m| m.get(&event.tenant).cloned())
             .unwrap_or_default();
