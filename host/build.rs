@@ -8,7 +8,7 @@ fn main() {
     let wasm = autoclose_guest_build::build_component(
         "autoclose-plugin",
         &root.join("plugin"),
-        &[&root.join("wit")],
+        &[&root.join("wit"), &root.join("sdk")],
     );
     println!("cargo:rustc-env=AUTOCLOSE_PLUGIN_WASM={}", wasm.display());
 }

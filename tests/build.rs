@@ -7,13 +7,23 @@ fn main() {
     let wasm = autoclose_guest_build::build_component(
         "misbehaving-plugin",
         &here.join("guests/misbehaving"),
-        &[&here.join("../wit")],
+        &[&here.join("../wit"), &here.join("../sdk")],
     );
     println!("cargo:rustc-env=MISBEHAVING_PLUGIN_WASM={}", wasm.display());
     let csat = autoclose_guest_build::build_component(
         "csat-component",
         &here.join("../examples/components/csat"),
-        &[&here.join("../wit")],
+        &[&here.join("../wit"), &here.join("../sdk")],
     );
     println!("cargo:rustc-env=CSAT_COMPONENT_WASM={}", csat.display());
+    let greeter = autoclose_guest_build::build_example(
+        "chat-gateway-sdk",
+        "greeter",
+        &here.join("../sdk"),
+        &[&here.join("../wit")],
+    );
+    println!(
+        "cargo:rustc-env=GREETER_COMPONENT_WASM={}",
+        greeter.display()
+    );
 }

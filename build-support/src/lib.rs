@@ -26,21 +26,34 @@ pub const PROFILE: &str = "guest";
 /// Panics with a readable message on failure: this runs in a build script, where a
 /// panic is how an error reaches the person running cargo.
 pub fn build_component(package: &str, package_dir: &Path, watch: &[&Path]) -> PathBuf {
+    build(package, None, package_dir, watch)
+}
+
+/// Builds the example `example` of the workspace package `package` (an example whose
+/// `crate-type` is `cdylib`) as a component, as [`build_component`] builds a package.
+pub fn build_example(package: &str, example: &str, package_dir: &Path, watch: &[&Path]) -> PathBuf {
+    build(package, Some(example), package_dir, watch)
+}
+
+fn build(package: &str, example: Option<&str>, package_dir: &Path, watch: &[&Path]) -> PathBuf {
     ensure_target();
     let workspace = workspace_root();
     let target_dir = guest_target_dir(&workspace);
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(&workspace)
-        .args([
-            "build",
-            "--package",
-            package,
-            "--target",
-            TARGET,
-            "--profile",
-            PROFILE,
-        ])
+    let mut command = Command::new(cargo);
+    command.current_dir(&workspace).args([
+        "build",
+        "--package",
+        package,
+        "--target",
+        TARGET,
+        "--profile",
+        PROFILE,
+    ]);
+    if let Some(example) = example {
+        command.args(["--example", example]);
+    }
+    let status = command
         .env("CARGO_TARGET_DIR", &target_dir)
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("RUSTFLAGS")
@@ -60,8 +73,11 @@ pub fn build_component(package: &str, package_dir: &Path, watch: &[&Path]) -> Pa
     for file in ["Cargo.lock", "Cargo.toml"] {
         println!("cargo:rerun-if-changed={}", workspace.join(file).display());
     }
-    let file = format!("{}.wasm", package.replace('-', "_"));
-    let wasm = target_dir.join(TARGET).join(PROFILE).join(file);
+    let output = target_dir.join(TARGET).join(PROFILE);
+    let wasm = match example {
+        None => output.join(format!("{}.wasm", package.replace('-', "_"))),
+        Some(example) => output.join("examples").join(format!("{example}.wasm")),
+    };
     assert!(
         wasm.exists(),
         "cargo built guest {package} but {} is missing",

@@ -96,8 +96,9 @@ enum Command {
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
         shards: u16,
     },
-    /// Check a configuration: parse it, configure every tenant's component, and explain
-    /// each auto-close tenant's timeline and where each setting came from.
+    /// Check a configuration: parse it, configure every tenant's component, and have
+    /// each component explain its tenant's settings (auto-close: the timeline of every
+    /// channel and group and where each setting came from).
     CheckConfig {
         /// The operator configuration (JSON).
         config: PathBuf,
@@ -108,8 +109,14 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
-    /// Print the JSON Schema of the configuration file, for editors that validate it.
-    Schema,
+    /// Print the JSON Schema of the configuration file, for editors that validate it,
+    /// with the settings of a component (default: the built-in plugin) as it describes
+    /// them.
+    Schema {
+        /// The component whose settings tenants without a `component` key have.
+        #[arg(long)]
+        plugin: Option<PathBuf>,
+    },
     /// Send the push a tenant's channel would send, for real, with the webhook's
     /// signing and retry policy, printing each attempt. Exits 0 only if delivered.
     TestWebhook {
@@ -354,31 +361,30 @@ fn run(cli: Cli) -> Result<()> {
             plugin,
             quiet,
         } => {
-            let (_, config) = start(&config, plugin.as_deref(), ScriptedReceiver::default())?;
+            let (gateway, config) = start(&config, plugin.as_deref(), ScriptedReceiver::default())?;
             println!(
                 "ok: {} tenant(s), {} webhook(s)",
                 config.tenants.len(),
                 config.webhooks.len()
             );
-            for tenant in &config.tenants {
-                let component = tenant
-                    .component
-                    .as_ref()
-                    .or(plugin.as_ref())
-                    .map(|p| p.display().to_string());
-                let Some(component) = component else {
-                    println!("  {}: configured (built-in auto-close)", tenant.name);
-                    if !quiet {
-                        explain_tenant(tenant)?;
-                    }
-                    continue;
-                };
-                println!("  {}: configured ({component})", tenant.name);
-            }
-            Ok(())
+            check_config::explain_tenants(&gateway, quiet)
         }
-        Command::Schema => {
-            let schema = serde_json::to_string_pretty(&crate::config::schema())
+        Command::Schema { plugin } => {
+            let runtime = Runtime::new(Default::default())?;
+            let component = default_component(&runtime, plugin.as_deref())?;
+            let info = runtime.info(&component)?;
+            let settings = info
+                .settings_schema
+                .as_deref()
+                .map(serde_json::from_str::<serde_json::Value>)
+                .transpose()
+                .with_context(|| {
+                    format!(
+                        "{}: about.info gave a settings schema that is not JSON",
+                        component.name()
+                    )
+                })?;
+            let schema = serde_json::to_string_pretty(&crate::config::schema(settings.as_ref()))
                 .context("serialising the schema")?;
             println!("{schema}");
             Ok(())
@@ -477,13 +483,56 @@ fn start_with(
         config.limits,
         config.runtime_options(),
     )?);
-    let component: Arc<PluginComponent> = match plugin {
-        Some(path) => runtime.load_file(path)?,
-        None => runtime.load_bytes("built-in auto-close plugin", DEFAULT_PLUGIN)?,
-    };
+    let component = default_component(&runtime, plugin)?;
     let gateway = Gateway::new(runtime, &config, component, outbound)
         .with_context(|| format!("{}", config_path.display()))?;
     Ok((gateway, config))
+}
+
+/// The component of tenants that name none: `plugin`, or the built-in auto-close.
+fn default_component(runtime: &Runtime, plugin: Option<&Path>) -> Result<Arc<PluginComponent>> {
+    Ok(match plugin {
+        Some(path) => runtime.load_file(path)?,
+        None => runtime.load_bytes(BUILT_IN, DEFAULT_PLUGIN)?,
+    })
+}
+
+/// How the built-in auto-close component is labelled in errors and reports.
+const BUILT_IN: &str = "built-in";
+
+/// `autoclose check-config`: every tenant's component explains its settings.
+mod check_config {
+    use anyhow::{Result, anyhow};
+
+    use crate::gateway::Gateway;
+
+    /// Prints, per tenant, which component runs it (as it says who it is) and, unless
+    /// `quiet`, what its settings make it do, indented.
+    pub fn explain_tenants(gateway: &Gateway, quiet: bool) -> Result<()> {
+        let runtime = gateway.runtime();
+        for (tenant, component, setup) in gateway.tenant_setups() {
+            let info = runtime.info(component)?;
+            println!(
+                "  {tenant}: configured ({} {}, {})",
+                info.name,
+                info.version,
+                component.name()
+            );
+            if quiet {
+                continue;
+            }
+            let text = runtime
+                .explain(component, &setup)?
+                .map_err(|e| anyhow!("tenants.{tenant}.{}: {}", e.path, e.reason))?;
+            if text.trim().is_empty() {
+                println!("    (the component gives no explanation)");
+            }
+            for line in text.lines() {
+                println!("    {line}");
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `autoclose test-webhook`: the "send test event" button.
@@ -623,18 +672,4 @@ mod test_webhook {
             }
         }
     }
-}
-
-/// Prints a built-in auto-close tenant's timeline and setting origins, indented.
-fn explain_tenant(tenant: &crate::config::TenantConfig) -> anyhow::Result<()> {
-    let text = autoclose_plugin::explain::explain(
-        &tenant.plugin_config,
-        &tenant.defaults,
-        &tenant.webhooks,
-    )
-    .map_err(|e| anyhow::anyhow!("tenants.{}.{e}", tenant.name))?;
-    for line in text.lines() {
-        println!("    {line}");
-    }
-    Ok(())
 }

@@ -662,6 +662,22 @@ impl Gateway {
         self.tenants.iter().map(|t| &*t.name)
     }
 
+    /// Each tenant's name, its component and what its `configure` got: for tools that
+    /// ask a component about a tenant's settings (`check-config` explains them).
+    pub fn tenant_setups(
+        &self,
+    ) -> impl Iterator<Item = (&str, &Arc<PluginComponent>, TenantSetup)> + '_ {
+        self.tenants.iter().enumerate().map(|(id, tenant)| {
+            let id = TenantId::try_from(id).unwrap_or(TenantId::MAX);
+            (&*tenant.name, &tenant.component, tenant_setup(tenant, id))
+        })
+    }
+
+    /// The runtime the tenants' instances run on.
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
     /// Reports the duration of every hook call to `observer` from now on.
     pub fn set_hook_observer(&mut self, observer: HookObserver) {
         self.hook_observer = Some(observer);
@@ -1526,14 +1542,7 @@ fn start(
     let (mut store, plugin) = runtime
         .instantiate(&tenant.component, fresh)
         .map_err(|e| StartError::Trap(format!("{e:#}")))?;
-    let setup = TenantSetup {
-        tenant: id,
-        name: tenant.name.to_string(),
-        config: tenant.config.clone(),
-        defaults: tenant.defaults.to_string(),
-        webhooks: tenant.webhooks.to_vec(),
-        limits: host_limits(&tenant.limits),
-    };
+    let setup = tenant_setup(tenant, id);
     let configured = with_lent_state(runtime, &mut store, state, &plugin, 1, |store, hooks| {
         hooks.call_configure(store, &setup)
     });
@@ -1562,6 +1571,18 @@ fn start(
             tenant.interests = interests;
             Ok(Live { store, plugin })
         }
+    }
+}
+
+/// What `configure` (and `about.explain`) gets for `tenant`.
+fn tenant_setup(tenant: &Tenant, id: TenantId) -> TenantSetup {
+    TenantSetup {
+        tenant: id,
+        name: tenant.name.to_string(),
+        config: tenant.config.clone(),
+        defaults: tenant.defaults.to_string(),
+        webhooks: tenant.webhooks.to_vec(),
+        limits: host_limits(&tenant.limits),
     }
 }
 

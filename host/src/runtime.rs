@@ -10,6 +10,8 @@ use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store, StoreLimitsBuilder};
 
+use crate::bindings::chat_gateway::plugin::types::{ConfigError, TenantSetup};
+use crate::bindings::exports::chat_gateway::plugin::about::PluginInfo;
 use crate::bindings::{Plugin, PluginPre};
 use crate::config::Limits;
 use crate::instance::InstanceState;
@@ -39,6 +41,19 @@ pub enum LoadError {
         /// What wasmtime found wrong.
         source: wasmtime::Error,
     },
+}
+
+/// Why a component could not say who it is or explain a setup (`about`): it trapped
+/// or ran out of time.
+#[derive(Debug, thiserror::Error)]
+#[error("{component}: about.{call} failed: {reason}")]
+pub struct AboutError {
+    /// The component's file name or label.
+    pub component: String,
+    /// `info` or `explain`.
+    pub call: &'static str,
+    /// The trap.
+    pub reason: String,
 }
 
 /// How a runaway hook is stopped. Production uses [`Interrupt::Epoch`]; the others
@@ -230,6 +245,46 @@ impl Runtime {
             name: name.to_owned(),
             pre,
         }))
+    }
+
+    /// Asks `component` who it is and what settings it takes (`about.info`), in an
+    /// instance of its own that is dropped afterwards.
+    pub fn info(&self, component: &PluginComponent) -> Result<PluginInfo, AboutError> {
+        self.ask(component, "info", |store, plugin| {
+            plugin.chat_gateway_plugin_about().call_info(store)
+        })
+    }
+
+    /// Asks `component` what `setup` makes it do, in words (`about.explain`), in an
+    /// instance of its own; the inner error is the component's refusal of the setup.
+    pub fn explain(
+        &self,
+        component: &PluginComponent,
+        setup: &TenantSetup,
+    ) -> Result<Result<String, ConfigError>, AboutError> {
+        self.ask(component, "explain", |store, plugin| {
+            plugin
+                .chat_gateway_plugin_about()
+                .call_explain(store, setup)
+        })
+    }
+
+    /// Runs one `about` call in a fresh instance that sees no sessions and whose
+    /// actions are dropped.
+    fn ask<R>(
+        &self,
+        component: &PluginComponent,
+        call: &'static str,
+        ask: impl FnOnce(&mut Store<InstanceState>, &Plugin) -> wasmtime::Result<R>,
+    ) -> Result<R, AboutError> {
+        let failed = |e: wasmtime::Error| AboutError {
+            component: component.name().to_owned(),
+            call,
+            reason: format!("{e:#}"),
+        };
+        let fresh = InstanceState::new(0, Arc::from(""), Arc::from(Vec::new()), self.limits);
+        let (mut store, plugin) = self.instantiate(component, fresh).map_err(failed)?;
+        ask(&mut store, &plugin).map_err(failed)
     }
 
     /// A fresh store with the sandbox's limits, and an instance of `component` in it.

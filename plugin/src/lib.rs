@@ -9,7 +9,6 @@
 #![warn(missing_docs)]
 
 pub mod config;
-#[cfg(not(target_arch = "wasm32"))]
 pub mod explain;
 pub mod hours;
 pub mod locale;

@@ -23,6 +23,10 @@ pub const MISBEHAVING_PLUGIN: &str = env!("MISBEHAVING_PLUGIN_WASM");
 /// build script.
 pub const CSAT_COMPONENT: &str = env!("CSAT_COMPONENT_WASM");
 
+/// The guest SDK's documented example (`sdk/examples/greeter.rs`), built by this
+/// package's build script.
+pub const GREETER_COMPONENT: &str = env!("GREETER_COMPONENT_WASM");
+
 /// The config used by most rule tests: acme with a warning on `web_chat` and a plain
 /// close on `http_api`; globex with a push on warning and on close.
 pub const CONFIG: &str = r#"{
@@ -78,8 +82,9 @@ impl std::ops::DerefMut for TestGateway {
     }
 }
 
-/// Starts a gateway for `config` (JSON text); `{MISBEHAVING}` and `{CSAT}` in it stand
-/// for the paths of the misbehaving test component and the example CSAT component.
+/// Starts a gateway for `config` (JSON text); `{MISBEHAVING}`, `{CSAT}` and `{GREETER}`
+/// in it stand for the paths of the misbehaving test component, the example CSAT
+/// component and the SDK's example.
 pub fn gateway(config: &str) -> Result<TestGateway, String> {
     let receiver = ScriptedReceiver::default();
     let gateway = gateway_with(config, Box::new(receiver.clone()))?;
@@ -93,7 +98,8 @@ pub fn gateway_with(
 ) -> Result<Gateway, String> {
     let text = config
         .replace("{MISBEHAVING}", MISBEHAVING_PLUGIN)
-        .replace("{CSAT}", CSAT_COMPONENT);
+        .replace("{CSAT}", CSAT_COMPONENT)
+        .replace("{GREETER}", GREETER_COMPONENT);
     let config =
         HostConfig::parse(&text, Path::new("test-config.json")).map_err(|e| e.to_string())?;
     let (runtime, plugin) =

@@ -1,5 +1,5 @@
 //! The configuration as written: serde types, and the JSON Schema editors validate
-//! config files with (generated from these types with the `schema` feature).
+//! config files with (generated from these types, reported through `about.info`).
 //!
 //! Every field of a layer is optional because layers override one another; what must
 //! be set is checked on the merged settings (see [`super::check`]).
@@ -12,13 +12,12 @@ use serde_json::{Map, Value};
 
 /// A tenant's document (and the operator's defaults, which have the same shape
 /// without groups).
-#[derive(Debug, Default, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawTenant {
     /// Settings for every channel of the tenant.
     #[serde(default)]
-    #[cfg_attr(feature = "schema", schemars(with = "Option<RawAutoClose>"))]
+    #[schemars(with = "Option<RawAutoClose>")]
     pub auto_close: Option<Map<String, Value>>,
     /// Settings per channel (widget kind, e.g. `web_chat`, `http_api`), over the
     /// tenant's.
@@ -34,20 +33,18 @@ pub struct RawTenant {
 }
 
 /// The settings of one channel or group.
-#[derive(Debug, Default, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawScope {
     /// Auto-close settings overriding the broader layers, key by key.
     #[serde(default)]
-    #[cfg_attr(feature = "schema", schemars(with = "Option<RawAutoClose>"))]
+    #[schemars(with = "Option<RawAutoClose>")]
     pub auto_close: Option<Map<String, Value>>,
 }
 
 /// One layer of auto-close settings. Times are idle time since the message that
 /// started the cycle.
-#[derive(Debug, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawAutoClose {
     /// `false` turns auto-close off here. Auto-close is on wherever the merged
@@ -73,8 +70,7 @@ pub struct RawAutoClose {
 }
 
 /// A sender that starts a cycle.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RawStarter {
     /// A human agent.
@@ -84,8 +80,7 @@ pub enum RawStarter {
 }
 
 /// A warning step.
-#[derive(Debug, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawWarning {
     /// Idle time before this warning.
@@ -101,8 +96,7 @@ pub struct RawWarning {
 }
 
 /// The close step.
-#[derive(Debug, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawClose {
     /// Idle time before the close.
@@ -115,8 +109,7 @@ pub struct RawClose {
 }
 
 /// The push webhook and when it is worth calling.
-#[derive(Debug, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawPush {
     /// A webhook the operator allows this tenant to call.
@@ -128,8 +121,7 @@ pub struct RawPush {
 }
 
 /// Business hours.
-#[derive(Debug, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawHours {
     /// Open ranges per weekday (`mon` .. `sun`), e.g. `["09:00-12:00", "13:00-18:00"]`.
@@ -145,8 +137,7 @@ pub struct RawHours {
 }
 
 /// What happens outside business hours.
-#[derive(Clone, Copy, Debug, Default, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Clone, Copy, Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RawOutside {
     /// Only open time counts.
@@ -157,8 +148,7 @@ pub enum RawOutside {
 }
 
 /// Session attribute names.
-#[derive(Debug, Default, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawAttributes {
     /// The end user's locale (default `locale`).
@@ -210,7 +200,6 @@ impl<'de> Deserialize<'de> for RawText {
     }
 }
 
-#[cfg(feature = "schema")]
 impl schemars::JsonSchema for RawText {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "Text".into()
@@ -230,4 +219,11 @@ impl schemars::JsonSchema for RawText {
             ]
         })
     }
+}
+
+/// The JSON Schema of a tenant's settings document (and of the operator's defaults,
+/// which share its shape), as text: what the component reports in `about.info` for
+/// hosts to merge into their configuration file's schema.
+pub fn schema() -> String {
+    serde_json::to_string(&schemars::schema_for!(RawTenant)).unwrap_or_default()
 }

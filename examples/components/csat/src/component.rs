@@ -1,132 +1,79 @@
-//! The glue between the host's hooks and [`crate::survey`].
+//! The glue between the guest SDK's hooks and [`crate::survey`].
 
-use std::cell::RefCell;
-use std::collections::HashMap;
+use chat_gateway_sdk::{
+    CloseCause, ConfigError, HttpOutcome, HttpResponseEvent, Level, MessageEvent, Plugin,
+    PluginInfo, SenderRole, SessionChange, SessionEvent, TenantSetup, WebhookRequest,
+    export_plugin,
+};
 
 use crate::survey::{self, Ending, Survey};
 
-wit_bindgen::generate!({
-    path: "../../../wit",
-    world: "chat-gateway:plugin/plugin",
-});
-
-use chat_gateway::plugin::events::{
-    CloseCause, Event, HttpOutcome, HttpResponseEvent, MessageEvent, SessionChange, SessionEvent,
-    TimerEvent,
-};
-use chat_gateway::plugin::types::{
-    ConfigError, Interests, MessageFields, SenderRole, TenantId, TenantSetup,
-};
-use chat_gateway::plugin::{http, logging, sessions};
-use exports::chat_gateway::plugin::hooks::Guest;
-
-thread_local! {
-    static TENANTS: RefCell<HashMap<TenantId, Survey>> = RefCell::new(HashMap::new());
-}
-
-fn survey_of(tenant: TenantId) -> Option<Survey> {
-    TENANTS.with_borrow(|t| t.get(&tenant).cloned())
-}
-
-struct Csat;
-
-impl Guest for Csat {
-    fn configure(setup: TenantSetup) -> Result<Interests, ConfigError> {
-        let survey = survey::parse(&setup.config, &setup.defaults, &setup.webhooks)
-            .map_err(|(path, reason)| ConfigError { path, reason })?;
-        TENANTS.with_borrow_mut(|t| t.insert(setup.tenant, survey));
-        Ok(Interests {
-            message_fields: MessageFields::empty(),
-        })
+impl Plugin for Survey {
+    fn info() -> PluginInfo {
+        PluginInfo::new(
+            "csat",
+            env!("CARGO_PKG_VERSION"),
+            "Asks the customer's survey service for a satisfaction survey when a chat ends.",
+        )
+        .with_settings_schema(survey::schema())
     }
 
-    fn on_events(events: Vec<Event>) {
-        for event in events {
-            match event {
-                Event::Message(e) => Self::on_message(e),
-                Event::Session(e) => Self::on_session_event(e),
-                Event::Timer(e) => Self::on_timer(e),
-                Event::HttpResponse(e) => Self::on_http_response(e),
-            }
-        }
+    fn configure(setup: &TenantSetup) -> Result<Self, ConfigError> {
+        survey::parse(&setup.config, &setup.defaults, &setup.webhooks)
+            .map_err(|(path, reason)| ConfigError::new(path, reason))
     }
 
-    fn on_message(event: MessageEvent) {
+    fn explain(&self, _setup: &TenantSetup) -> String {
+        survey::explain(self)
+    }
+
+    fn on_message(&mut self, event: MessageEvent) {
         if event.sender != SenderRole::EndUser || event.origin.is_some() {
             return;
         }
-        let Some(survey) = survey_of(event.tenant) else {
-            return;
-        };
-        let count = survey::decode_count(event.state.as_deref().unwrap_or_default());
-        if let Some(state) = survey::count_message(&survey, count)
-            && let Err(e) = sessions::set_state(event.session, &state)
+        let count = survey::decode_count(event.state());
+        if let Some(state) = survey::count_message(self, count)
+            && let Err(e) = event.session().set_state(&state)
         {
-            logging::log(
-                logging::Level::Warn,
-                Some(event.session),
-                &format!("count not kept: {e:?}"),
-            );
+            event
+                .session()
+                .log(Level::Warn, &format!("count not kept: {e}"));
         }
     }
 
-    fn on_session_event(event: SessionEvent) {
-        let SessionChange::Closed(cause) = event.change else {
-            return;
-        };
-        let Some(survey) = survey_of(event.tenant) else {
+    fn on_session_event(&mut self, event: SessionEvent) {
+        let SessionChange::Closed(cause) = &event.change else {
             return;
         };
         let ending = match cause {
             CloseCause::External => Ending::External,
-            CloseCause::Plugin(reason) => Ending::Plugin(reason),
+            CloseCause::Plugin(reason) => Ending::Plugin(reason.clone()),
         };
-        let channel = sessions::channel_name(event.channel).unwrap_or_default();
-        let session = sessions::external_id(event.session).unwrap_or_default();
-        let locale = sessions::attribute(event.session, "locale");
-        let count = survey::decode_count(event.state.as_deref().unwrap_or_default());
-        let Some(data) = survey::on_close(
-            &survey,
-            &channel,
-            count,
-            &ending,
-            &session,
-            locale.as_deref(),
-        ) else {
-            logging::log(
-                logging::Level::Debug,
-                Some(event.session),
-                "no survey for this chat",
-            );
+        let session = event.session();
+        let channel = event.channel().name().unwrap_or_default();
+        let external = session.external_id().unwrap_or_default();
+        let locale = session.attribute("locale");
+        let count = survey::decode_count(event.state());
+        let Some(data) =
+            survey::on_close(self, &channel, count, &ending, &external, locale.as_deref())
+        else {
+            session.log(Level::Debug, "no survey for this chat");
             return;
         };
-        let request = http::WebhookRequest {
-            webhook: survey.webhook.clone(),
-            event_type: "chat.csat.requested".to_owned(),
-            data,
-            idempotency_key: Some("close".to_owned()),
-            deliver_by: None,
-        };
-        if let Err(e) = http::send(event.session, &request) {
-            logging::log(
-                logging::Level::Warn,
-                Some(event.session),
-                &format!("survey not requested: {e:?}"),
-            );
+        let request = WebhookRequest::new(&self.webhook, "chat.csat.requested", data)
+            .idempotency_key("close".to_owned());
+        if let Err(e) = session.send(&request) {
+            session.log(Level::Warn, &format!("survey not requested: {e}"));
         }
     }
 
-    fn on_timer(_: TimerEvent) {}
-
-    fn on_http_response(event: HttpResponseEvent) {
-        if let HttpOutcome::Failed(reason) = event.outcome {
-            logging::log(
-                logging::Level::Warn,
-                Some(event.session),
-                &format!("survey request failed: {reason}"),
-            );
+    fn on_http_response(&mut self, event: HttpResponseEvent) {
+        if let HttpOutcome::Failed(reason) = &event.outcome {
+            event
+                .session()
+                .log(Level::Warn, &format!("survey request failed: {reason}"));
         }
     }
 }
 
-export!(Csat);
+export_plugin!(Survey);

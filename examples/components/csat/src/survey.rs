@@ -1,6 +1,7 @@
 //! The survey policy as pure functions: which chats deserve a survey, and what the
 //! survey service is told. Unit tested natively; `component.rs` is the glue.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -18,22 +19,60 @@ pub struct Survey {
     pub after_inactivity: bool,
 }
 
-#[derive(Deserialize)]
+/// A tenant's settings document (the operator's `defaults` for this component share
+/// its shape).
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "CSAT survey settings")]
 struct RawTenant {
+    /// When to ask the tenant's survey service for a satisfaction survey.
     survey: RawSurvey,
 }
 
-#[derive(Deserialize)]
+/// The survey settings.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawSurvey {
+    /// The webhook of the tenant's survey service (one the tenant may call).
     webhook: String,
+    /// End-user messages a chat needs before it is worth a survey.
     #[serde(default = "one")]
     min_user_messages: u32,
+    /// Channels that get surveys; empty or absent: all.
     #[serde(default)]
     channels: Vec<String>,
+    /// Survey also chats that a plugin (such as auto-close) ended for inactivity.
     #[serde(default)]
     after_inactivity: bool,
+}
+
+/// The JSON Schema of a tenant's settings, as text (`about.info`).
+pub fn schema() -> String {
+    serde_json::to_string(&schemars::schema_for!(RawTenant)).unwrap_or_default()
+}
+
+/// What `survey` makes the component do, in words (`about.explain`).
+pub fn explain(survey: &Survey) -> String {
+    let channels = if survey.channels.is_empty() {
+        "any channel".to_owned()
+    } else {
+        format!("channel {}", survey.channels.join(" or "))
+    };
+    let messages = match survey.min_user_messages {
+        0 => "whether or not the end user wrote".to_owned(),
+        1 => "in which the end user wrote at least once".to_owned(),
+        n => format!("in which the end user wrote at least {n} times"),
+    };
+    let inactivity = if survey.after_inactivity {
+        "also when a plugin ended it (auto-close for inactivity)"
+    } else {
+        "not when a plugin ended it (auto-close for inactivity)"
+    };
+    format!(
+        "when a chat on {channels} ends, {messages}: a survey request through webhook {:?}\n\
+         ended by the agent, the end user or the gateway: yes; {inactivity}\n",
+        survey.webhook
+    )
 }
 
 fn one() -> u32 {
@@ -175,6 +214,18 @@ mod tests {
             )
             .is_none()
         );
+    }
+
+    #[test]
+    fn the_explanation_says_who_gets_a_survey_and_when() {
+        let text = explain(&survey());
+        assert!(
+            text.starts_with("when a chat on channel web_chat ends, in which the end user wrote at least 2 times: a survey request through webhook \"surveys\"\n"),
+            "{text}"
+        );
+        assert!(text.contains("not when a plugin ended it"), "{text}");
+        let schema = schema();
+        assert!(schema.contains("\"min_user_messages\""), "{schema}");
     }
 
     #[test]

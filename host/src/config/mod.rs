@@ -12,6 +12,8 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
+mod schema;
+
 use crate::webhook::format::Format;
 use crate::webhook::retry::{RawRetry, RetryPolicy};
 use crate::webhook::secret::Secret;
@@ -382,9 +384,8 @@ struct RawConfig {
     #[serde(default)]
     ingest: Option<RawIngest>,
     /// Settings of the built-in component for every tenant, under each tenant's own
-    /// (same shape as a tenant's auto-close settings, without groups).
+    /// (the shape of the component's settings; see [`schema`]).
     #[serde(default)]
-    #[schemars(with = "Option<autoclose_plugin::config::raw::RawTenant>")]
     defaults: serde_json::Map<String, Value>,
     /// Vendor components by name, for tenants to name in their `component` key.
     #[serde(default)]
@@ -418,7 +419,7 @@ struct NamedComponent {
     limits: Limits,
 }
 
-/// A tenant as written: host keys, then the component's settings.
+/// The host's keys of a tenant; [`schema`] adds the component's settings.
 #[derive(JsonSchema)]
 #[allow(dead_code)]
 struct TenantSchema {
@@ -431,14 +432,17 @@ struct TenantSchema {
     /// The tenant's own bounds, over the host-wide `limits` field by field
     /// (`memory_mib` at most the host-wide value).
     limits: Option<Limits>,
-    #[serde(flatten)]
-    settings: autoclose_plugin::config::raw::RawTenant,
 }
 
-/// The JSON Schema of the configuration file, generated from the types that parse it,
-/// for editors that validate config files (`autoclose schema`).
-pub fn schema() -> Value {
-    serde_json::to_value(schemars::schema_for!(RawConfig)).unwrap_or(Value::Null)
+/// The JSON Schema of the configuration file, for editors that validate config files
+/// (`autoclose schema`): the host's part generated from the types that parse it, and
+/// `settings`, the schema the default component reports for a tenant's settings
+/// (`about.info`), merged in where its settings go: every tenant without a component
+/// of its own, and `defaults`. `None`: the component does not say, and any settings
+/// pass.
+pub fn schema(settings: Option<&Value>) -> Value {
+    let host = serde_json::to_value(schemars::schema_for!(RawConfig)).unwrap_or(Value::Null);
+    schema::merge(host, settings)
 }
 
 /// The gateway's callback for chat actions.

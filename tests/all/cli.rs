@@ -3,21 +3,15 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use autoclose_tests::MISBEHAVING_PLUGIN;
+
+use crate::run_cli as cli;
 use serde_json::Value;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn cli(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_autoclose-cli-under-test"))
-        .current_dir(repo())
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run the CLI: {e}"))
 }
 
 fn text(bytes: &[u8]) -> String {
