@@ -34,7 +34,7 @@ fn burst(tenant: &str, sessions: usize, attachment_in: Option<usize>) -> String 
 #[test]
 fn consecutive_events_of_a_tenant_share_calls_and_act_as_one_by_one() {
     let text = burst("acme", 40, None);
-    let lines = autoclose_host::scenario::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let lines = autoclose::scenario::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     let events = lines.len();
     let calls = |batch: bool| {
         let mut gw = gateway(CONFIG).unwrap_or_else(|e| panic!("{e}"));
@@ -44,8 +44,8 @@ fn consecutive_events_of_a_tenant_share_calls_and_act_as_one_by_one() {
             counter.fetch_add(1, Ordering::Relaxed);
         }));
         let mut out = Vec::new();
-        let options = autoclose_host::replay::ReplayOptions { batch, tail_ms: 0 };
-        autoclose_host::replay::replay(&mut gw.gateway, &gw.receiver, &lines, options, &mut out)
+        let options = autoclose::replay::ReplayOptions { batch, tail_ms: 0 };
+        autoclose::replay::replay(&mut gw.gateway, &gw.receiver, &lines, options, &mut out)
             .unwrap_or_else(|e| panic!("{e}"));
         let stats = gw.gateway.tenant_stats("acme").unwrap_or_default();
         (counted.load(Ordering::Relaxed), stats.hooks_ok, out)
@@ -85,7 +85,7 @@ fn a_trap_in_a_batch_loses_only_the_event_that_fails_on_its_own() {
     );
     // The failing event is counted as one failed hook, as when delivered alone; the
     // failed batch cost one instance more.
-    let counts = |stats: &[autoclose_host::gateway::TenantStats]| {
+    let counts = |stats: &[autoclose_core::TenantStats]| {
         stats
             .iter()
             .map(|s| (s.hooks_ok, s.hooks_failed, s.events_dropped, s.restarts))

@@ -521,34 +521,34 @@ fn a_scenario_from_a_pipe_replays_like_the_file() {
 #[test]
 fn replay_reports_progress_in_steps_and_at_the_end() {
     let mut text = Vec::new();
-    autoclose_host::generate::generate(
-        &autoclose_host::generate::Spec {
+    autoclose::generate::generate(
+        &autoclose::generate::Spec {
             sessions: 4_000,
             tenants: vec!["acme".into()],
             channels: vec!["web_chat".into()],
             seed: 3,
             spread_ms: 60_000,
-            ..autoclose_host::generate::Spec::new(4_000, Vec::new(), Vec::new())
+            ..autoclose::generate::Spec::new(4_000, Vec::new(), Vec::new())
         },
         &mut text,
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let lines = autoclose_host::scenario::parse(&String::from_utf8_lossy(&text))
+    let lines = autoclose::scenario::parse(&String::from_utf8_lossy(&text))
         .unwrap_or_else(|e| panic!("{e}"));
     let mut gw =
         autoclose_tests::gateway(autoclose_tests::CONFIG).unwrap_or_else(|e| panic!("{e}"));
     let mut seen = Vec::new();
     let autoclose_tests::TestGateway { gateway, receiver } = &mut gw;
-    autoclose_host::replay::replay_with_progress(
+    autoclose::replay::replay_with_progress(
         gateway,
         receiver,
-        autoclose_host::scenario::read(text.as_slice()),
-        autoclose_host::replay::ReplayOptions::default(),
+        autoclose::scenario::read(text.as_slice()),
+        autoclose::replay::ReplayOptions::default(),
         &mut std::io::sink(),
         |done| seen.push(done),
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let step = autoclose_host::replay::PROGRESS_EVERY;
+    let step = autoclose::replay::PROGRESS_EVERY;
     let mut expected: Vec<usize> = (0..lines.len()).step_by(step).collect();
     expected.push(lines.len());
     assert!(lines.len() > 2 * step, "{} lines", lines.len());

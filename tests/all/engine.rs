@@ -6,16 +6,17 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use autoclose_host::config::HostConfig;
-use autoclose_host::event::GatewayEvent;
-use autoclose_host::http::Clients;
-use autoclose_host::serve::callbacks::Callbacks;
-use autoclose_host::serve::dispatch::Dispatcher;
-use autoclose_host::serve::engine::{Collector, Engine, Health, Request};
-use autoclose_host::serve::metrics::Metrics;
-use autoclose_host::store::records::SessionRecord;
-use autoclose_host::store::{Batch, Store, StoreError, Stored};
+use autoclose_config::HostConfig;
+use autoclose_core::event::GatewayEvent;
+use autoclose_core::records::SessionRecord;
+use autoclose_serve::callbacks::Callbacks;
+use autoclose_serve::dispatch::Dispatcher;
+use autoclose_serve::engine::{Collector, Engine, Health};
+use autoclose_serve::metrics::Metrics;
+use autoclose_serve::request::Request;
+use autoclose_store::{Batch, Store, StoreError, Stored};
 use autoclose_tests::{CONFIG, gateway_with};
+use autoclose_webhook::http::Clients;
 use serde_json::json;
 use tokio::sync::oneshot;
 
@@ -111,7 +112,7 @@ fn an_event_and_a_reload_in_the_same_round_lose_nothing() {
     .unwrap_or_else(|e| panic!("{e}"));
     let (reloaded, reload_answer) = oneshot::channel();
     tx.send(Request::Reload {
-        gateway: Box::new(replacement),
+        core: Box::new(replacement),
         callback: Box::new(callback),
         reply: reloaded,
     })

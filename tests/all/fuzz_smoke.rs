@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use autoclose_host::generate::Rng;
+use autoclose::generate::Rng;
 use autoclose_tests::fuzz::TARGETS;
 
 /// Mutated inputs per target.

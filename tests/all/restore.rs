@@ -5,23 +5,22 @@
 
 use std::collections::BTreeMap;
 
-use autoclose_host::gateway::Gateway;
-use autoclose_host::generate::{self, Spec};
-use autoclose_host::outbound::ScriptedReceiver;
-use autoclose_host::scenario::{self, Item, ScenarioLine};
-use autoclose_host::store::records::{
-    Changes, DeliveryRecord, HeldRecord, SessionRecord, Snapshot,
-};
+use autoclose::generate::{self, Spec};
+use autoclose::scenario::{self, Item, ScenarioLine};
+use autoclose_core::Core;
+use autoclose_core::records::{Changes, DeliveryRecord, HeldRecord, SessionRecord, Snapshot};
+use autoclose_runtime::RequestId;
 use autoclose_tests::{CONFIG, gateway_with};
+use autoclose_webhook::outbound::ScriptedReceiver;
 use serde_json::Value;
 
 /// A store kept in maps: what a real backend would hold after each commit.
 #[derive(Default)]
 struct MapStore {
     sessions: BTreeMap<(String, String), SessionRecord>,
-    deliveries: BTreeMap<u64, DeliveryRecord>,
+    deliveries: BTreeMap<RequestId, DeliveryRecord>,
     held: BTreeMap<String, HeldRecord>,
-    next_request: u64,
+    next_request: RequestId,
     now: u64,
 }
 
@@ -93,7 +92,7 @@ fn scenario_lines() -> Vec<ScenarioLine> {
     scenario::parse(&with_failures).expect("valid scenario")
 }
 
-fn new_gateway(receiver: &ScriptedReceiver) -> Gateway {
+fn new_gateway(receiver: &ScriptedReceiver) -> Core {
     gateway_with(CONFIG, Box::new(receiver.clone())).expect("gateway")
 }
 
@@ -106,7 +105,7 @@ fn run(lines: &[ScenarioLine], cuts: &[usize]) -> (Vec<String>, usize) {
     let mut store = MapStore::default();
     let mut out = Vec::new();
     let mut restored_timers = 0;
-    let mut collect = |gateway: &mut Gateway, store: &mut MapStore| {
+    let mut collect = |gateway: &mut Core, store: &mut MapStore| {
         for action in gateway.take_actions() {
             out.push(serde_json::to_string(&action).expect("json"));
         }
@@ -197,9 +196,9 @@ fn a_full_snapshot_restores_the_same_state_as_the_journal() {
 
 #[test]
 fn closed_sessions_are_forgotten_after_the_retention_but_not_while_a_push_is_under_way() {
-    use autoclose_host::outbound::Capture;
-    use autoclose_host::webhook::retry::AttemptResult;
     use autoclose_tests::{handle_events, message, opened, scenario};
+    use autoclose_webhook::outbound::Capture;
+    use autoclose_webhook::retry::AttemptResult;
 
     let capture = Capture::default();
     let mut gateway = gateway_with(CONFIG, Box::new(capture.clone())).expect("gateway");
@@ -221,7 +220,7 @@ fn closed_sessions_are_forgotten_after_the_retention_but_not_while_a_push_is_und
     gateway.advance_to(200_000);
     assert!(gateway.take_actions().iter().any(|a| matches!(
         &a.kind,
-        autoclose_host::action::ActionKind::CloseSession { session, .. } if session == "g1"
+        autoclose_core::action::ActionKind::CloseSession { session, .. } if session == "g1"
     )));
     gateway.take_changes();
     assert_eq!(gateway.sessions_seen(), 3);
@@ -245,7 +244,7 @@ fn closed_sessions_are_forgotten_after_the_retention_but_not_while_a_push_is_und
     for attempt in pending {
         assert_eq!(gateway.forget_closed(200_000), 0);
         gateway.complete_attempt(
-            attempt.request,
+            RequestId(attempt.request),
             AttemptResult::Answered {
                 status: 200,
                 retry_after_ms: None,
@@ -268,7 +267,7 @@ fn closed_sessions_are_forgotten_after_the_retention_but_not_while_a_push_is_und
     let closes: Vec<u64> = gateway
         .take_actions()
         .iter()
-        .filter(|a| matches!(&a.kind, autoclose_host::action::ActionKind::CloseSession { session, .. } if session == "s1"))
+        .filter(|a| matches!(&a.kind, autoclose_core::action::ActionKind::CloseSession { session, .. } if session == "s1"))
         .map(|a| a.at_ms)
         .collect();
     assert_eq!(closes, vec![900_000]);
@@ -330,7 +329,7 @@ fn events_held_for_a_failing_tenant_are_kept_and_delivered_after_a_restore() {
     let closes: Vec<u64> = restored
         .take_actions()
         .iter()
-        .filter(|a| matches!(&a.kind, autoclose_host::action::ActionKind::CloseSession { tenant, .. } if tenant == "bad"))
+        .filter(|a| matches!(&a.kind, autoclose_core::action::ActionKind::CloseSession { tenant, .. } if tenant == "bad"))
         .map(|a| a.at_ms)
         .collect();
     assert_eq!(closes, vec![10_003]);

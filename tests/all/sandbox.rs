@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use autoclose_host::action::ActionKind;
+use autoclose_core::action::ActionKind;
 
 use autoclose_tests::{CONFIG, gateway, message, opened, replay_on, scenario, summary, transcript};
 
@@ -255,7 +255,7 @@ fn a_flood_of_webhook_requests_is_capped_per_tenant() {
     // Attempts stay pending (nothing answers), so requests pile up in flight.
     let mut gw = autoclose_tests::gateway_with(
         &config,
-        Box::new(autoclose_host::outbound::Capture::default()),
+        Box::new(autoclose_webhook::outbound::Capture::default()),
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let lines = scenario(&[
@@ -292,10 +292,11 @@ fn a_flood_of_webhook_requests_is_capped_per_tenant() {
 fn under_fuel_a_looping_component_runs_out_and_is_replaced() {
     use std::sync::Arc;
 
-    use autoclose_host::config::HostConfig;
-    use autoclose_host::gateway::Gateway;
-    use autoclose_host::outbound::AnswerOk;
-    use autoclose_host::runtime::{Interrupt, Runtime, RuntimeOptions};
+    use autoclose_config::HostConfig;
+    use autoclose_core::Core;
+    use autoclose_core::Runtime;
+    use autoclose_runtime::{Interrupt, RuntimeOptions};
+    use autoclose_webhook::outbound::AnswerOk;
 
     let text = config_with_bad("loop", r#"{"hook_time_ms": 20}"#)
         .replace("{MISBEHAVING}", autoclose_tests::MISBEHAVING_PLUGIN);
@@ -312,10 +313,10 @@ fn under_fuel_a_looping_component_runs_out_and_is_replaced() {
         .unwrap_or_else(|e| panic!("{e}")),
     );
     let plugin = runtime
-        .load_bytes("auto-close", autoclose_host::DEFAULT_PLUGIN)
+        .load_bytes("auto-close", autoclose::DEFAULT_PLUGIN)
         .unwrap_or_else(|e| panic!("{e}"));
-    let mut gw = Gateway::new(runtime, &config, plugin, Box::new(AnswerOk))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut gw =
+        Core::new(runtime, &config, plugin, Box::new(AnswerOk)).unwrap_or_else(|e| panic!("{e}"));
     autoclose_tests::handle_events(
         &mut gw,
         &scenario(&[

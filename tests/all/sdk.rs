@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use autoclose_host::runtime::Runtime;
+use autoclose_core::Runtime;
 use autoclose_tests::{
     CSAT_COMPONENT, GREETER_COMPONENT, MISBEHAVING_PLUGIN, gateway, message, opened, replay_on,
     scenario, summary,
@@ -79,7 +79,7 @@ fn every_guest_says_who_it_is_through_the_contract() {
     assert!(info(GREETER_COMPONENT).settings_schema.is_none());
     assert_eq!(info(MISBEHAVING_PLUGIN).name, "misbehaving");
     let builtin = runtime
-        .load_bytes("built-in", autoclose_host::DEFAULT_PLUGIN)
+        .load_bytes("built-in", autoclose::DEFAULT_PLUGIN)
         .unwrap_or_else(|e| panic!("{e}"));
     let auto_close = runtime.info(&builtin).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(auto_close.name, "auto-close");

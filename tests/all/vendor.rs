@@ -123,7 +123,7 @@ fn a_tenant_gets_its_own_limits_over_the_host_wide_ones() {
         );
     let mut gw = gateway_with(
         &config,
-        Box::new(autoclose_host::outbound::Capture::default()),
+        Box::new(autoclose_webhook::outbound::Capture::default()),
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let lines = scenario(&[
@@ -137,7 +137,7 @@ fn a_tenant_gets_its_own_limits_over_the_host_wide_ones() {
         .take_actions()
         .into_iter()
         .filter_map(|a| match a.kind {
-            autoclose_host::action::ActionKind::PostMessage { tenant, text, .. } => {
+            autoclose_core::action::ActionKind::PostMessage { tenant, text, .. } => {
                 Some((tenant, text))
             }
             _ => None,
@@ -194,7 +194,7 @@ fn a_named_component_gives_its_tenants_defaults_and_limits() {
                              "survey": {"min_user_messages": 3}, "limits": {"hook_time_ms": 20}},"#,
             1,
         );
-    let parsed = autoclose_host::config::HostConfig::parse(
+    let parsed = autoclose_config::HostConfig::parse(
         &config.replace("{CSAT}", autoclose_tests::CSAT_COMPONENT),
         std::path::Path::new("vendor.json"),
     )

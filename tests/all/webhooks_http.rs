@@ -6,9 +6,9 @@ use std::net::TcpListener;
 use std::process::Command;
 use std::time::Duration;
 
-use autoclose_host::webhook::secret::Secret;
 use autoclose_tests::receiver::{Receiver, Reply};
 use autoclose_tests::{CONFIG, attempts, http_gateway, message, opened, replay_on, scenario};
+use autoclose_webhook::secret::Secret;
 use serde_json::Value;
 
 /// CONFIG with `mobile-push` pointing at `url` with `extra` fields, and private
@@ -438,9 +438,9 @@ fn the_plugin_gets_the_final_status_and_the_start_of_the_body() {
 fn an_answer_is_read_up_to_64_kib_and_no_further() {
     use std::sync::Arc;
 
-    use autoclose_host::http::{HttpSender, MAX_ANSWER_BYTES};
-    use autoclose_host::outbound::Attempt;
-    use autoclose_host::webhook::retry::AttemptResult;
+    use autoclose_webhook::http::{HttpSender, MAX_ANSWER_BYTES};
+    use autoclose_webhook::outbound::Attempt;
+    use autoclose_webhook::retry::AttemptResult;
 
     let receiver = Receiver::start(vec![Reply::status(200).body(vec![b'a'; 1 << 20])]);
     let sender = HttpSender::new().unwrap_or_else(|e| panic!("{e}"));

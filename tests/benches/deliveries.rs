@@ -6,11 +6,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use autoclose_host::http::HttpSender;
-use autoclose_host::outbound::Attempt;
-use autoclose_host::webhook::secret::Secret;
 use autoclose_tests::receiver::Receiver;
 use autoclose_tests::{CONFIG, message, opened, replay_on, scenario};
+use autoclose_webhook::http::HttpSender;
+use autoclose_webhook::outbound::Attempt;
+use autoclose_webhook::secret::Secret;
 
 const N: usize = 2_000;
 

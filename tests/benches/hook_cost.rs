@@ -7,9 +7,10 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use autoclose_host::gateway::MAX_BATCH_EVENTS;
-use autoclose_host::timers::{TimerKey, TimerStore};
+use autoclose_core::MAX_BATCH_EVENTS;
+use autoclose_core::timers::TimerStore;
 use autoclose_plugin::policy::{self, Message, SessionState, TimerOp};
+use autoclose_runtime::{SessionId, TenantId, TimerKey};
 use autoclose_tests::bench::{median, ns_per_message, ns_per_message_batched, open_sessions};
 use autoclose_tests::{CONFIG, gateway};
 
@@ -78,10 +79,10 @@ fn main() {
                     );
                     if let Some(TimerOp::Set { due, pending }) = plan.timer {
                         let key = TimerKey {
-                            session: i % SESSIONS,
+                            session: SessionId(i % SESSIONS),
                             key: policy::TIMER_KEY,
                         };
-                        timers.set(key, 0, due, &pending.encode());
+                        timers.set(key, TenantId(0), due, &pending.encode());
                     }
                 }
                 black_box(&timers);
@@ -121,19 +122,19 @@ fn main() {
     );
     println!(
         "{:<62} {:>9.0} {:>8.2}",
-        "component in the host: Gateway::handle (whole path)",
+        "component in the host: Core::handle (whole path)",
         hosted,
         hosted / floor
     );
     println!(
         "{:<62} {:>9.0} {:>8.2}",
-        format!("component in the host: Gateway::handle_all, {MAX_BATCH_EVENTS} per call"),
+        format!("component in the host: Core::handle_all, {MAX_BATCH_EVENTS} per call"),
         batched,
         batched / floor
     );
     println!(
         "{:<62} {:>9.0} {:>8.2}",
-        "boundary alone: Gateway::handle to a component that ignores it",
+        "boundary alone: Core::handle to a component that ignores it",
         boundary,
         boundary / floor
     );

@@ -8,12 +8,13 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use autoclose_host::event::GatewayEvent;
-use autoclose_host::scenario;
-use autoclose_host::timers::{TimerKey, TimerStore};
-use autoclose_host::webhook::secret::Secret;
-use autoclose_host::webhook::signing;
+use autoclose::scenario;
+use autoclose_core::event::GatewayEvent;
+use autoclose_core::timers::TimerStore;
 use autoclose_plugin::policy::{self, Message, SessionState};
+use autoclose_runtime::{SessionId, TenantId, TimerKey};
+use autoclose_webhook::secret::Secret;
+use autoclose_webhook::signing;
 use divan::{Bencher, black_box};
 
 fn main() {
@@ -91,7 +92,7 @@ fn policy_on_agent_message(bencher: Bencher) {
     });
 }
 
-/// One agent message through the component in the host (`Gateway::handle`: session
+/// One agent message through the component in the host (`Core::handle`: session
 /// lookup, hook call, timer capability, actions applied), 1,000 sessions; beside the
 /// native policy above, its floor.
 #[divan::bench]
@@ -124,7 +125,15 @@ mod timers {
     fn store() -> TimerStore {
         let mut timers = TimerStore::default();
         for i in 0..PENDING {
-            timers.set(TimerKey { session: i, key: 0 }, 0, due(i), &PAYLOAD);
+            timers.set(
+                TimerKey {
+                    session: SessionId(i),
+                    key: 0,
+                },
+                TenantId(0),
+                due(i),
+                &PAYLOAD,
+            );
         }
         timers
     }
@@ -149,7 +158,15 @@ mod timers {
         bencher.bench_local(|| {
             i += 1;
             let session = i % PENDING;
-            timers.set(TimerKey { session, key: 0 }, 0, due(i) + 60_000, &PAYLOAD);
+            timers.set(
+                TimerKey {
+                    session: SessionId(session),
+                    key: 0,
+                },
+                TenantId(0),
+                due(i) + 60_000,
+                &PAYLOAD,
+            );
         });
     }
 
@@ -176,8 +193,11 @@ mod timers {
             i += 1;
             let fired = timers.pop_due(u64::MAX);
             timers.set(
-                TimerKey { session: i, key: 0 },
-                0,
+                TimerKey {
+                    session: SessionId(i),
+                    key: 0,
+                },
+                TenantId(0),
                 due(i) + 3_600_000,
                 &PAYLOAD,
             );

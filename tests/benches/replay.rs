@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use autoclose_host::generate::{self, Spec};
+use autoclose::generate::{self, Spec};
 use autoclose_tests::bench::median;
 
 const SESSIONS: usize = 100_000;

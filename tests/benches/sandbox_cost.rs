@@ -1,7 +1,7 @@
 //! What the sandbox costs, and what instances cost, each against a baseline measured
 //! in the same run.
 //!
-//! 1. Hook cost (one agent message through `Gateway::handle`) with epoch interruption
+//! 1. Hook cost (one agent message through `Core::handle`) with epoch interruption
 //!    (production) and with fuel, against no interruption at all.
 //! 2. Creating one instance per tenant for 10,000 tenants (configure included) with
 //!    the pooling allocator against on-demand allocation, and the memory each idle
@@ -12,26 +12,27 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use autoclose_host::DEFAULT_PLUGIN;
-use autoclose_host::config::HostConfig;
-use autoclose_host::gateway::Gateway;
-use autoclose_host::outbound::AnswerOk;
-use autoclose_host::runtime::{Interrupt, Runtime, RuntimeOptions};
+use autoclose::DEFAULT_PLUGIN;
+use autoclose_config::HostConfig;
+use autoclose_core::Core;
+use autoclose_core::Runtime;
+use autoclose_runtime::{Interrupt, RuntimeOptions};
 use autoclose_tests::CONFIG;
 use autoclose_tests::bench::{ns_per_message, open_sessions};
+use autoclose_webhook::outbound::AnswerOk;
 
 const SESSIONS: u64 = 1_000;
 const MESSAGES: u64 = 100_000;
 const RUNS: usize = 7;
 const TENANTS: usize = 10_000;
 
-fn gateway(config: &HostConfig, options: RuntimeOptions) -> Gateway {
+fn gateway(config: &HostConfig, options: RuntimeOptions) -> Core {
     let runtime =
         Arc::new(Runtime::with_options(config.limits, options).unwrap_or_else(|e| panic!("{e}")));
     let plugin = runtime
         .load_bytes("auto-close", DEFAULT_PLUGIN)
         .unwrap_or_else(|e| panic!("{e}"));
-    Gateway::new(runtime, config, plugin, Box::new(AnswerOk)).unwrap_or_else(|e| panic!("{e}"))
+    Core::new(runtime, config, plugin, Box::new(AnswerOk)).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// ns per agent message, median of [`RUNS`].
@@ -99,8 +100,8 @@ fn tenants(pool: Option<u32>) -> (f64, f64, f64) {
         .unwrap_or_else(|e| panic!("{e}"));
     let before = memory();
     let started = Instant::now();
-    let gw = Gateway::new(runtime, &config, plugin, Box::new(AnswerOk))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let gw =
+        Core::new(runtime, &config, plugin, Box::new(AnswerOk)).unwrap_or_else(|e| panic!("{e}"));
     let took = started.elapsed();
     let after = memory();
     drop(gw);
@@ -119,7 +120,7 @@ fn main() {
     let epoch = hook_cost(&config, Interrupt::Epoch);
     let fuel = hook_cost(&config, Interrupt::Fuel);
     println!(
-        "hook cost: one agent message through Gateway::handle, median of {RUNS} runs of {MESSAGES}"
+        "hook cost: one agent message through Core::handle, median of {RUNS} runs of {MESSAGES}"
     );
     println!("| interruption | ns/event | vs none |");
     println!("| --- | ---: | ---: |");

@@ -11,7 +11,8 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Instant;
 
-use autoclose_host::timers::{TimerKey, TimerStore};
+use autoclose_core::timers::TimerStore;
+use autoclose_runtime::{SessionId, TenantId, TimerKey};
 
 /// Counts the bytes currently allocated, to report memory per pending timer.
 struct Counting;
@@ -41,7 +42,10 @@ const N: u64 = 1_000_000;
 const PAYLOAD: [u8; 10] = [1, 0, 0, 0, 0, 0, 0, 0, 0, 0];
 
 fn key(i: u64) -> TimerKey {
-    TimerKey { session: i, key: 0 }
+    TimerKey {
+        session: SessionId(i),
+        key: 0,
+    }
 }
 
 /// A spread of due times, not in order (as sessions start at random times).
@@ -73,14 +77,14 @@ fn main() {
     let mut timers = TimerStore::default();
     let started = Instant::now();
     for i in 0..N {
-        timers.set(key(i), 0, due(i), &PAYLOAD);
+        timers.set(key(i), TenantId(0), due(i), &PAYLOAD);
     }
     let set = per_op(started, N);
     let bytes = (LIVE.load(Ordering::Relaxed) - before) as f64 / N as f64;
 
     let started = Instant::now();
     for i in 0..N {
-        timers.set(key(i), 0, due(i) + 60_000, &PAYLOAD);
+        timers.set(key(i), TenantId(0), due(i) + 60_000, &PAYLOAD);
     }
     let replace = per_op(started, N);
 

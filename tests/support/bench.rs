@@ -2,8 +2,8 @@
 
 use std::time::Instant;
 
-use autoclose_host::event::{GatewayEvent, MessageEvent, OpenedEvent, Sender};
-use autoclose_host::gateway::Gateway;
+use autoclose_core::Core;
+use autoclose_core::event::{GatewayEvent, MessageEvent, OpenedEvent, Sender};
 
 /// The median of `samples`.
 pub fn median(mut samples: Vec<f64>) -> f64 {
@@ -13,7 +13,7 @@ pub fn median(mut samples: Vec<f64>) -> f64 {
 
 /// Opens `sessions` sessions of acme on web_chat at time 0, and returns an agent
 /// message for each.
-pub fn open_sessions(gw: &mut Gateway, sessions: u64) -> Vec<GatewayEvent> {
+pub fn open_sessions(gw: &mut Core, sessions: u64) -> Vec<GatewayEvent> {
     for s in 0..sessions {
         let opened = GatewayEvent::SessionOpened(OpenedEvent {
             tenant: "acme".into(),
@@ -43,12 +43,7 @@ pub fn open_sessions(gw: &mut Gateway, sessions: u64) -> Vec<GatewayEvent> {
 /// ns per message, median of `runs` runs of `messages` messages cycling through
 /// `events`, 1 ms apart (every cycle restarts; nothing fires). Asserts that nothing
 /// fired.
-pub fn ns_per_message(
-    gw: &mut Gateway,
-    events: &[GatewayEvent],
-    runs: usize,
-    messages: u64,
-) -> f64 {
+pub fn ns_per_message(gw: &mut Core, events: &[GatewayEvent], runs: usize, messages: u64) -> f64 {
     let mut at = 1;
     median_run(gw, runs, messages, |gw| {
         for i in 0..messages {
@@ -60,10 +55,10 @@ pub fn ns_per_message(
 }
 
 /// As [`ns_per_message`], but handing the gateway `per_call` consecutive messages at a
-/// time through [`Gateway::handle_all`], which delivers them in one call (each is for
+/// time through [`Core::handle_all`], which delivers them in one call (each is for
 /// another session, 1 ms apart, so they may share one).
 pub fn ns_per_message_batched(
-    gw: &mut Gateway,
+    gw: &mut Core,
     events: &[GatewayEvent],
     runs: usize,
     messages: u64,
@@ -90,12 +85,7 @@ pub fn ns_per_message_batched(
 
 /// ns per message of `run` (which handles `messages` messages), median of `runs`
 /// runs; asserts that no action was taken (no warning fired).
-fn median_run(
-    gw: &mut Gateway,
-    runs: usize,
-    messages: u64,
-    mut run: impl FnMut(&mut Gateway),
-) -> f64 {
+fn median_run(gw: &mut Core, runs: usize, messages: u64, mut run: impl FnMut(&mut Core)) -> f64 {
     let cost = median(
         (0..runs)
             .map(|_| {

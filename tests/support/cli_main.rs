@@ -1,5 +1,5 @@
 //! The `autoclose` CLI, built inside the test package so tests can run it as a process.
 
 fn main() -> std::process::ExitCode {
-    autoclose_host::cli::main()
+    autoclose::cli::main()
 }

@@ -8,15 +8,15 @@
 use std::cell::RefCell;
 use std::path::Path;
 
-use autoclose_host::config::HostConfig;
-use autoclose_host::event::{
+use autoclose::scenario;
+use autoclose_config::HostConfig;
+use autoclose_core::event::{
     ClosedEvent, GatewayEvent, HoldEvent, MessageEvent, OpenedEvent, PresenceEvent, Sender,
     SessionRef, Visibility,
 };
-use autoclose_host::gateway::{EventError, Gateway};
-use autoclose_host::outbound::AnswerOk;
-use autoclose_host::scenario;
-use autoclose_host::serve::api::parse_events;
+use autoclose_core::{Core, EventError};
+use autoclose_serve::api::parse_events;
+use autoclose_webhook::outbound::AnswerOk;
 
 use crate::{CONFIG, gateway_with};
 
@@ -100,7 +100,7 @@ pub fn ingest(data: &[u8]) {
 
 /// Two gateways fed the same inputs, one event per call and batched, the host time
 /// and the inputs run so far.
-type HookGateways = (Gateway, Gateway, u64, usize);
+type HookGateways = (Core, Core, u64, usize);
 
 thread_local! {
     static GATEWAY: RefCell<Option<HookGateways>> = const { RefCell::new(None) };
@@ -109,7 +109,7 @@ thread_local! {
 /// Events built from the bytes, handed to the component through the host: any
 /// tenant, session, sender, text, attribute and timing. Nothing may panic; the only
 /// refusals are the documented ones; and a second gateway that gets the same events
-/// through [`Gateway::handle_all`], batched, must act exactly the same. The gateways
+/// through [`Core::handle_all`], batched, must act exactly the same. The gateways
 /// are reused across inputs (as a server's is) and replaced every 1,000 inputs to
 /// bound their memory.
 pub fn hooks(data: &[u8]) {
@@ -199,8 +199,8 @@ pub fn hooks(data: &[u8]) {
 }
 
 /// Hands `segment` to `gateway` batched, carrying on past the refusals that
-/// [`Gateway::handle`] reports for single events, and empties it.
-fn handle_batched(gateway: &mut Gateway, segment: &mut Vec<(u64, GatewayEvent)>) {
+/// [`Core::handle`] reports for single events, and empties it.
+fn handle_batched(gateway: &mut Core, segment: &mut Vec<(u64, GatewayEvent)>) {
     let mut rest = &segment[..];
     while !rest.is_empty() {
         match gateway.handle_all(rest.iter().map(|(at, event)| (*at, event))) {

@@ -4,11 +4,11 @@
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use autoclose_host::config::HostConfig;
-use autoclose_host::gateway::{Gateway, GatewayError};
-use autoclose_host::outbound::ScriptedReceiver;
-use autoclose_host::runtime::{PluginComponent, Runtime};
-use autoclose_host::{DEFAULT_PLUGIN, replay, scenario};
+use autoclose::{DEFAULT_PLUGIN, replay, scenario};
+use autoclose_config::HostConfig;
+use autoclose_core::{Core, CoreError};
+use autoclose_core::{PluginComponent, Runtime};
+use autoclose_webhook::outbound::ScriptedReceiver;
 use serde_json::Value;
 
 pub mod bench;
@@ -64,20 +64,20 @@ fn shared() -> &'static (Arc<Runtime>, Arc<PluginComponent>) {
 /// A gateway under test with the scripted receiver its webhook attempts go to.
 pub struct TestGateway {
     /// The gateway.
-    pub gateway: Gateway,
+    pub gateway: Core,
     /// Where its webhook attempts go; `webhook_response` lines script it.
     pub receiver: ScriptedReceiver,
 }
 
 impl std::ops::Deref for TestGateway {
-    type Target = Gateway;
-    fn deref(&self) -> &Gateway {
+    type Target = Core;
+    fn deref(&self) -> &Core {
         &self.gateway
     }
 }
 
 impl std::ops::DerefMut for TestGateway {
-    fn deref_mut(&mut self) -> &mut Gateway {
+    fn deref_mut(&mut self) -> &mut Core {
         &mut self.gateway
     }
 }
@@ -94,8 +94,8 @@ pub fn gateway(config: &str) -> Result<TestGateway, String> {
 /// Starts a gateway for `config` whose webhook attempts go to `outbound`.
 pub fn gateway_with(
     config: &str,
-    outbound: Box<dyn autoclose_host::outbound::Outbound + Send>,
-) -> Result<Gateway, String> {
+    outbound: Box<dyn autoclose_webhook::outbound::Outbound + Send>,
+) -> Result<Core, String> {
     let text = config
         .replace("{MISBEHAVING}", MISBEHAVING_PLUGIN)
         .replace("{CSAT}", CSAT_COMPONENT)
@@ -115,12 +115,12 @@ pub fn gateway_with(
                 .map_err(|e| e.to_string())?;
             (runtime, plugin)
         };
-    Gateway::new(runtime, &config, plugin, outbound).map_err(|e: GatewayError| e.to_string())
+    Core::new(runtime, &config, plugin, outbound).map_err(|e: CoreError| e.to_string())
 }
 
 /// Starts a gateway for `config` whose webhook attempts go out over real HTTP.
 pub fn http_gateway(config: &str) -> TestGateway {
-    let sender = autoclose_host::http::HttpSender::new().unwrap_or_else(|e| panic!("{e}"));
+    let sender = autoclose_webhook::http::HttpSender::new().unwrap_or_else(|e| panic!("{e}"));
     let gateway = gateway_with(config, Box::new(sender)).unwrap_or_else(|e| panic!("{e}"));
     TestGateway {
         gateway,
@@ -130,7 +130,7 @@ pub fn http_gateway(config: &str) -> TestGateway {
 
 /// Hands the events of `scenario` to `gateway` without replay's tail: nothing fires
 /// after the last event unless the caller advances time.
-pub fn handle_events(gateway: &mut Gateway, scenario: &str) {
+pub fn handle_events(gateway: &mut Core, scenario: &str) {
     let lines = scenario::parse(scenario).unwrap_or_else(|e| panic!("{e}"));
     for line in &lines {
         if let scenario::Item::Event(event) = &line.item {
@@ -167,7 +167,7 @@ pub fn transcript_text(
     config: &str,
     scenario: &str,
     batch: bool,
-) -> (String, Vec<autoclose_host::gateway::TenantStats>) {
+) -> (String, Vec<autoclose_core::TenantStats>) {
     let mut gw = gateway(config).unwrap_or_else(|e| panic!("{e}"));
     let lines = scenario::parse(scenario).unwrap_or_else(|e| panic!("{e}"));
     let mut out = Vec::new();

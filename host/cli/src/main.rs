@@ -1,0 +1,5 @@
+//! The `autoclose` binary; see [`autoclose::cli`].
+
+fn main() -> std::process::ExitCode {
+    autoclose::cli::main()
+}

@@ -1,0 +1,191 @@
+//! Replay: runs a checked scenario through a [`Core`] on virtual time and writes
+//! the transcript, one JSON action per line.
+
+use std::io::Write;
+
+use crate::scenario::{Item, ScenarioError, ScenarioLine};
+use autoclose_core::{Core, EventError};
+use autoclose_webhook::outbound::ScriptedReceiver;
+
+/// How long after the last event replay keeps firing timers. Durations are capped at
+/// 7 days, so any cycle started by the last event ends well within this.
+pub const DEFAULT_TAIL_MS: u64 = 30 * 24 * 60 * 60 * 1000;
+
+/// Why a replay stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// An event was refused.
+    #[error("line {line}: {source}")]
+    Event {
+        /// Scenario line.
+        line: usize,
+        /// Why.
+        source: EventError,
+    },
+    /// The scenario, read as it is replayed, turned out bad after all (it changed
+    /// since it was checked, or could not be read again).
+    #[error("{0} (the scenario changed after it was checked, or could not be read again)")]
+    Scenario(#[from] ScenarioError),
+    /// The transcript could not be written.
+    #[error("cannot write the transcript: {0}")]
+    Write(#[from] std::io::Error),
+}
+
+/// What a replay did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReplaySummary {
+    /// Events handled.
+    pub events: usize,
+    /// Actions written.
+    pub actions: usize,
+    /// Virtual time at the end.
+    pub end_ms: u64,
+}
+
+/// Lines between two progress reports.
+pub const PROGRESS_EVERY: usize = 8192;
+
+/// Event lines handed to the gateway together, so that it can batch them.
+const CHUNK_LINES: usize = 256;
+
+/// How to replay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReplayOptions {
+    /// How long after the last event timers keep firing.
+    pub tail_ms: u64,
+    /// Deliver consecutive events of a tenant in one call where that changes nothing
+    /// ([`Core::handle_all`]); off, every event gets a call of its own. Off by
+    /// default: it pays only where one tenant's events come in long runs (README,
+    /// "Performance").
+    pub batch: bool,
+}
+
+impl Default for ReplayOptions {
+    fn default() -> Self {
+        ReplayOptions {
+            tail_ms: DEFAULT_TAIL_MS,
+            batch: false,
+        }
+    }
+}
+
+/// Replays `lines`, then fires timers for up to `options.tail_ms` after the last
+/// event. `webhook_response` lines go to `receiver`, which should be the gateway's
+/// [`crate::outbound::Outbound`] (a clone of it).
+pub fn replay(
+    gateway: &mut Core,
+    receiver: &ScriptedReceiver,
+    lines: &[ScenarioLine],
+    options: ReplayOptions,
+    out: &mut impl Write,
+) -> Result<ReplaySummary, ReplayError> {
+    replay_with_progress(
+        gateway,
+        receiver,
+        lines.iter().cloned().map(Ok),
+        options,
+        out,
+        |_| {},
+    )
+}
+
+/// [`replay`] of lines read one at a time (see [`crate::scenario::read`]), telling
+/// `progress` how many lines are done every [`PROGRESS_EVERY`] lines and at the end
+/// (for a progress bar on a terminal).
+pub fn replay_with_progress(
+    gateway: &mut Core,
+    receiver: &ScriptedReceiver,
+    lines: impl IntoIterator<Item = Result<ScenarioLine, ScenarioError>>,
+    options: ReplayOptions,
+    out: &mut impl Write,
+    mut progress: impl FnMut(usize),
+) -> Result<ReplaySummary, ReplayError> {
+    let mut summary = ReplaySummary::default();
+    let chunk_lines = if options.batch { CHUNK_LINES } else { 1 };
+    let mut chunk: Vec<ScenarioLine> = Vec::with_capacity(chunk_lines);
+    let mut done = 0;
+    for line in lines {
+        if done % PROGRESS_EVERY == 0 {
+            progress(done);
+        }
+        done += 1;
+        let line = match line {
+            Ok(line) => line,
+            Err(e) => {
+                // What came before the bad line is handled, as it would be line by line.
+                run_chunk(gateway, &mut chunk, options.batch, out, &mut summary)?;
+                return Err(e.into());
+            }
+        };
+        match &line.item {
+            Item::Event(_) => {
+                chunk.push(line);
+                if chunk.len() >= chunk_lines {
+                    run_chunk(gateway, &mut chunk, options.batch, out, &mut summary)?;
+                }
+            }
+            Item::WebhookResponse {
+                webhook,
+                answer,
+                repeat,
+            } => {
+                run_chunk(gateway, &mut chunk, options.batch, out, &mut summary)?;
+                gateway.advance_to(line.at_ms.saturating_sub(1));
+                receiver.push(webhook, answer.clone(), *repeat);
+                summary.actions += write_actions(gateway, out)?;
+            }
+        }
+    }
+    run_chunk(gateway, &mut chunk, options.batch, out, &mut summary)?;
+    let horizon = gateway.now().saturating_add(options.tail_ms);
+    while let Some(due) = gateway.next_due().filter(|due| *due <= horizon) {
+        gateway.advance_to(due);
+        summary.actions += write_actions(gateway, out)?;
+    }
+    summary.end_ms = gateway.now();
+    out.flush()?;
+    progress(done);
+    Ok(summary)
+}
+
+/// Handles the event lines of `chunk` (batched or one by one), writes the actions and
+/// empties it.
+fn run_chunk(
+    gateway: &mut Core,
+    chunk: &mut Vec<ScenarioLine>,
+    batch: bool,
+    out: &mut impl Write,
+    summary: &mut ReplaySummary,
+) -> Result<(), ReplayError> {
+    let events = chunk.iter().filter_map(|line| match &line.item {
+        Item::Event(event) => Some((line.at_ms, event)),
+        Item::WebhookResponse { .. } => None,
+    });
+    let result = if batch {
+        gateway.handle_all(events)
+    } else {
+        events
+            .enumerate()
+            .try_for_each(|(index, (at, event))| gateway.handle(at, event).map_err(|e| (index, e)))
+    };
+    summary.actions += write_actions(gateway, out)?;
+    if let Err((index, source)) = result {
+        return Err(ReplayError::Event {
+            line: chunk.get(index).map_or(0, |line| line.line),
+            source,
+        });
+    }
+    summary.events += chunk.len();
+    chunk.clear();
+    Ok(())
+}
+
+fn write_actions(gateway: &mut Core, out: &mut impl Write) -> std::io::Result<usize> {
+    let mut written = 0;
+    for action in gateway.drain_actions() {
+        serde_json::to_writer(&mut *out, &action)?;
+        out.write_all(b"\n")?;
+        written += 1;
+    }
+    Ok(written)
+}

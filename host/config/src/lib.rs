@@ -1,0 +1,444 @@
+//! The operator's configuration file: webhooks, egress policy, sandbox limits and the
+//! tenants with their plugin configuration.
+//!
+//! The host owns what must not enter the sandbox (webhook URLs and headers) and what
+//! bounds the sandbox (limits). Each tenant's document is handed to its component
+//! as-is, except for the host-level key `component`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::Value;
+
+mod endpoint;
+mod error;
+mod fields;
+mod limits;
+mod schema;
+#[cfg(test)]
+mod tests;
+
+pub use autoclose_runtime::Limits;
+use autoclose_runtime::{Interrupt, RuntimeOptions};
+pub use endpoint::{
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_EVENTS_PER_REQUEST, DEFAULT_WEBHOOK_TIMEOUT_MS, Egress,
+    GatewayCallback, Ingest, Webhook,
+};
+use endpoint::{RawGateway, RawIngest, RawWebhook, parse_endpoint};
+pub use error::{ConfigError, MAX_CONFIG_BYTES};
+pub use fields::fields;
+use limits::with_overrides;
+
+/// The parsed, checked configuration.
+#[derive(Clone, Debug)]
+pub struct HostConfig {
+    /// Webhooks by name.
+    pub webhooks: BTreeMap<String, Webhook>,
+    /// Where outbound requests may go.
+    pub egress: Egress,
+    /// Bounds on every plugin instance.
+    pub limits: Limits,
+    /// Tenants in name order.
+    pub tenants: Vec<TenantConfig>,
+    /// Where `autoclose serve` sends chat actions (`gateway` key); replay ignores it.
+    pub gateway: Option<GatewayCallback>,
+    /// How `autoclose serve` takes events (`ingest` key).
+    pub ingest: Ingest,
+    /// How instances are allocated (`runtime` key).
+    pub runtime: RuntimeSettings,
+}
+
+/// How the engine allocates instances.
+#[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeSettings {
+    /// Use a pooling allocator with room for this many instances (their memory and
+    /// tables reserved up front and reused copy-on-write), instead of allocating each
+    /// instance on demand. Faster to start instances with many tenants; must cover
+    /// every instance at once: tenants × `--shards`, twice during a reload.
+    #[serde(default)]
+    pub pool_instances: Option<u32>,
+}
+
+impl HostConfig {
+    /// The engine options this configuration asks for (production interruption:
+    /// epochs).
+    pub fn runtime_options(&self) -> RuntimeOptions {
+        RuntimeOptions {
+            interrupt: Interrupt::Epoch,
+            pool: self.runtime.pool_instances,
+        }
+    }
+}
+
+/// One tenant: its name, the component it runs and that component's configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TenantConfig {
+    /// The tenant's name as gateways send it.
+    pub name: String,
+    /// A component of its own (`component` key, relative to the config file), or the
+    /// host's default component.
+    pub component: Option<PathBuf>,
+    /// Bounds on the tenant's instance: the host-wide `limits` with the tenant's own
+    /// `limits` key applied over them (a vendor component may need more time per hook,
+    /// or deserve less).
+    pub limits: Limits,
+    /// The webhooks the tenant's component may call (`webhooks` key): none unless
+    /// listed, so that one tenant's component can never use another's push service.
+    pub webhooks: Vec<String>,
+    /// The tenant's document without the host keys, as JSON text for `configure`.
+    pub plugin_config: String,
+    /// The operator's defaults (`defaults` key) for tenants of the built-in component,
+    /// as JSON text for `configure`; `{}` for a tenant with a component of its own,
+    /// whose settings have another shape.
+    pub defaults: String,
+}
+
+/// The operator's configuration file of `autoclose` (replay, check-config, serve).
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "autoclose configuration")]
+struct RawConfig {
+    /// Outbound webhooks by name; tenants list the ones they may call.
+    #[serde(default)]
+    webhooks: BTreeMap<String, RawWebhook>,
+    /// Where outbound requests may go.
+    #[serde(default)]
+    egress: Egress,
+    /// Bounds on every plugin instance.
+    #[serde(default)]
+    limits: Limits,
+    /// Tenants by name, as gateways send it: the host keys `webhooks` and `component`,
+    /// then the component's own settings (for the built-in component, auto-close).
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, TenantSchema>")]
+    tenants: BTreeMap<String, serde_json::Map<String, Value>>,
+    /// Where `autoclose serve` sends chat actions.
+    #[serde(default)]
+    gateway: Option<RawGateway>,
+    /// How `autoclose serve` takes events.
+    #[serde(default)]
+    ingest: Option<RawIngest>,
+    /// Settings of the built-in component for every tenant, under each tenant's own
+    /// (the shape of the component's settings; see [`schema`]).
+    #[serde(default)]
+    defaults: serde_json::Map<String, Value>,
+    /// Vendor components by name, for tenants to name in their `component` key.
+    #[serde(default)]
+    components: BTreeMap<String, RawComponent>,
+    /// How the engine allocates instances.
+    #[serde(default)]
+    runtime: RuntimeSettings,
+}
+
+/// A vendor component the operator installed once for many tenants.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RawComponent {
+    /// The `.wasm` or `.cwasm` file, relative to this file.
+    path: String,
+    /// The component's settings for every tenant that runs it, under each tenant's own
+    /// (handed to `configure` as `tenant-setup.defaults`; the shape is the component's).
+    #[serde(default)]
+    defaults: serde_json::Map<String, Value>,
+    /// Bounds on the instances of this component, over the host-wide `limits` field
+    /// by field; a tenant's own `limits` go over these.
+    #[serde(default)]
+    #[schemars(with = "Option<Limits>")]
+    limits: Option<Value>,
+}
+
+/// A named component, resolved.
+struct NamedComponent {
+    path: PathBuf,
+    defaults: String,
+    limits: Limits,
+}
+
+/// The host's keys of a tenant; [`schema`] adds the component's settings.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct TenantSchema {
+    /// Webhooks this tenant's component may call, by name.
+    webhooks: Option<Vec<String>>,
+    /// A component of the tenant's own instead of the built-in auto-close component:
+    /// the name of an entry of `components`, or the path of a `.wasm` or `.cwasm` file
+    /// relative to this file. Its settings then have its own shape.
+    component: Option<String>,
+    /// The tenant's own bounds, over the host-wide `limits` field by field
+    /// (`memory_mib` at most the host-wide value).
+    limits: Option<Limits>,
+}
+
+/// The JSON Schema of the configuration file, for editors that validate config files
+/// (`autoclose schema`): the host's part generated from the types that parse it, and
+/// `settings`, the schema the default component reports for a tenant's settings
+/// (`about.info`), merged in where its settings go: every tenant without a component
+/// of its own, and `defaults`. `None`: the component does not say, and any settings
+/// pass.
+pub fn schema(settings: Option<&Value>) -> Value {
+    let host = serde_json::to_value(schemars::schema_for!(RawConfig)).unwrap_or(Value::Null);
+    schema::merge(host, settings)
+}
+
+/// The host-level key of a tenant naming its own component.
+const COMPONENT_KEY: &str = "component";
+/// The host-level key of a tenant listing the webhooks it may call.
+const WEBHOOKS_KEY: &str = "webhooks";
+/// The host-level key of a tenant's own limits.
+const LIMITS_KEY: &str = "limits";
+
+impl HostConfig {
+    /// Reads and checks the file at `path`; `env:NAME` secrets come from the process
+    /// environment.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let read_error = |source| ConfigError::Read {
+            file: path.to_owned(),
+            source,
+        };
+        let size = std::fs::metadata(path).map_err(read_error)?.len();
+        if size > MAX_CONFIG_BYTES {
+            return Err(ConfigError::TooLarge {
+                file: path.to_owned(),
+                size,
+            });
+        }
+        let text = std::fs::read_to_string(path).map_err(read_error)?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and checks `text`; `file` names it in errors and anchors relative
+    /// component paths. `env:NAME` secrets come from the process environment.
+    pub fn parse(text: &str, file: &Path) -> Result<Self, ConfigError> {
+        Self::parse_with_env(text, file, |name| std::env::var(name).ok())
+    }
+
+    /// [`HostConfig::parse`] with `env` looking up `env:NAME` secrets.
+    pub fn parse_with_env(
+        text: &str,
+        file: &Path,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let syntax = |path: String, inner: serde_json::Error| {
+            let message = inner.to_string();
+            let message = match message.rfind(" at line ") {
+                Some(cut) => message[..cut].to_owned(),
+                None => message,
+            };
+            ConfigError::Syntax {
+                file: file.to_owned(),
+                line: inner.line(),
+                column: inner.column(),
+                path: if path.is_empty() || path == "." {
+                    String::new()
+                } else {
+                    format!("{path}: ")
+                },
+                message,
+            }
+        };
+        let mut de = serde_json::Deserializer::from_str(text);
+        let raw: RawConfig = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            syntax(path, e.into_inner())
+        })?;
+        // Trailing characters after the document are an error too.
+        de.end().map_err(|e| syntax(String::new(), e))?;
+        let invalid = |path: String, reason: String| ConfigError::Invalid {
+            file: file.to_owned(),
+            path,
+            reason,
+        };
+
+        let mut webhooks = BTreeMap::new();
+        for (name, raw) in raw.webhooks {
+            let path = format!("webhooks.{name}");
+            if name.is_empty() {
+                return Err(invalid("webhooks".into(), "a webhook name is empty".into()));
+            }
+            let webhook =
+                parse_endpoint(raw, &path, "url", &env).map_err(|(p, r)| invalid(p, r))?;
+            webhooks.insert(name, webhook);
+        }
+        let gateway = raw
+            .gateway
+            .map(|g| g.parse(&env))
+            .transpose()
+            .map_err(|(p, r)| invalid(p, r))?;
+        let ingest = match raw.ingest {
+            None => Ingest::default(),
+            Some(raw) => raw.parse(&env).map_err(|(p, r)| invalid(p, r))?,
+        };
+
+        let limits = raw.limits;
+        limits
+            .check()
+            .map_err(|(name, reason)| invalid(format!("limits.{name}"), reason))?;
+
+        let defaults = Value::Object(raw.defaults).to_string();
+        let base = file.parent().unwrap_or(Path::new("."));
+        let mut components = BTreeMap::new();
+        for (name, component) in raw.components {
+            let path = format!("components.{name}");
+            if name.is_empty() {
+                return Err(invalid(
+                    "components".into(),
+                    "a component name is empty".into(),
+                ));
+            }
+            if component.path.is_empty() {
+                return Err(invalid(format!("{path}.path"), "is empty".into()));
+            }
+            let component_limits = match component.limits {
+                None => limits,
+                Some(overrides) => {
+                    with_overrides(&limits, overrides).map_err(|(field, reason)| {
+                        let at = if field.is_empty() {
+                            format!("{path}.{LIMITS_KEY}")
+                        } else {
+                            format!("{path}.{LIMITS_KEY}.{field}")
+                        };
+                        invalid(at, reason)
+                    })?
+                }
+            };
+            components.insert(
+                name,
+                NamedComponent {
+                    path: base.join(&component.path),
+                    defaults: Value::Object(component.defaults).to_string(),
+                    limits: component_limits,
+                },
+            );
+        }
+        let mut tenants = Vec::with_capacity(raw.tenants.len());
+        for (name, mut doc) in raw.tenants {
+            if name.is_empty() {
+                return Err(invalid("tenants".into(), "a tenant name is empty".into()));
+            }
+            let named = match doc.get(COMPONENT_KEY) {
+                Some(Value::String(key)) => components.get(key),
+                _ => None,
+            };
+            let component = match doc.remove(COMPONENT_KEY) {
+                None => None,
+                Some(Value::String(_)) if named.is_some() => named.map(|c| c.path.clone()),
+                Some(Value::String(p)) if p.ends_with(".wasm") || p.ends_with(".cwasm") => {
+                    Some(base.join(p))
+                }
+                Some(Value::String(p)) => {
+                    let known: Vec<&str> = components.keys().map(String::as_str).collect();
+                    return Err(invalid(
+                        format!("tenants.{name}.{COMPONENT_KEY}"),
+                        format!(
+                            "{p:?} is neither a name in `components` ({}) nor a .wasm or .cwasm file",
+                            if known.is_empty() {
+                                "there are none".to_owned()
+                            } else {
+                                known.join(", ")
+                            }
+                        ),
+                    ));
+                }
+                Some(other) => {
+                    return Err(invalid(
+                        format!("tenants.{name}.{COMPONENT_KEY}"),
+                        format!(
+                            "must name a component or be the path of a .wasm component, not {other}"
+                        ),
+                    ));
+                }
+            };
+            let base_limits = named.map_or(limits, |c| c.limits);
+            let allowed = match doc.remove(WEBHOOKS_KEY) {
+                None => Vec::new(),
+                Some(Value::Array(names)) => {
+                    let mut allowed = Vec::with_capacity(names.len());
+                    for (index, name_value) in names.into_iter().enumerate() {
+                        let path = format!("tenants.{name}.{WEBHOOKS_KEY}[{index}]");
+                        let Value::String(hook) = name_value else {
+                            return Err(invalid(path, "must be a webhook name".into()));
+                        };
+                        if !webhooks.contains_key(&hook) {
+                            let known: Vec<&str> = webhooks.keys().map(String::as_str).collect();
+                            return Err(invalid(
+                                path,
+                                format!(
+                                    "unknown webhook {hook:?} (defined: {})",
+                                    if known.is_empty() {
+                                        "none".to_owned()
+                                    } else {
+                                        known.join(", ")
+                                    }
+                                ),
+                            ));
+                        }
+                        allowed.push(hook);
+                    }
+                    allowed
+                }
+                Some(other) => {
+                    return Err(invalid(
+                        format!("tenants.{name}.{WEBHOOKS_KEY}"),
+                        format!("must be a list of webhook names, not {other}"),
+                    ));
+                }
+            };
+            let tenant_limits = match doc.remove(LIMITS_KEY) {
+                None => base_limits,
+                Some(overrides) => {
+                    with_overrides(&base_limits, overrides).map_err(|(field, reason)| {
+                        let path = if field.is_empty() {
+                            format!("tenants.{name}.{LIMITS_KEY}")
+                        } else {
+                            format!("tenants.{name}.{LIMITS_KEY}.{field}")
+                        };
+                        invalid(path, reason)
+                    })?
+                }
+            };
+            tenants.push(TenantConfig {
+                limits: tenant_limits,
+                defaults: match (named, &component) {
+                    (Some(named), _) => named.defaults.clone(),
+                    (None, Some(_)) => "{}".to_owned(),
+                    (None, None) => defaults.clone(),
+                },
+                plugin_config: Value::Object(doc).to_string(),
+                name,
+                component,
+                webhooks: allowed,
+            });
+        }
+        if let Some(instances) = raw.runtime.pool_instances
+            && !(1..=1_000_000).contains(&instances)
+        {
+            return Err(invalid(
+                "runtime.pool_instances".into(),
+                format!("{instances} is out of range (1 to 1000000)"),
+            ));
+        }
+        if let Some(instances) = raw.runtime.pool_instances
+            && (instances as usize) < tenants.len()
+        {
+            return Err(invalid(
+                "runtime.pool_instances".into(),
+                format!(
+                    "{instances} is fewer than the {} tenants, each of which needs an instance (more with --shards, twice during a reload)",
+                    tenants.len()
+                ),
+            ));
+        }
+        Ok(HostConfig {
+            webhooks,
+            egress: raw.egress,
+            limits,
+            tenants,
+            gateway,
+            ingest,
+            runtime: raw.runtime,
+        })
+    }
+}

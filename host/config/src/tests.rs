@@ -1,0 +1,247 @@
+use super::*;
+use autoclose_webhook::format::Format;
+use autoclose_webhook::retry::RetryPolicy;
+use autoclose_webhook::secret::Secret;
+
+fn parse(text: &str) -> Result<HostConfig, String> {
+    HostConfig::parse(text, Path::new("cfg.json")).map_err(|e| e.to_string())
+}
+
+#[test]
+fn splits_host_keys_from_the_tenant_document() {
+    let config = parse(
+            r#"{"webhooks":{"p":{"url":"https://push.example.com/hook","headers":{"Authorization":"Bearer x"}}},
+                "tenants":{"acme":{"component":"vendor.wasm","channels":{}}}}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.webhooks["p"].method, "POST");
+    assert_eq!(
+        config.tenants[0].component.as_deref(),
+        Some(Path::new("vendor.wasm"))
+    );
+    assert_eq!(config.tenants[0].plugin_config, r#"{"channels":{}}"#);
+    assert!(
+        config.tenants[0].webhooks.is_empty(),
+        "no webhooks unless listed"
+    );
+    assert_eq!(config.limits, Limits::default());
+    assert!(!config.egress.allow_private_networks);
+    let shown = format!("{:?}", config.webhooks["p"]);
+    assert!(
+        shown.contains("Authorization") && !shown.contains("Bearer"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn syntax_errors_name_file_line_and_column() {
+    let e = parse("{\n  \"tenants\": {\n    \"acme\": [}\n}").unwrap_err();
+    assert!(e.starts_with("cfg.json:3:"), "{e}");
+}
+
+#[test]
+fn unknown_keys_name_the_path_and_line() {
+    let e = parse("{\"webhooks\": {\"p\": {\"url\": \"https://x.example\",\n \"sekret\": 1}}}")
+        .unwrap_err();
+    assert!(e.starts_with("cfg.json:2:"), "{e}");
+    assert!(
+        e.contains("webhooks.p.sekret: unknown field `sekret`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_webhooks_are_refused_with_their_path() {
+    let e = parse(r#"{"webhooks":{"p":{"url":"not a url"}}}"#).unwrap_err();
+    assert!(
+        e.starts_with("cfg.json: webhooks.p.url: \"not a url\" is not a URL"),
+        "{e}"
+    );
+    let e = parse(r#"{"webhooks":{"p":{"url":"ftp://x.example/"}}}"#).unwrap_err();
+    assert!(
+        e.contains("webhooks.p.url: \"ftp://x.example/\" must be an http"),
+        "{e}"
+    );
+    let e = parse(r#"{"webhooks":{"p":{"url":"https://x.example/","method":"GET"}}}"#).unwrap_err();
+    assert!(
+        e.contains("webhooks.p.method: \"GET\" is not allowed"),
+        "{e}"
+    );
+    let e = parse(r#"{"webhooks":{"p":{"url":"https://x.example/","headers":{"a b":"c"}}}}"#)
+        .unwrap_err();
+    assert!(
+        e.contains("webhooks.p.headers: \"a b\" is not a valid header name"),
+        "{e}"
+    );
+}
+
+#[test]
+fn webhook_secrets_timeouts_retries_and_formats() {
+    let secret = Secret::encode(&[3u8; 32]);
+    let text = format!(
+        r#"{{"webhooks":{{"p":{{"url":"https://x.example/","secret":["{secret}","env:NEXT"],
+                "timeout":"5s","retry":{{"max_attempts":3,"deadline":"30m"}},"format":{{"preset":"gotify"}}}}}}}}"#
+    );
+    let next = Secret::encode(&[4u8; 24]);
+    let config = HostConfig::parse_with_env(&text, Path::new("cfg.json"), |n| {
+        (n == "NEXT").then(|| next.clone())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let hook = &config.webhooks["p"];
+    assert_eq!(hook.secrets.len(), 2);
+    assert_eq!(hook.timeout_ms, 5_000);
+    assert_eq!(
+        hook.retry,
+        RetryPolicy {
+            max_attempts: 3,
+            deadline_ms: 1_800_000
+        }
+    );
+    assert!(matches!(hook.format, Format::Template(_)));
+    let shown = format!("{hook:?}");
+    assert!(
+        !shown.contains(&secret[6..]) && shown.contains("whsec_***"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn bad_webhook_settings_name_their_path_without_the_secret() {
+    let e = parse(r#"{"webhooks":{"p":{"url":"https://x.example/","secret":"sk_live_123456"}}}"#)
+        .unwrap_err();
+    assert!(
+        e.starts_with("cfg.json: webhooks.p.secret: must start with \"whsec_\""),
+        "{e}"
+    );
+    assert!(!e.contains("123456"), "{e}");
+    let e = parse(
+        r#"{"webhooks":{"p":{"url":"https://x.example/","secret":"env:AUTOCLOSE_SURELY_UNSET"}}}"#,
+    )
+    .unwrap_err();
+    assert!(
+        e.ends_with("webhooks.p.secret: environment variable AUTOCLOSE_SURELY_UNSET is not set"),
+        "{e}"
+    );
+    let e = parse(
+        r#"{"webhooks":{"p":{"url":"https://x.example/","format":{"template":{"a":"{{who}}"}}}}}"#,
+    )
+    .unwrap_err();
+    assert!(
+        e.starts_with("cfg.json: webhooks.p.format: unknown placeholder {{who}}"),
+        "{e}"
+    );
+    let e = parse(r#"{"webhooks":{"p":{"url":"https://x.example/","retry":{"max_attempts":0}}}}"#)
+        .unwrap_err();
+    assert!(
+        e.contains("webhooks.p.retry: max_attempts 0 is out of range"),
+        "{e}"
+    );
+    let e = parse(r#"{"webhooks":{"p":{"url":"https://x.example/","timeout":"2m"}}}"#).unwrap_err();
+    assert!(e.contains("webhooks.p.timeout: must be at most 1m"), "{e}");
+    let e =
+        parse(r#"{"webhooks":{"p":{"url":"https://x.example/","timeout":"ten"}}}"#).unwrap_err();
+    assert!(
+        e.contains("webhooks.p.timeout: \"ten\" is not a duration"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_tenants_and_limits_are_refused() {
+    let e = parse(r#"{"tenants":{"acme":{"component":7}}}"#).unwrap_err();
+    assert!(
+        e.contains("tenants.acme.component: must name a component or be the path"),
+        "{e}"
+    );
+    let e =
+        parse(r#"{"components":{"c":{"path":"c.wasm","limits":{"memory_mib":64}}}}"#).unwrap_err();
+    assert!(
+        e.contains("components.c.limits.memory_mib: 64 is more than"),
+        "{e}"
+    );
+    let e = parse(r#"{"components":{"c":{"path":""}}}"#).unwrap_err();
+    assert!(e.contains("components.c.path: is empty"), "{e}");
+    let e = parse(r#"{"components":{"c":{"path":"c.wasm","default":{}}}}"#).unwrap_err();
+    assert!(e.contains("components.c.default: unknown field"), "{e}");
+    let e = parse(r#"{"tenants":{"acme":[]}}"#).unwrap_err();
+    assert!(e.contains("tenants.acme: invalid type: sequence"), "{e}");
+    let e = parse(r#"{"limits":{"hook_time_ms":0}}"#).unwrap_err();
+    assert!(
+        e.contains("limits.hook_time_ms: 0 is out of range (1 to 60000)"),
+        "{e}"
+    );
+    // Read under its name before contract 0.4.0 too, and reported under the new one.
+    for key in ["actions_per_event", "actions_per_hook"] {
+        let e = parse(&format!(r#"{{"limits":{{"{key}":0}}}}"#)).unwrap_err();
+        assert!(
+            e.contains("limits.actions_per_event: 0 is out of range"),
+            "{e}"
+        );
+    }
+    let e = parse(r#"{"tenants":{"acme":{"webhooks":["nope"]}}}"#).unwrap_err();
+    assert!(
+        e.contains("tenants.acme.webhooks[0]: unknown webhook \"nope\" (defined: none)"),
+        "{e}"
+    );
+    let e = parse(r#"{"tenants":{"acme":{"webhooks":"p"}}}"#).unwrap_err();
+    assert!(e.contains("tenants.acme.webhooks: must be a list"), "{e}");
+    let e = parse(r#"{} x"#).unwrap_err();
+    assert!(e.contains("trailing characters"), "{e}");
+}
+
+#[test]
+fn the_gateway_callback_and_ingest_sections_are_checked_with_their_paths() {
+    let parse_env = |text: &str| {
+        HostConfig::parse_with_env(text, Path::new("cfg.json"), |name| {
+            (name == "TOKEN").then(|| "a-token-of-enough-length".to_owned())
+        })
+        .map_err(|e| e.to_string())
+    };
+    let config = parse_env(
+        r#"{"gateway": {"actions_url": "http://10.0.0.5:9000/actions", "timeout": "5s"},
+                "ingest": {"token": "env:TOKEN", "max_body_bytes": 2048}}"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let gateway = config.gateway.unwrap_or_else(|| panic!("gateway section"));
+    assert_eq!(gateway.endpoint.timeout_ms, 5_000);
+    assert_eq!(
+        config.ingest.token.as_deref(),
+        Some("a-token-of-enough-length")
+    );
+    assert_eq!(config.ingest.max_body_bytes, 2048);
+    assert!(!format!("{:?}", config.ingest).contains("a-token"));
+
+    let e = parse_env(r#"{"gateway": {"actions_url": "nowhere"}}"#).unwrap_err();
+    assert!(e.starts_with("cfg.json: gateway.actions_url: "), "{e}");
+    let e = parse_env(r#"{"ingest": {"token": "env:MISSING"}}"#).unwrap_err();
+    assert_eq!(
+        e,
+        "cfg.json: ingest.token: environment variable MISSING is not set"
+    );
+    let e = parse_env(r#"{"ingest": {"token": "short"}}"#).unwrap_err();
+    assert!(e.contains("ingest.token: must have at least 16"), "{e}");
+    let e = parse_env(r#"{"ingest": {"max_body_bytes": 10}}"#).unwrap_err();
+    assert!(
+        e.contains("ingest.max_body_bytes: 10 is out of range"),
+        "{e}"
+    );
+    let e = parse_env(r#"{"gateway": {"actions_url": "http://x.example", "method": "GET"}}"#)
+        .unwrap_err();
+    assert!(e.contains("gateway.method: unknown field"), "{e}");
+}
+
+#[test]
+fn a_file_over_the_size_cap_is_refused_unread() {
+    let file = std::env::temp_dir().join(format!("autoclose-big-{}.json", std::process::id()));
+    let big = vec![b' '; MAX_CONFIG_BYTES as usize + 1];
+    std::fs::write(&file, &big).expect("write");
+    let e = HostConfig::load(&file).expect_err("too large").to_string();
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        e.contains(&format!(
+            "{} bytes; a configuration file may have at most",
+            big.len()
+        )),
+        "{e}"
+    );
+}

@@ -1,0 +1,220 @@
+//! The core's state and its public face: starting the tenants, and what callers read.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use autoclose_config::{Egress, HostConfig};
+use autoclose_runtime::bindings::chat_gateway::plugin::events::Event;
+use autoclose_runtime::bindings::chat_gateway::plugin::types::TenantSetup;
+use autoclose_runtime::{SessionId, TenantId};
+use autoclose_webhook::outbound::Outbound;
+
+use crate::action::Action;
+use crate::batch::Batch;
+use crate::error::CoreError;
+use crate::hook::FollowUp;
+use crate::journal::Journal;
+use crate::state::HostState;
+use crate::tenant::{StartError, Tenant, TenantStats};
+use crate::{MAX_TIME_MS, PluginComponent, Runtime};
+
+/// Sessions, timers and the tenants' plugin instances.
+pub struct Core {
+    pub(crate) runtime: Arc<Runtime>,
+    pub(crate) tenants: Vec<Tenant>,
+    pub(crate) tenant_ids: foldhash::HashMap<String, TenantId>,
+    pub(crate) egress: Egress,
+    /// Boxed so that lending it to a store for a hook swaps a pointer, not the struct.
+    pub(crate) state: Box<HostState>,
+    pub(crate) actions: Vec<Action>,
+    pub(crate) follow_ups: VecDeque<FollowUp>,
+    /// Follow-up hooks per tenant since the last event or timer.
+    pub(crate) follow_up_counts: foldhash::HashMap<TenantId, u32>,
+    /// Unknown tenant names already reported at info.
+    pub(crate) unknown_tenants: std::collections::HashSet<String>,
+    /// When backed-off tenants with queued hooks are due back.
+    pub(crate) wakeups: std::collections::BTreeSet<(u64, TenantId)>,
+    pub(crate) outbound: Box<dyn Outbound + Send>,
+    /// What changed, while change tracking is on.
+    pub(crate) journal: Option<Journal>,
+    /// Told how long each hook call took, when set.
+    pub(crate) hook_observer: Option<HookObserver>,
+    /// Closed sessions in the order they closed, for [`Core::forget_closed`].
+    pub(crate) closed_order: VecDeque<(u64, SessionId)>,
+    /// The events of the batched call being made, kept to reuse its allocation.
+    pub(crate) call_events: Vec<Event>,
+    /// Events gathered by [`Core::handle_all`] for one call.
+    pub(crate) batch: Batch,
+}
+
+/// Receives the duration of every hook call (for a latency histogram).
+pub type HookObserver = Box<dyn Fn(Duration) + Send>;
+
+impl Core {
+    /// Starts every tenant of `config`: loads the components it names (tenants without
+    /// one run `default`), instantiates and configures them. Any refusal is an error
+    /// naming the tenant and the path inside its document.
+    pub fn new(
+        runtime: Arc<Runtime>,
+        config: &HostConfig,
+        default: Arc<PluginComponent>,
+        outbound: Box<dyn Outbound + Send>,
+    ) -> Result<Self, CoreError> {
+        let mut components: HashMap<PathBuf, Arc<PluginComponent>> = HashMap::new();
+        let mut core = Core {
+            runtime,
+            tenants: Vec::new(),
+            tenant_ids: Default::default(),
+            egress: config.egress.clone(),
+            state: Box::new(HostState {
+                webhooks: Arc::new(config.webhooks.clone()),
+                ..HostState::default()
+            }),
+            actions: Vec::new(),
+            follow_ups: VecDeque::new(),
+            follow_up_counts: Default::default(),
+            wakeups: std::collections::BTreeSet::new(),
+            unknown_tenants: std::collections::HashSet::new(),
+            outbound,
+            journal: None,
+            hook_observer: None,
+            closed_order: VecDeque::new(),
+            call_events: Vec::new(),
+            batch: Batch::default(),
+        };
+        for tenant_config in &config.tenants {
+            let name = &tenant_config.name;
+            let component = match &tenant_config.component {
+                None => default.clone(),
+                Some(path) => match components.get(path) {
+                    Some(c) => c.clone(),
+                    None => {
+                        let loaded =
+                            core.runtime
+                                .load_file(path)
+                                .map_err(|source| CoreError::Load {
+                                    tenant: name.clone(),
+                                    source,
+                                })?;
+                        components.insert(path.clone(), loaded.clone());
+                        loaded
+                    }
+                },
+            };
+            // Fewer than 2^32 tenants: each is a key of one configuration file.
+            let id = TenantId(u32::try_from(core.tenants.len()).unwrap_or(u32::MAX));
+            let mut tenant = Tenant::new(tenant_config, component);
+            match tenant.start(&core.runtime, id, &mut core.state) {
+                Ok(live) => tenant.live = Some(live),
+                Err(StartError::Config { path, reason }) => {
+                    return Err(CoreError::Config {
+                        tenant: name.clone(),
+                        path,
+                        reason,
+                    });
+                }
+                Err(StartError::Trap(reason)) => {
+                    return Err(CoreError::Start {
+                        tenant: name.clone(),
+                        component: tenant.component.name().to_owned(),
+                        reason,
+                    });
+                }
+            }
+            core.tenant_ids.insert(name.clone(), id);
+            core.tenants.push(tenant);
+        }
+        Ok(core)
+    }
+
+    /// Names of the configured tenants, in configuration order.
+    pub fn tenant_names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.tenants.iter().map(|t| &*t.name)
+    }
+
+    /// Each tenant's name, its component and what its `configure` got: for tools that
+    /// ask a component about a tenant's settings (`check-config` explains them).
+    pub fn tenant_setups(
+        &self,
+    ) -> impl Iterator<Item = (&str, &Arc<PluginComponent>, TenantSetup)> + '_ {
+        self.tenants.iter().enumerate().map(|(id, tenant)| {
+            let id = TenantId(u32::try_from(id).unwrap_or(u32::MAX));
+            (&*tenant.name, &tenant.component, tenant.setup(id))
+        })
+    }
+
+    /// The runtime the tenants' instances run on.
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
+    /// Reports the duration of every hook call to `observer` from now on.
+    pub fn set_hook_observer(&mut self, observer: HookObserver) {
+        self.hook_observer = Some(observer);
+    }
+
+    /// Fires every timer due at or before `to` (in due order), advancing host time to
+    /// each timer's due time as it goes, and finally to `to`.
+    pub fn advance_to(&mut self, to: u64) {
+        let to = to.min(MAX_TIME_MS);
+        self.fire_due(to);
+        self.state.now = self.state.now.max(to);
+    }
+
+    /// When the next timer, webhook retry or tenant wake-up is due, if any.
+    pub fn next_due(&self) -> Option<u64> {
+        [
+            self.state.timers.next_due(),
+            self.state.outbox.next_due(),
+            self.wakeups.first().map(|(at, _)| *at),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Webhook deliveries under way.
+    pub fn deliveries_pending(&self) -> usize {
+        self.state.outbox.len()
+    }
+
+    /// The host time: the latest event, timer or advance seen.
+    pub fn now(&self) -> u64 {
+        self.state.now
+    }
+
+    /// Number of pending timers.
+    pub fn pending_timers(&self) -> usize {
+        self.state.timers.len()
+    }
+
+    /// Number of sessions seen.
+    pub fn sessions_seen(&self) -> usize {
+        self.state.sessions.len()
+    }
+
+    /// The actions taken since the last call, in order.
+    pub fn take_actions(&mut self) -> Vec<Action> {
+        std::mem::take(&mut self.actions)
+    }
+
+    /// The actions taken since the last call, in order, drained from a buffer the
+    /// core keeps: for a caller that writes them out after every event and would
+    /// otherwise allocate a vector each time.
+    pub fn drain_actions(&mut self) -> impl Iterator<Item = Action> + '_ {
+        self.actions.drain(..)
+    }
+
+    /// Counters of the tenant `name`.
+    pub fn tenant_stats(&self, name: &str) -> Option<TenantStats> {
+        let id = *self.tenant_ids.get(name)?;
+        Some(self.tenants[id.0 as usize].stats)
+    }
+
+    /// The core's id of `session` (empty for an unknown one).
+    pub(crate) fn external(&self, session: SessionId) -> String {
+        self.state.external(session)
+    }
+}

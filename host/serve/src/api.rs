@@ -1,0 +1,458 @@
+//! The HTTP interface: ingest, health, metrics and the admin reload.
+//!
+//! | route | what |
+//! | --- | --- |
+//! | `POST /v1/events` | one event or a JSON array of events; `202` once durable |
+//! | `POST /v1/admin/reload` | re-read the configuration and the components |
+//! | `GET /healthz` | `200` while the engine runs, `503` after it stopped |
+//! | `GET /metrics` | Prometheus text format |
+//!
+//! Errors are JSON: `{"error": "...", "index": 3, "field": "sender"}` (`index` and
+//! `field` when known). A refused request applies nothing.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+use autoclose_config::Ingest;
+use autoclose_core::event::GatewayEvent;
+
+use crate::engine::Health;
+use crate::metrics::Metrics;
+use crate::reload::Reloader;
+use crate::request::{EngineSender, Refused, Request};
+use crate::shards::shard_of;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The engines' queues, one per shard.
+    pub shards: Arc<[EngineSender]>,
+    /// Ingest settings (from the configuration the server started with).
+    pub ingest: Arc<Ingest>,
+    /// Engine liveness, one per shard.
+    pub health: Arc<[Arc<Health>]>,
+    /// Metrics and their registry.
+    pub metrics: Metrics,
+    /// The registry `GET /metrics` encodes.
+    pub registry: Arc<prometheus_client::registry::Registry>,
+    /// Builds and swaps in new configurations.
+    pub reloader: Reloader,
+}
+
+/// The router with every route.
+pub fn router(state: AppState) -> Router {
+    let limit = state.ingest.max_body_bytes;
+    Router::new()
+        .route("/v1/events", post(ingest))
+        .route("/v1/admin/reload", post(admin_reload))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// A JSON error response.
+fn error(status: StatusCode, message: impl Into<String>, extra: Value) -> Response {
+    let mut body = json!({ "error": message.into() });
+    if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
+        body.extend(extra);
+    }
+    (status, Json(body)).into_response()
+}
+
+/// Checks the bearer token in constant time (no early exit on the first differing
+/// byte, so response timing does not reveal a prefix).
+fn authorized(ingest: &Ingest, headers: &HeaderMap) -> bool {
+    let Some(expected) = &ingest.token else {
+        return true;
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let (a, b) = (given.as_bytes(), expected.as_bytes());
+    let mut diff = a.len() ^ b.len();
+    for (i, x) in b.iter().enumerate() {
+        diff |= usize::from(x ^ a.get(i).copied().unwrap_or(0));
+    }
+    diff == 0
+}
+
+fn unauthorized(state: &AppState) -> Response {
+    Metrics::count(&state.metrics.ingest_requests, "unauthorized", 1);
+    let mut response = error(
+        StatusCode::UNAUTHORIZED,
+        "missing or wrong bearer token (Authorization: Bearer <ingest.token>)",
+        Value::Null,
+    );
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
+    response
+}
+
+/// Parses a request body into events: one object or an array of them. The error
+/// names the event's index and, where known, the field.
+pub fn parse_events(
+    body: &[u8],
+    max_events: usize,
+) -> Result<Vec<GatewayEvent>, (StatusCode, String, Value)> {
+    let bad = |message: String, extra: Value| (StatusCode::BAD_REQUEST, message, extra);
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        bad(
+            format!("not valid JSON: {e}"),
+            json!({"line": e.line(), "column": e.column()}),
+        )
+    })?;
+    let items = match value {
+        Value::Array(items) => items,
+        object @ Value::Object(_) => vec![object],
+        other => {
+            return Err(bad(
+                format!(
+                    "expected an event object or an array of them, not {}",
+                    kind_of(&other)
+                ),
+                Value::Null,
+            ));
+        }
+    };
+    if items.is_empty() {
+        return Err(bad("the array holds no events".into(), Value::Null));
+    }
+    if items.len() > max_events {
+        return Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "{} events in one request; at most {max_events} (ingest.max_events_per_request)",
+                items.len()
+            ),
+            Value::Null,
+        ));
+    }
+    let mut events = Vec::with_capacity(items.len());
+    for (index, item) in items.into_iter().enumerate() {
+        let Value::Object(object) = item else {
+            return Err(bad(
+                format!(
+                    "events[{index}]: expected an event object, not {}",
+                    kind_of(&item)
+                ),
+                json!({"index": index}),
+            ));
+        };
+        if object.contains_key("at_ms") {
+            return Err(bad(
+                format!("events[{index}].at_ms: the server stamps the time; leave at_ms out"),
+                json!({"index": index, "field": "at_ms"}),
+            ));
+        }
+        let event = GatewayEvent::from_json(object).map_err(|message| {
+            let field = field_of(&message);
+            bad(
+                format!("events[{index}].{message}").replace(".missing", ": missing"),
+                json!({"index": index, "field": field}),
+            )
+        })?;
+        events.push(event);
+    }
+    Ok(events)
+}
+
+/// The field a parse error names (`sender: unknown variant ...` gives `sender`).
+fn field_of(message: &str) -> Option<String> {
+    if let Some(start) = message.find("missing field `") {
+        let rest = &message[start + "missing field `".len()..];
+        return rest.split('`').next().map(str::to_owned);
+    }
+    if let Some(rest) = message.strip_prefix("missing ") {
+        return Some(rest.trim_matches('`').to_owned());
+    }
+    let (path, _) = message.split_once(": ")?;
+    let is_path = !path.is_empty()
+        && path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.[]".contains(c));
+    is_path.then(|| path.to_owned())
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+async fn ingest(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if !authorized(&state.ingest, &headers) {
+        return unauthorized(&state);
+    }
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let status = rejection.status();
+            let outcome = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                "too_large"
+            } else {
+                "bad_request"
+            };
+            Metrics::count(&state.metrics.ingest_requests, outcome, 1);
+            return error(
+                status,
+                format!(
+                    "{} (ingest.max_body_bytes is {})",
+                    rejection.body_text(),
+                    state.ingest.max_body_bytes
+                ),
+                Value::Null,
+            );
+        }
+    };
+    let events = match parse_events(&body, state.ingest.max_events_per_request) {
+        Ok(events) => events,
+        Err((status, message, extra)) => {
+            let outcome = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                "too_large"
+            } else {
+                "bad_request"
+            };
+            Metrics::count(&state.metrics.ingest_requests, outcome, 1);
+            return error(status, message, extra);
+        }
+    };
+    let count = events.len();
+    match apply(&state, events).await {
+        Ok(()) => {
+            Metrics::count(&state.metrics.ingest_requests, "accepted", 1);
+            (StatusCode::ACCEPTED, Json(json!({ "accepted": count }))).into_response()
+        }
+        Err(Refused::Event { index, source }) => {
+            Metrics::count(&state.metrics.ingest_requests, "bad_request", 1);
+            error(
+                StatusCode::BAD_REQUEST,
+                format!("events[{index}]: {source}"),
+                json!({"index": index}),
+            )
+        }
+        Err(Refused::Unavailable) => {
+            Metrics::count(&state.metrics.ingest_requests, "unavailable", 1);
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not accepting events (shutting down or the store failed); send them again",
+                Value::Null,
+            )
+        }
+    }
+}
+
+/// The events of one request for one shard, with their indexes in the request.
+struct Part {
+    shard: usize,
+    events: Vec<GatewayEvent>,
+    indexes: Vec<usize>,
+}
+
+/// Hands a request's events to their shards and waits until every shard has
+/// committed its part. A request within one shard is checked and applied in one step;
+/// one that spans shards is checked by every shard first, so that a refused event
+/// applies nothing anywhere. Errors carry the event's index in the request.
+async fn apply(state: &AppState, events: Vec<GatewayEvent>) -> Result<(), Refused> {
+    let shards = state.shards.len();
+    let mut parts: Vec<Part> = Vec::new();
+    for (index, event) in events.into_iter().enumerate() {
+        let shard = shard_of(event.tenant(), event.session(), shards);
+        match parts.iter_mut().find(|p| p.shard == shard) {
+            Some(part) => {
+                part.events.push(event);
+                part.indexes.push(index);
+            }
+            None => parts.push(Part {
+                shard,
+                events: vec![event],
+                indexes: vec![index],
+            }),
+        }
+    }
+    let in_request = |part: &Part, refused: Refused| match refused {
+        Refused::Event { index, source } => Refused::Event {
+            index: part.indexes.get(index).copied().unwrap_or(index),
+            source,
+        },
+        other => other,
+    };
+    if parts.len() > 1 {
+        let mut checks = Vec::new();
+        for part in &parts {
+            let (reply, answer) = oneshot::channel();
+            let events = part.events.clone();
+            state.shards[part.shard]
+                .send(Request::Check { events, reply })
+                .map_err(|_| Refused::Unavailable)?;
+            checks.push(answer);
+        }
+        for (part, answer) in parts.iter().zip(checks) {
+            answer
+                .await
+                .map_err(|_| Refused::Unavailable)?
+                .map_err(|refused| in_request(part, refused))?;
+        }
+    }
+    let mut answers = Vec::new();
+    for part in &mut parts {
+        let (reply, answer) = oneshot::channel();
+        let events = std::mem::take(&mut part.events);
+        state.shards[part.shard]
+            .send(Request::Ingest { events, reply })
+            .map_err(|_| Refused::Unavailable)?;
+        answers.push(answer);
+    }
+    let mut first_error = None;
+    for (part, answer) in parts.iter().zip(answers) {
+        let result = answer
+            .await
+            .map_err(|_| Refused::Unavailable)
+            .and_then(|r| r.map(|_| ()));
+        if let Err(refused) = result {
+            first_error.get_or_insert(in_request(part, refused));
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+async fn admin_reload(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if !authorized(&state.ingest, &headers) {
+        return unauthorized(&state);
+    }
+    match state.reloader.reload().await {
+        Ok(report) => (StatusCode::OK, Json(report)).into_response(),
+        Err(reason) => error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("reload refused; the running configuration is unchanged: {reason}"),
+            Value::Null,
+        ),
+    }
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    let running = state
+        .health
+        .iter()
+        .all(|h| h.running.load(Ordering::SeqCst));
+    let last_commit_ms = state
+        .health
+        .iter()
+        .map(|h| h.last_commit_ms.load(Ordering::Relaxed))
+        .max()
+        .unwrap_or(0);
+    let body = json!({
+        "status": if running { "ok" } else { "stopped" },
+        "shards": state.health.len(),
+        "last_commit_ms": last_commit_ms,
+    });
+    let status = if running {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let mut text = String::new();
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &state.registry) {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot encode metrics: {e}"),
+            Value::Null,
+        );
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_errors_name_the_event_and_the_field() {
+        let (status, message, extra) = parse_events(
+            br#"[{"type":"message","tenant":"a","session":"s","sender":"agent"},
+                {"type":"message","tenant":"a","session":"s","sender":"customer"}]"#,
+            10,
+        )
+        .expect_err("refused");
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(
+            message.starts_with("events[1].sender: unknown variant"),
+            "{message}"
+        );
+        assert_eq!(extra["index"], 1);
+        assert_eq!(extra["field"], "sender");
+
+        let (_, message, extra) =
+            parse_events(br#"{"type":"message","tenant":"a","sender":"agent"}"#, 10)
+                .expect_err("refused");
+        assert!(message.contains("session"), "{message}");
+        assert_eq!(extra["field"], "session");
+
+        let (_, message, _) = parse_events(br#"{"type":"hello"}"#, 10).expect_err("refused");
+        assert!(
+            message.contains("unknown event type \"hello\""),
+            "{message}"
+        );
+
+        let (status, ..) = parse_events(b"[{},{}]", 1).expect_err("refused");
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        let (_, message, extra) = parse_events(b"{\n  \"type\": ", 1).expect_err("refused");
+        assert!(message.starts_with("not valid JSON"), "{message}");
+        assert_eq!(extra["line"], 2);
+    }
+
+    #[test]
+    fn the_token_must_match_exactly() {
+        let ingest = Ingest {
+            token: Some("s3cret-token-0123456789".into()),
+            ..Ingest::default()
+        };
+        let mut headers = HeaderMap::new();
+        assert!(!authorized(&ingest, &headers));
+        headers.insert(
+            header::AUTHORIZATION,
+            "Bearer s3cret-token-012345678".parse().expect("header"),
+        );
+        assert!(!authorized(&ingest, &headers));
+        headers.insert(
+            header::AUTHORIZATION,
+            "Bearer s3cret-token-0123456789".parse().expect("header"),
+        );
+        assert!(authorized(&ingest, &headers));
+        assert!(authorized(&Ingest::default(), &HeaderMap::new()));
+    }
+}

@@ -1,0 +1,504 @@
+//! The engine: one thread that owns the gateway and the store, applies requests in
+//! arrival order, fires timers on the wall clock and commits in groups.
+//!
+//! One round: wait for the first request (or the next due time), take whatever else
+//! has arrived (up to [`MAX_REQUESTS_PER_ROUND`]), apply it all, fire what is due,
+//! then write every change in one transaction. Only then are the ingest requests of
+//! the round acknowledged and the round's webhook attempts and chat actions sent: a
+//! crash never loses an acknowledged event, and anything sent is already recorded,
+//! so a resend after a restart carries the same id. Under load rounds grow, so one
+//! disk sync covers many events (group commit).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use autoclose_config::GatewayCallback;
+use autoclose_core::action::ActionKind;
+use autoclose_core::event::GatewayEvent;
+use autoclose_core::{Core, MAX_TIME_MS, Restored};
+use autoclose_runtime::RequestId;
+use autoclose_store::{Batch, Store, StoreError};
+use autoclose_webhook::outbound::{Attempt, Outbound};
+use autoclose_webhook::retry::AttemptResult;
+
+use crate::callbacks::{Callbacks, Settled};
+use crate::dispatch::Dispatcher;
+use crate::metrics::Metrics;
+use crate::request::{Refused, Request, Target};
+
+/// Most requests applied in one round (one commit).
+pub const MAX_REQUESTS_PER_ROUND: usize = 4096;
+
+/// What the HTTP side may read of the engine's state.
+#[derive(Debug, Default)]
+pub struct Health {
+    /// False once the engine has stopped (store failure or shutdown).
+    pub running: AtomicBool,
+    /// Wall-clock ms of the last successful commit.
+    pub last_commit_ms: AtomicU64,
+}
+
+/// Collects the gateway's attempts; the engine sends them after the commit.
+#[derive(Clone, Default)]
+pub struct Collector(Arc<Mutex<Vec<Attempt>>>);
+
+impl Collector {
+    fn take(&self) -> Vec<Attempt> {
+        self.0
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
+    }
+}
+
+impl Outbound for Collector {
+    fn attempt(&mut self, attempt: Attempt) -> Option<AttemptResult> {
+        if let Ok(mut pending) = self.0.lock() {
+            pending.push(attempt);
+        }
+        None
+    }
+}
+
+/// The wall clock in ms since the Unix epoch, capped at the host's last instant.
+pub fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+        .min(MAX_TIME_MS)
+}
+
+/// The engine's parts.
+pub struct Engine {
+    gateway: Core,
+    store: Box<dyn Store>,
+    callbacks: Callbacks,
+    callback: GatewayCallback,
+    collector: Collector,
+    dispatcher: Dispatcher,
+    metrics: Metrics,
+    health: Arc<Health>,
+    /// Attempts handed to the dispatcher whose result has not come back.
+    outstanding: usize,
+    /// Closed sessions are forgotten this long after their close.
+    forget_closed_after: Duration,
+    /// Changes of a gateway replaced by a reload in this round, not yet committed.
+    carried: Option<autoclose_core::records::Changes>,
+    /// This engine's shard, for metric labels.
+    shard: usize,
+}
+
+impl Engine {
+    /// An engine over a gateway already restored from `store`. The gateway must send
+    /// its attempts to `collector`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        mut gateway: Core,
+        store: Box<dyn Store>,
+        callbacks: Callbacks,
+        callback: GatewayCallback,
+        collector: Collector,
+        dispatcher: Dispatcher,
+        metrics: Metrics,
+        health: Arc<Health>,
+    ) -> Self {
+        instrument(&mut gateway, &metrics);
+        Engine {
+            gateway,
+            store,
+            callbacks,
+            callback,
+            collector,
+            dispatcher,
+            metrics,
+            health,
+            outstanding: 0,
+            forget_closed_after: super::DEFAULT_FORGET_CLOSED_AFTER,
+            carried: None,
+            shard: 0,
+        }
+    }
+
+    /// Labels this engine's metrics as shard `index`.
+    pub fn shard(mut self, index: usize) -> Self {
+        self.shard = index;
+        self
+    }
+
+    /// Forgets closed sessions `after` their close instead of after the default.
+    pub fn forget_closed_after(mut self, after: Duration) -> Self {
+        self.forget_closed_after = after;
+        self
+    }
+
+    /// Runs until asked to stop or until the store fails; returns the store error in
+    /// the latter case.
+    pub fn run(mut self, requests: Receiver<Request>) -> Result<(), StoreError> {
+        self.health.running.store(true, Ordering::SeqCst);
+        let result = self.run_rounds(&requests);
+        self.health.running.store(false, Ordering::SeqCst);
+        // Refuse whatever is still queued rather than leave it hanging.
+        while let Ok(request) = requests.try_recv() {
+            if let Request::Ingest { reply, .. } = request {
+                let _ = reply.send(Err(Refused::Unavailable));
+            }
+        }
+        result
+    }
+
+    fn run_rounds(&mut self, requests: &Receiver<Request>) -> Result<(), StoreError> {
+        // What was restored may be due already: fire it and send it first.
+        self.round(Vec::new())?;
+        loop {
+            let wait = self
+                .next_due()
+                .map(|due| Duration::from_millis(due.saturating_sub(wall_ms())));
+            let first = match wait {
+                Some(wait) => match requests.recv_timeout(wait) {
+                    Ok(request) => Some(request),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                },
+                None => match requests.recv() {
+                    Ok(request) => Some(request),
+                    Err(_) => return Ok(()),
+                },
+            };
+            let mut round: Vec<Request> = first.into_iter().collect();
+            while round.len() < MAX_REQUESTS_PER_ROUND {
+                match requests.try_recv() {
+                    Ok(request) => round.push(request),
+                    Err(_) => break,
+                }
+            }
+            if let Some(grace) = round.iter().find_map(|r| match r {
+                Request::Stop { grace } => Some(*grace),
+                _ => None,
+            }) {
+                self.round(round)?;
+                return self.drain(requests, grace);
+            }
+            self.round(round)?;
+        }
+    }
+
+    fn next_due(&self) -> Option<u64> {
+        [self.gateway.next_due(), self.callbacks.next_due()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Applies a round of requests, fires what is due, commits, then answers and
+    /// sends.
+    fn round(&mut self, requests: Vec<Request>) -> Result<(), StoreError> {
+        let mut replies = Vec::new();
+        let mut events_in_round = 0u64;
+        for request in requests {
+            match request {
+                Request::Ingest { events, reply } => {
+                    let now = wall_ms();
+                    if let Err((index, source)) = self.gateway.check(now, &events) {
+                        let _ = reply.send(Err(Refused::Event { index, source }));
+                        continue;
+                    }
+                    for event in &events {
+                        if let Err(e) = self.gateway.handle(now, event) {
+                            tracing::warn!("event refused after its check: {e}");
+                        }
+                        self.metrics
+                            .events
+                            .get_or_create(&super::metrics::EventType {
+                                r#type: event_type(event).to_owned(),
+                            })
+                            .inc();
+                    }
+                    events_in_round += events.len() as u64;
+                    replies.push((reply, events.len()));
+                }
+                Request::Attempted { target, result } => self.attempted(target, result),
+                Request::Check { events, reply } => {
+                    let checked = self
+                        .gateway
+                        .check(wall_ms(), &events)
+                        .map_err(|(index, source)| Refused::Event { index, source });
+                    let _ = reply.send(checked);
+                }
+                Request::Reload {
+                    core,
+                    callback,
+                    reply,
+                } => {
+                    let restored = self.reload(*core, *callback);
+                    let _ = reply.send(restored);
+                }
+                Request::Stop { .. } => {}
+            }
+        }
+        let now = wall_ms();
+        self.gateway.advance_to(now);
+        let retention = self.forget_closed_after.as_millis() as u64;
+        let forgotten = self.gateway.forget_closed(now.saturating_sub(retention));
+        self.metrics.sessions_forgotten.inc_by(forgotten as u64);
+        self.collect_actions();
+        let callback_attempts = self.due_callbacks();
+        let webhook_attempts = self.collector.take();
+        if let Err(e) = self.commit(events_in_round) {
+            for (reply, _) in replies {
+                let _ = reply.send(Err(Refused::Unavailable));
+            }
+            tracing::error!("{e}: stopping; restart to resume from the last commit");
+            return Err(e);
+        }
+        for (reply, count) in replies {
+            let _ = reply.send(Ok(count));
+        }
+        self.outstanding += webhook_attempts.len() + callback_attempts.len();
+        for attempt in webhook_attempts {
+            self.dispatcher
+                .send(Target::Webhook(attempt.request), attempt);
+        }
+        for attempt in callback_attempts {
+            self.dispatcher
+                .send(Target::Callback(attempt.request), attempt);
+        }
+        self.publish();
+        Ok(())
+    }
+
+    /// After a stop: no more timers or new sends; wait up to `grace` for the attempts
+    /// under way, record their results, and end.
+    fn drain(&mut self, requests: &Receiver<Request>, grace: Duration) -> Result<(), StoreError> {
+        let deadline = Instant::now() + grace;
+        while self.outstanding > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                tracing::warn!(
+                    in_flight = self.outstanding,
+                    "shutdown grace period over: attempts still under way are resent after the restart, with the same ids"
+                );
+                break;
+            }
+            match requests.recv_timeout(left) {
+                Ok(Request::Attempted { target, result }) => self.attempted(target, result),
+                Ok(Request::Ingest { reply, .. }) => {
+                    let _ = reply.send(Err(Refused::Unavailable));
+                }
+                Ok(Request::Check { reply, .. }) => {
+                    let _ = reply.send(Err(Refused::Unavailable));
+                }
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        // Retries the results asked for stay scheduled in the store, for after the
+        // restart; what the plugin did in answer is recorded and sent after it.
+        self.collect_actions();
+        self.collector.take();
+        self.commit(0)?;
+        self.publish();
+        Ok(())
+    }
+
+    fn attempted(&mut self, target: Target, result: AttemptResult) {
+        self.outstanding = self.outstanding.saturating_sub(1);
+        match target {
+            Target::Webhook(request) => self.gateway.complete_attempt(RequestId(request), result),
+            Target::Callback(seq) => {
+                let now = wall_ms();
+                match self
+                    .callbacks
+                    .settle(seq, &result, now, &self.callback.endpoint.retry)
+                {
+                    Settled::Delivered => Metrics::count(&self.metrics.actions, "delivered", 1),
+                    Settled::Retry(at) => {
+                        Metrics::count(&self.metrics.retries, "callback", 1);
+                        tracing::info!(
+                            seq,
+                            retry_at_ms = at,
+                            "gateway callback failed ({result}); retrying"
+                        );
+                    }
+                    Settled::GaveUp(reason) => {
+                        Metrics::count(&self.metrics.actions, "given_up", 1);
+                        tracing::warn!(seq, "gave up on a gateway callback: {reason}");
+                    }
+                    Settled::Unknown => {}
+                }
+            }
+        }
+    }
+
+    fn reload(&mut self, mut gateway: Core, callback: GatewayCallback) -> Restored {
+        // What the old gateway did in this round is kept: its actions become
+        // callbacks, its changes are committed with the round.
+        self.collect_actions();
+        let old = self.gateway.take_changes();
+        match &mut self.carried {
+            Some(carried) => carried.absorb(old),
+            None => self.carried = Some(old),
+        }
+        let snapshot = self.gateway.snapshot();
+        let now = wall_ms();
+        gateway.track_changes();
+        let restored = gateway.restore(snapshot, now);
+        for line in &restored.dropped {
+            tracing::warn!("reload: left out {line}");
+        }
+        instrument(&mut gateway, &self.metrics);
+        // Deliveries the old gateway left pending on the wire stay pending: their
+        // results come back by request id, which the new gateway keeps.
+        self.publish();
+        self.metrics.reset_tenant_baseline(self.shard);
+        self.gateway = gateway;
+        self.callback = callback;
+        restored
+    }
+
+    /// Turns the gateway's posts and closes into callbacks.
+    fn collect_actions(&mut self) {
+        for action in self.gateway.drain_actions() {
+            match &action.kind {
+                ActionKind::PostMessage { .. } | ActionKind::CloseSession { .. } => {
+                    self.callbacks.push(&action, &self.callback.endpoint.retry);
+                }
+                ActionKind::Webhook {
+                    tenant,
+                    webhook,
+                    id,
+                    ..
+                } => tracing::debug!(tenant, webhook, id, "webhook delivery queued"),
+                ActionKind::WebhookAttempt {
+                    tenant,
+                    webhook,
+                    id,
+                    attempt,
+                    result,
+                    outcome,
+                    ..
+                } => tracing::debug!(
+                    tenant,
+                    webhook,
+                    id,
+                    attempt,
+                    result,
+                    outcome,
+                    "webhook attempt"
+                ),
+            }
+        }
+    }
+
+    /// The callbacks due now, as attempts.
+    fn due_callbacks(&mut self) -> Vec<Attempt> {
+        let now = wall_ms();
+        let endpoint = &self.callback.endpoint;
+        let mut attempts = Vec::new();
+        while let Some(next) = self.callbacks.pop_due(now) {
+            match next {
+                Ok(record) => {
+                    let kind = serde_json::from_slice::<serde_json::Value>(&record.body)
+                        .ok()
+                        .and_then(|v| v["type"].as_str().map(str::to_owned))
+                        .unwrap_or_default();
+                    attempts.push(Attempt {
+                        request: record.seq,
+                        number: record.attempts,
+                        webhook: "gateway".into(),
+                        event_type: kind,
+                        id: record.id,
+                        method: endpoint.method.clone(),
+                        url: endpoint.url.clone(),
+                        headers: endpoint
+                            .headers
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                        secrets: endpoint.secrets.clone().into(),
+                        body: record.body.into(),
+                        timeout_ms: endpoint.timeout_ms,
+                        allow_private_networks: true,
+                    });
+                }
+                Err((id, reason)) => {
+                    Metrics::count(&self.metrics.actions, "given_up", 1);
+                    tracing::warn!(id, "gave up on a gateway callback: {reason}");
+                }
+            }
+        }
+        attempts
+    }
+
+    fn commit(&mut self, events: u64) -> Result<(), StoreError> {
+        let (callbacks, callbacks_ended) = self.callbacks.take_changes();
+        let changes = match self.carried.take() {
+            Some(mut carried) => {
+                carried.absorb(self.gateway.take_changes());
+                carried
+            }
+            None => self.gateway.take_changes(),
+        };
+        let batch = Batch {
+            gateway: changes,
+            callbacks,
+            callbacks_ended,
+            next_callback: self.callbacks.next_seq(),
+        };
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        self.store.commit(&batch)?;
+        self.metrics
+            .commit_seconds
+            .observe(started.elapsed().as_secs_f64());
+        if events > 0 {
+            self.metrics.batch_events.observe(events as f64);
+        }
+        self.health
+            .last_commit_ms
+            .store(wall_ms(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn publish(&self) {
+        let (m, shard) = (&self.metrics, self.shard);
+        Metrics::set(&m.pending_timers, shard, self.gateway.pending_timers());
+        Metrics::set(
+            &m.pending_deliveries,
+            shard,
+            self.gateway.deliveries_pending(),
+        );
+        Metrics::set(&m.pending_callbacks, shard, self.callbacks.len());
+        Metrics::set(&m.sessions, shard, self.gateway.sessions_seen());
+        for tenant in self.gateway.tenant_names() {
+            if let Some(stats) = self.gateway.tenant_stats(tenant) {
+                m.tenant_stats(shard, tenant, stats);
+            }
+        }
+    }
+}
+
+/// Turns on what an engine needs of its gateway: change tracking, and hook timings
+/// into the metrics.
+fn instrument(gateway: &mut Core, metrics: &Metrics) {
+    let observer = metrics.clone();
+    gateway.track_changes();
+    gateway.set_hook_observer(Box::new(move |took| observer.observe_hook(took)));
+}
+
+/// The `type` of an event, as in the ingest schema.
+pub fn event_type(event: &GatewayEvent) -> &'static str {
+    match event {
+        GatewayEvent::SessionOpened(_) => "session_opened",
+        GatewayEvent::Message(_) => "message",
+        GatewayEvent::Presence(_) => "presence",
+        GatewayEvent::SessionClosed(_) => "session_closed",
+        GatewayEvent::Hold(_) => "hold",
+        GatewayEvent::Queued(_) => "queued",
+        GatewayEvent::Transferred(_) => "transferred",
+    }
+}

@@ -1,0 +1,337 @@
+//! `autoclose serve`: the sidecar. Hosts the component with real time and real HTTP
+//! beside a gateway that cannot embed wasmtime.
+//!
+//! ```text
+//!  gateway ──POST /v1/events──▶ api ──▶ engine thread ──▶ store (redb, group commit)
+//!     ▲                                  │  gateway + plugin instances
+//!     │                                  ▼
+//!     └──── POST actions_url ◀── dispatcher (tokio) ──▶ push webhooks
+//! ```
+//!
+//! - [`api`]: the HTTP routes (ingest, reload, health, metrics).
+//! - [`engine`]: applies events and timers in order, commits, then answers and sends.
+//! - [`callbacks`]: chat actions on their way to the gateway, in order per session.
+//! - [`dispatch`]: attempts on the wire.
+//! - [`reload`]: building the cores from the files, at start and on reload.
+//! - [`request`]: what an engine is asked to do.
+//! - [`metrics`]: what `/metrics` shows.
+
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod callbacks;
+pub mod dispatch;
+pub mod engine;
+pub mod metrics;
+pub mod reload;
+pub mod request;
+pub mod shards;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use autoclose_config::ConfigError;
+use autoclose_core::CoreError;
+use autoclose_runtime::LoadError;
+use autoclose_store::redb::RedbStore;
+use autoclose_store::{Store, StoreError};
+use autoclose_webhook::http::{Clients, HttpError};
+
+use callbacks::Callbacks;
+use dispatch::Dispatcher;
+use engine::{Collector, Engine, Health, wall_ms};
+use metrics::Metrics;
+pub use reload::Built;
+use reload::{Reloader, Sources};
+use request::Request;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The configuration was refused.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The configuration has no `gateway` section.
+    #[error(
+        "{file}: gateway: serve needs the gateway's callback for chat actions: add \"gateway\": {{\"actions_url\": \"http://...\"}}"
+    )]
+    NoCallback {
+        /// The configuration file.
+        file: PathBuf,
+    },
+    /// A component could not be loaded.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// A tenant could not be started.
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    /// The store could not be opened, read or written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The HTTP client could not be set up.
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    /// The listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The data directory holds stores of another shard count.
+    #[error(
+        "{data}: holds stores written with another --shards ({}); start with the shard count they were written with, or move them away",
+        found.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    Layout {
+        /// The data directory.
+        data: PathBuf,
+        /// The shard count asked for.
+        shards: usize,
+        /// The store files that do not belong.
+        found: Vec<PathBuf>,
+    },
+    /// The async runtime or a thread could not be started.
+    #[error("cannot start: {0}")]
+    Runtime(String),
+}
+
+/// How to run the server.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// The configuration and the default component.
+    pub sources: Sources,
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The data directory (the store lives in it).
+    pub data: PathBuf,
+    /// How long a shutdown waits for attempts under way.
+    pub shutdown_grace: Duration,
+    /// How long a closed session is remembered (late events for it ignored).
+    pub forget_closed_after: Duration,
+    /// Engines (and store files) sessions are split across; fixed per data directory.
+    pub shards: usize,
+}
+
+/// Default time a closed session is remembered: a day.
+pub const DEFAULT_FORGET_CLOSED_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Default wait for attempts under way at shutdown.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// The data directory when `--data` is not given: systemd's `$STATE_DIRECTORY`, else
+/// `$XDG_STATE_HOME/autoclose`, else `~/.local/state/autoclose`, else
+/// `./autoclose-data`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("STATE_DIRECTORY").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("autoclose");
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(home).join(".local/state/autoclose");
+    }
+    PathBuf::from("autoclose-data")
+}
+
+/// Runs the server until SIGTERM or SIGINT (graceful: ingest stops, attempts under
+/// way finish within the grace period, the store is flushed). SIGHUP reloads.
+pub fn run(options: ServeOptions) -> Result<(), ServeError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("autoclose-io")
+        .build()
+        .map_err(|e| ServeError::Runtime(e.to_string()))?;
+    runtime.block_on(serve(options))
+}
+
+async fn serve(options: ServeOptions) -> Result<(), ServeError> {
+    let ServeOptions {
+        sources,
+        listen,
+        data,
+        shutdown_grace,
+        forget_closed_after,
+        shards,
+    } = options;
+    let shards = shards.clamp(1, shards::MAX_SHARDS);
+
+    // Open and read the stores first: a damaged store stops the start, before
+    // anything is listening.
+    let foreign = shards::foreign_store_files(&data, shards);
+    if !foreign.is_empty() {
+        return Err(ServeError::Layout {
+            data: data.clone(),
+            shards,
+            found: foreign,
+        });
+    }
+    let mut stores = Vec::with_capacity(shards);
+    for index in 0..shards {
+        let store = RedbStore::open_file(&data, &shards::store_file(index, shards))?;
+        let stored = store.load()?;
+        stores.push((store, stored));
+    }
+    let collectors: Vec<Collector> = (0..shards).map(|_| Collector::default()).collect();
+    let built = reload::build(&sources, None, &collectors)?;
+    let now = wall_ms();
+
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = Metrics::new(&mut registry);
+    let clients = Clients::new()?;
+    let (engine_done, engine_stopped) = tokio::sync::mpsc::channel::<()>(shards);
+    let mut senders = Vec::with_capacity(shards);
+    let mut healths = Vec::with_capacity(shards);
+    let mut threads = Vec::with_capacity(shards);
+    let gateways = built
+        .gateways
+        .into_iter()
+        .zip(stores)
+        .zip(collectors.iter());
+    for (index, ((mut gateway, (store, mut stored)), collector)) in gateways.enumerate() {
+        // Attempts that were on the wire at the crash are made again, with their ids.
+        for delivery in &mut stored.gateway.deliveries {
+            delivery.next_at.get_or_insert(now);
+        }
+        gateway.track_changes();
+        let restored = gateway.restore(stored.gateway, now);
+        for line in &restored.dropped {
+            tracing::warn!("left out of the store: {line}");
+        }
+        let callbacks = Callbacks::restore(stored.callbacks, stored.next_callback, now);
+        tracing::info!(
+            store = %store.path().display(),
+            sessions = restored.sessions,
+            timers = restored.timers,
+            deliveries = restored.deliveries,
+            callbacks = callbacks.len(),
+            "state restored"
+        );
+        let health = Arc::new(Health::default());
+        let (engine_tx, engine_rx) = std::sync::mpsc::channel::<Request>();
+        let dispatcher = Dispatcher::new(
+            tokio::runtime::Handle::current(),
+            clients.clone(),
+            engine_tx.clone(),
+        );
+        let engine = Engine::new(
+            gateway,
+            Box::new(store) as Box<dyn Store>,
+            callbacks,
+            built.callback.clone(),
+            collector.clone(),
+            dispatcher,
+            metrics.clone(),
+            health.clone(),
+        )
+        .forget_closed_after(forget_closed_after)
+        .shard(index);
+        let done = engine_done.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("autoclose-engine-{index}"))
+            .spawn(move || {
+                let result = engine.run(engine_rx);
+                let _ = done.try_send(());
+                result
+            })
+            .map_err(|e| ServeError::Runtime(format!("cannot start an engine thread: {e}")))?;
+        senders.push(engine_tx);
+        healths.push(health);
+        threads.push(thread);
+    }
+    drop(engine_done);
+
+    let reloader = Reloader::new(
+        sources,
+        built.runtime.clone(),
+        built.default.clone(),
+        built.ingest.clone(),
+        collectors
+            .into_iter()
+            .zip(senders.iter().cloned())
+            .collect(),
+        metrics.clone(),
+    );
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: listen,
+            source,
+        })?;
+    let bound = listener.local_addr().unwrap_or(listen);
+    let state = api::AppState {
+        shards: senders.clone().into(),
+        ingest: Arc::new(built.ingest),
+        health: healths.into(),
+        metrics,
+        registry: Arc::new(registry),
+        reloader: reloader.clone(),
+    };
+    // Tests and supervisors wait for this line (it carries the bound port).
+    tracing::info!(listen = %bound, data = %data.display(), shards, "listening");
+    eprintln!("autoclose serve: listening on http://{bound}");
+
+    tokio::spawn(reload_on_sighup(reloader));
+    let server = axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(stop_signal(engine_stopped));
+    let served = server.await;
+    if let Err(e) = &served {
+        tracing::error!("server error: {e}");
+    }
+    tracing::info!("stopping: ingest closed; finishing attempts under way");
+    for sender in &senders {
+        let _ = sender.send(Request::Stop {
+            grace: shutdown_grace,
+        });
+    }
+    drop(senders);
+    let joined = tokio::task::spawn_blocking(move || {
+        threads.into_iter().map(|t| t.join()).collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| ServeError::Runtime(format!("the engine threads failed: {e}")))?;
+    for result in joined {
+        match result {
+            Ok(result) => result?,
+            Err(_) => return Err(ServeError::Runtime("an engine thread panicked".into())),
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT, or when an engine stopped on its own (a store
+/// failure): the server then stops taking requests.
+async fn stop_signal(mut engine_stopped: tokio::sync::mpsc::Receiver<()>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop with SIGKILL");
+        let _ = engine_stopped.recv().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+        _ = engine_stopped.recv() => tracing::error!("an engine stopped"),
+    }
+}
+
+/// Reloads on every SIGHUP.
+async fn reload_on_sighup(reloader: Reloader) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot install the SIGHUP handler; reload with POST /v1/admin/reload");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        tracing::info!("SIGHUP received: reloading");
+        let _ = reloader.reload().await;
+    }
+}

@@ -1,0 +1,80 @@
+//! What an engine is asked to do: its mailbox's messages, and how an ingest request
+//! is refused. Shared by the engine, which takes them, and by the HTTP side and the
+//! dispatcher, which send them.
+
+use std::sync::mpsc::Sender;
+use std::time::Duration;
+
+use autoclose_config::GatewayCallback;
+use autoclose_core::event::GatewayEvent;
+use autoclose_core::{Core, EventError, Restored};
+use autoclose_webhook::retry::AttemptResult;
+use tokio::sync::oneshot;
+
+/// What the engine is asked to do.
+pub enum Request {
+    /// Record these events (all or none) and answer once they are durable.
+    Ingest {
+        /// The checked events, in order.
+        events: Vec<GatewayEvent>,
+        /// Gets the outcome after the commit.
+        reply: oneshot::Sender<Result<usize, Refused>>,
+    },
+    /// An attempt ended.
+    Attempted {
+        /// Which delivery.
+        target: Target,
+        /// How it went.
+        result: AttemptResult,
+    },
+    /// Swap in a core built from a new configuration, carrying the state over.
+    Reload {
+        /// The new core (already configured).
+        core: Box<Core>,
+        /// The new callback settings.
+        callback: Box<GatewayCallback>,
+        /// Gets what was carried over.
+        reply: oneshot::Sender<Restored>,
+    },
+    /// Check events as [`Request::Ingest`] would, without applying them: the first
+    /// phase of a request whose events span several shards.
+    Check {
+        /// The events, in order.
+        events: Vec<GatewayEvent>,
+        /// Gets the outcome.
+        reply: oneshot::Sender<Result<(), Refused>>,
+    },
+    /// Stop firing timers and sending; finish what is under way, commit, and end.
+    Stop {
+        /// Longest wait for attempts under way.
+        grace: Duration,
+    },
+}
+
+/// What an attempt was for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A webhook delivery (the gateway's request id).
+    Webhook(u64),
+    /// A chat-action callback (its sequence number).
+    Callback(u64),
+}
+
+/// Why an ingest request was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    /// An event cannot be applied (e.g. a message for a session with no channel).
+    #[error("events[{index}]: {source}")]
+    Event {
+        /// Which event.
+        index: usize,
+        /// Why.
+        source: EventError,
+    },
+    /// The store failed: nothing of the request is acknowledged.
+    #[error("the store failed; try again later")]
+    Unavailable,
+}
+
+/// The sending half engines are reached through.
+pub type EngineSender = Sender<Request>;

@@ -1,5 +1,0 @@
-//! The `autoclose` binary; see [`autoclose_host::cli`].
-
-fn main() -> std::process::ExitCode {
-    autoclose_host::cli::main()
-}

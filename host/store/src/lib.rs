@@ -1,0 +1,105 @@
+//! The durable store behind `autoclose serve`: sessions with their timers, webhook
+//! deliveries and chat-action callbacks under way.
+//!
+//! The interface is deliberately narrow (load everything at start, then commit
+//! batches of whole records) so that another backend, for example one on a shared
+//! database that lets several sidecars split the work, needs only these two calls.
+//! [`redb::RedbStore`] is the default: an embedded file that needs no setup.
+
+#![warn(missing_docs)]
+
+pub mod redb;
+
+use std::path::PathBuf;
+
+use autoclose_core::records::{CallbackRecord, Changes, Snapshot};
+
+/// Why the store failed. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store could not be opened (missing permissions, not a store, locked by
+    /// another process).
+    #[error("cannot open the store {path}: {reason}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A record could not be read back: the file is damaged or was written by
+    /// something else. Never reset silently.
+    #[error("the store {path} is damaged: table {table}, key {key}: {reason}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// The table.
+        table: &'static str,
+        /// The record's key.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The store was written by another version of the record format.
+    #[error(
+        "the store {path} holds records of version {found}; this build reads version {expected}"
+    )]
+    Version {
+        /// The file.
+        path: PathBuf,
+        /// What the file says.
+        found: u32,
+        /// What this build writes.
+        expected: u32,
+    },
+    /// Reading or writing failed (I/O error, disk full).
+    #[error("store {path}: {operation} failed: {reason}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What was being done.
+        operation: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Everything a store holds: what a restart starts from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stored {
+    /// The gateway's sessions, timers and deliveries.
+    pub gateway: Snapshot,
+    /// Chat actions on their way to the gateway, in creation order.
+    pub callbacks: Vec<CallbackRecord>,
+    /// The next callback sequence number.
+    pub next_callback: u64,
+}
+
+/// One batch of changes, written in one transaction: all of it or none.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Batch {
+    /// The gateway's changes.
+    pub gateway: Changes,
+    /// Callbacks written whole.
+    pub callbacks: Vec<CallbackRecord>,
+    /// Callbacks that ended, by sequence number.
+    pub callbacks_ended: Vec<u64>,
+    /// The next callback sequence number.
+    pub next_callback: u64,
+}
+
+impl Batch {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.gateway.is_empty() && self.callbacks.is_empty() && self.callbacks_ended.is_empty()
+    }
+}
+
+/// A durable home for the gateway's state.
+pub trait Store: Send {
+    /// Reads everything; called once at start.
+    fn load(&self) -> Result<Stored, StoreError>;
+
+    /// Writes `batch` atomically; when this returns `Ok`, the batch survives a crash
+    /// of the process or the machine.
+    fn commit(&mut self, batch: &Batch) -> Result<(), StoreError>;
+}
