@@ -135,15 +135,7 @@ impl Core {
             &delivery.id,
         );
         let attempts = delivery.attempts;
-        let outcome = match &decision {
-            Decision::Delivered => format!(
-                "delivered after {attempts} attempt{}",
-                if attempts == 1 { "" } else { "s" }
-            ),
-            Decision::Retry { at } => format!("retry at {at}"),
-            Decision::GiveUp { reason } => format!("gave up: {reason}"),
-            Decision::Gone => "gave up: 410 Gone; the webhook is disabled for this tenant until the configuration is reloaded".to_owned(),
-        };
+        let outcome = decision.outcome(attempts);
         self.actions.push(Action {
             at_ms: now,
             kind: ActionKind::WebhookAttempt {

@@ -64,3 +64,13 @@ pub enum EventError {
         session: String,
     },
 }
+
+impl EventError {
+    /// `event` is a message for a session whose channel is not known.
+    pub(crate) fn no_channel(event: &crate::event::GatewayEvent) -> Self {
+        EventError::NoChannel {
+            tenant: event.tenant().to_owned(),
+            session: event.session().to_owned(),
+        }
+    }
+}

@@ -174,13 +174,13 @@ impl GatewayEvent {
         };
         let rest = serde_json::Value::Object(object);
         let event = match kind.as_str() {
-            "session_opened" => fields(rest).map(GatewayEvent::SessionOpened),
-            "message" => fields(rest).map(GatewayEvent::Message),
-            "presence" => fields(rest).map(GatewayEvent::Presence),
-            "session_closed" => fields(rest).map(GatewayEvent::SessionClosed),
-            "hold" => fields(rest).map(GatewayEvent::Hold),
-            "queued" => fields(rest).map(GatewayEvent::Queued),
-            "transferred" => fields(rest).map(GatewayEvent::Transferred),
+            "session_opened" => autoclose_config::fields(rest).map(GatewayEvent::SessionOpened),
+            "message" => autoclose_config::fields(rest).map(GatewayEvent::Message),
+            "presence" => autoclose_config::fields(rest).map(GatewayEvent::Presence),
+            "session_closed" => autoclose_config::fields(rest).map(GatewayEvent::SessionClosed),
+            "hold" => autoclose_config::fields(rest).map(GatewayEvent::Hold),
+            "queued" => autoclose_config::fields(rest).map(GatewayEvent::Queued),
+            "transferred" => autoclose_config::fields(rest).map(GatewayEvent::Transferred),
             other => Err(format!(
                 "type: unknown event type {other:?} (expected one of {})",
                 EVENT_TYPES.join(", ")
@@ -277,20 +277,30 @@ impl GatewayEvent {
     }
 }
 
-/// Deserialises a JSON value into `T`; the error names the offending field, e.g.
-/// `sender: unknown variant `customer`, expected one of ...`. Deserialising from a
-/// `Value` keeps serde's positions out of the message: they would point into
-/// re-serialised text, not into what the user wrote.
-pub fn fields<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, String> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
-        if path == "." {
-            inner
-        } else {
-            format!("{path}: {inner}")
+/// What an event means for its session's channel, the rule every check of "a message
+/// needs a known channel" applies (the core's intake, its batch check, a scenario's
+/// check): an opening or a message naming a channel gives the session one; a message
+/// without one needs the session's channel to be known already.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChannelNeed {
+    /// The event gives its session a channel.
+    Gives,
+    /// The event is a message that needs the channel known.
+    Needs,
+    /// The event neither gives nor needs one.
+    Neither,
+}
+
+impl GatewayEvent {
+    /// What this event means for its session's channel.
+    pub fn channel_need(&self) -> ChannelNeed {
+        match self {
+            GatewayEvent::SessionOpened(_) => ChannelNeed::Gives,
+            GatewayEvent::Message(m) if m.channel.is_some() => ChannelNeed::Gives,
+            GatewayEvent::Message(_) => ChannelNeed::Needs,
+            _ => ChannelNeed::Neither,
         }
-    })
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use autoclose_runtime::bindings::chat_gateway::plugin::types::{Presence, SenderR
 
 use crate::Core;
 use crate::error::EventError;
-use crate::event::{GatewayEvent, OpenedEvent, PresenceEvent, Sender, Visibility};
+use crate::event::{ChannelNeed, GatewayEvent, OpenedEvent, PresenceEvent, Sender, Visibility};
 use crate::hook::{Hook, message_fields, session_hook};
 use crate::{MAX_TIME_MS, MAX_UNKNOWN_TENANTS_REMEMBERED};
 
@@ -86,12 +86,7 @@ impl Core {
                         self.state.channel_users.insert((tenant, channel));
                         channel
                     }
-                    (None, None) => {
-                        return Err(EventError::NoChannel {
-                            tenant: message.tenant.clone(),
-                            session: message.session.clone(),
-                        });
-                    }
+                    (None, None) => return Err(EventError::no_channel(event)),
                 };
                 let fields = self.tenants[tenant.0 as usize].interests.message_fields;
                 Hook::Message(MessageEvent {
@@ -172,14 +167,11 @@ impl Core {
         let mut opened: std::collections::HashSet<(&str, &str)> = Default::default();
         for (index, event) in events.iter().enumerate() {
             let key = (event.tenant(), event.session());
-            match event {
-                GatewayEvent::SessionOpened(_) => {
+            match event.channel_need() {
+                ChannelNeed::Gives => {
                     opened.insert(key);
                 }
-                GatewayEvent::Message(message) if message.channel.is_some() => {
-                    opened.insert(key);
-                }
-                GatewayEvent::Message(message) => {
+                ChannelNeed::Needs => {
                     // Unknown tenants and closed sessions are ignored, not refused.
                     let known = opened.contains(&key)
                         || match self.tenant_ids.get(event.tenant()) {
@@ -192,16 +184,10 @@ impl Core {
                                 .is_some_and(|s| s.channel.is_some() || s.closed),
                         };
                     if !known {
-                        return Err((
-                            index,
-                            EventError::NoChannel {
-                                tenant: message.tenant.clone(),
-                                session: message.session.clone(),
-                            },
-                        ));
+                        return Err((index, EventError::no_channel(event)));
                     }
                 }
-                _ => {}
+                ChannelNeed::Neither => {}
             }
         }
         Ok(())

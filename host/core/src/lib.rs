@@ -40,6 +40,7 @@ mod journal;
 pub mod outbox;
 pub mod records;
 pub mod sessions;
+pub mod start;
 mod state;
 mod tenant;
 pub mod timers;

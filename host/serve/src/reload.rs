@@ -13,7 +13,7 @@ use serde::Serialize;
 use tokio::sync::{Mutex, oneshot};
 
 use autoclose_config::{GatewayCallback, HostConfig, Ingest};
-use autoclose_core::{Core, PluginComponent, Runtime};
+use autoclose_core::{Core, PluginComponent, Runtime, start};
 
 use crate::ServeError;
 use crate::engine::Collector;
@@ -60,20 +60,16 @@ pub fn build(
             file: sources.config.clone(),
         });
     };
-    let reuse = previous.filter(|(runtime, _)| {
-        *runtime.limits() == config.limits && runtime.options() == config.runtime_options()
-    });
+    let reuse = previous.filter(|(runtime, _)| start::runtime_fits(runtime, &config));
     let runtime = match reuse {
         Some((runtime, _)) => runtime.clone(),
-        None => Arc::new(Runtime::with_options(
-            config.limits,
-            config.runtime_options(),
-        )?),
+        None => start::runtime_for(&config)?,
     };
+    // The built-in component cannot change while the process runs: a kept runtime
+    // keeps it compiled.
     let default = match (&sources.plugin, reuse) {
-        (Some(path), _) => runtime.load_file(path)?,
         (None, Some((_, default))) => default.clone(),
-        (None, None) => runtime.load_bytes("built-in", sources.built_in)?,
+        (plugin, _) => start::default_component(&runtime, plugin.as_deref(), sources.built_in)?,
     };
     let gateways = collectors
         .iter()

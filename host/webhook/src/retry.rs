@@ -112,6 +112,22 @@ pub enum Decision {
     Gone,
 }
 
+impl Decision {
+    /// The decision in words after `attempts` attempts, as transcripts and
+    /// `test-webhook` show it: the one wording of every outcome.
+    pub fn outcome(&self, attempts: u32) -> String {
+        match self {
+            Decision::Delivered => format!(
+                "delivered after {attempts} attempt{}",
+                if attempts == 1 { "" } else { "s" }
+            ),
+            Decision::Retry { at } => format!("retry at {at}"),
+            Decision::GiveUp { reason } => format!("gave up: {reason}"),
+            Decision::Gone => "gave up: 410 Gone; the webhook is disabled for this tenant until the configuration is reloaded".to_owned(),
+        }
+    }
+}
+
 /// Decides after attempt number `attempt` (1-based) ended with `result` at `now`.
 pub fn decide(
     policy: &RetryPolicy,

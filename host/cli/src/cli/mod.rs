@@ -12,11 +12,10 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use autoclose_config::HostConfig;
-use autoclose_core::{Core, PluginComponent, Runtime};
+use autoclose_core::{Core, Runtime, start};
 use autoclose_webhook::outbound::{Outbound, ScriptedReceiver};
 use clap::{Parser, Subcommand};
 
@@ -256,7 +255,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Schema { plugin } => {
             let runtime = Runtime::new(Default::default())?;
-            let component = default_component(&runtime, plugin.as_deref())?;
+            let component = start::default_component(&runtime, plugin.as_deref(), DEFAULT_PLUGIN)?;
             let info = runtime.info(&component)?;
             let settings = info
                 .settings_schema
@@ -364,23 +363,9 @@ fn start_with(
     outbound: Box<dyn Outbound + Send>,
 ) -> Result<(Core, HostConfig)> {
     let config = HostConfig::load(config_path)?;
-    let runtime = Arc::new(Runtime::with_options(
-        config.limits,
-        config.runtime_options(),
-    )?);
-    let component = default_component(&runtime, plugin)?;
-    let gateway = Core::new(runtime, &config, component, outbound)
+    let runtime = start::runtime_for(&config)?;
+    let component = start::default_component(&runtime, plugin, DEFAULT_PLUGIN)?;
+    let core = Core::new(runtime, &config, component, outbound)
         .with_context(|| format!("{}", config_path.display()))?;
-    Ok((gateway, config))
+    Ok((core, config))
 }
-
-/// The component of tenants that name none: `plugin`, or the built-in auto-close.
-fn default_component(runtime: &Runtime, plugin: Option<&Path>) -> Result<Arc<PluginComponent>> {
-    Ok(match plugin {
-        Some(path) => runtime.load_file(path)?,
-        None => runtime.load_bytes(BUILT_IN, DEFAULT_PLUGIN)?,
-    })
-}
-
-/// How the built-in auto-close component is labelled in errors and reports.
-const BUILT_IN: &str = "built-in";

@@ -109,26 +109,28 @@ pub fn run(
         this.number = number;
         let result = sender.send(&this);
         let now = now_ms();
-        match retry::decide(&webhook.retry, number, &result, now, deadline, &attempt.id) {
+        let decision = retry::decide(&webhook.retry, number, &result, now, deadline, &attempt.id);
+        let outcome = decision.outcome(number);
+        match decision {
             Decision::Delivered => {
-                println!("attempt {number}: {result} -> delivered after {number} attempt(s)");
+                println!("attempt {number}: {result} -> {outcome}");
                 return Ok(());
             }
             Decision::Retry { at } => {
                 let wait = at.saturating_sub(now);
                 println!(
-                    "attempt {number}: {result} -> retry in {:.1}s",
+                    "attempt {number}: {result} -> {outcome} (in {:.1}s)",
                     wait as f64 / 1000.0
                 );
                 std::thread::sleep(Duration::from_millis(wait));
                 number += 1;
             }
             Decision::GiveUp { reason } => {
-                println!("attempt {number}: {result} -> gave up: {reason}");
+                println!("attempt {number}: {result} -> {outcome}");
                 bail!("not delivered: {reason}");
             }
             Decision::Gone => {
-                println!("attempt {number}: {result} -> gave up: 410 Gone");
+                println!("attempt {number}: {result} -> {outcome}");
                 bail!("not delivered: the receiver answered 410 Gone");
             }
         }

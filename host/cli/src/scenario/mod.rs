@@ -7,7 +7,7 @@ use std::io::BufRead;
 use serde::Deserialize;
 use serde_json::Value;
 
-use autoclose_core::event::{GatewayEvent, MessageEvent};
+use autoclose_core::event::{ChannelNeed, GatewayEvent};
 
 mod fast;
 use autoclose_webhook::retry::AttemptResult;
@@ -198,20 +198,18 @@ impl Checker {
                 .with_channel
                 .get(event.tenant())
                 .is_some_and(|sessions| sessions.contains(event.session()));
-            match event {
-                GatewayEvent::SessionOpened(_)
-                | GatewayEvent::Message(MessageEvent {
-                    channel: Some(_), ..
-                }) if !known => {
+            match event.channel_need() {
+                ChannelNeed::Gives if !known => {
                     self.with_channel
                         .entry(event.tenant().to_owned())
                         .or_default()
                         .insert(event.session().to_owned());
                 }
-                GatewayEvent::Message(m) if m.channel.is_none() && !known => {
+                ChannelNeed::Needs if !known => {
                     return Err(error(format!(
                         "message for session {:?} of tenant {:?}, whose channel is unknown: add a session_opened line before it or give the message a \"channel\"",
-                        m.session, m.tenant
+                        event.session(),
+                        event.tenant()
                     )));
                 }
                 _ => {}
