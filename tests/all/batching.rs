@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use autoclose_tests::{CONFIG, gateway, message, opened, scenario, transcript_text};
+use autoclose_tests::{CONFIG, message, opened, scenario, start_core, transcript_text};
 
 /// CONFIG plus a tenant `bad` running the misbehaving component in `mode`.
 fn config_with_bad(mode: &str) -> String {
@@ -37,17 +37,17 @@ fn consecutive_events_of_a_tenant_share_calls_and_act_as_one_by_one() {
     let lines = autoclose::scenario::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     let events = lines.len();
     let calls = |batch: bool| {
-        let mut gw = gateway(CONFIG).unwrap_or_else(|e| panic!("{e}"));
+        let mut gw = start_core(CONFIG).unwrap_or_else(|e| panic!("{e}"));
         let counted = Arc::new(AtomicUsize::new(0));
         let counter = counted.clone();
-        gw.gateway.set_hook_observer(Box::new(move |_| {
+        gw.core.set_hook_observer(Box::new(move |_| {
             counter.fetch_add(1, Ordering::Relaxed);
         }));
         let mut out = Vec::new();
         let options = autoclose::replay::ReplayOptions { batch, tail_ms: 0 };
-        autoclose::replay::replay(&mut gw.gateway, &gw.receiver, &lines, options, &mut out)
+        autoclose::replay::replay(&mut gw.core, &gw.receiver, &lines, options, &mut out)
             .unwrap_or_else(|e| panic!("{e}"));
-        let stats = gw.gateway.tenant_stats("acme").unwrap_or_default();
+        let stats = gw.core.tenant_stats("acme").unwrap_or_default();
         (counted.load(Ordering::Relaxed), stats.hooks_ok, out)
     };
     let (one_by_one_calls, one_by_one_ok, one_by_one_out) = calls(false);

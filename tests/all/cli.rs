@@ -536,11 +536,11 @@ fn replay_reports_progress_in_steps_and_at_the_end() {
     let lines = autoclose::scenario::parse(&String::from_utf8_lossy(&text))
         .unwrap_or_else(|e| panic!("{e}"));
     let mut gw =
-        autoclose_tests::gateway(autoclose_tests::CONFIG).unwrap_or_else(|e| panic!("{e}"));
+        autoclose_tests::start_core(autoclose_tests::CONFIG).unwrap_or_else(|e| panic!("{e}"));
     let mut seen = Vec::new();
-    let autoclose_tests::TestGateway { gateway, receiver } = &mut gw;
+    let autoclose_tests::TestCore { core, receiver } = &mut gw;
     autoclose::replay::replay_with_progress(
-        gateway,
+        core,
         receiver,
         autoclose::scenario::read(text.as_slice()),
         autoclose::replay::ReplayOptions::default(),

@@ -1,7 +1,9 @@
 //! Webhook deliveries on virtual time: retries, back-off, Retry-After, staleness,
 //! 410 Gone and redirects, with the receiver's answers scripted in the scenario.
 
-use autoclose_tests::{CONFIG, attempts, gateway, message, opened, replay_on, scenario, summary};
+use autoclose_tests::{
+    CONFIG, attempts, message, opened, replay_on, scenario, start_core, summary,
+};
 use serde_json::Value;
 
 fn respond(webhook: &str, rest: &str) -> String {
@@ -11,7 +13,7 @@ fn respond(webhook: &str, rest: &str) -> String {
 /// acme/s1 warns at 181000 and closes at 301000; globex/g1 warns at 60000 and closes
 /// (with a push) at 90000.
 fn run(lines: &[(u64, String)]) -> Vec<Value> {
-    let mut gw = gateway(CONFIG).unwrap_or_else(|e| panic!("{e}"));
+    let mut gw = start_core(CONFIG).unwrap_or_else(|e| panic!("{e}"));
     replay_on(&mut gw, &scenario(lines)).unwrap_or_else(|e| panic!("{e}"))
 }
 

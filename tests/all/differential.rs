@@ -16,7 +16,7 @@ use autoclose_plugin::config::TenantSettings;
 use autoclose_plugin::policy::{
     self, Change, Fire, Message, Pending, Plan, Presence, SessionState, TimerOp,
 };
-use autoclose_tests::{gateway, replay_on, transcript_text};
+use autoclose_tests::{replay_on, start_core, transcript_text};
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -406,7 +406,7 @@ impl Model {
 
 /// The transcript of the component in the host, in the model's notation.
 fn hosted(scenario: &str) -> Vec<String> {
-    let mut gw = gateway(DIFF_CONFIG).unwrap_or_else(|e| panic!("{e}"));
+    let mut gw = start_core(DIFF_CONFIG).unwrap_or_else(|e| panic!("{e}"));
     let transcript = replay_on(&mut gw, scenario).unwrap_or_else(|e| panic!("{e}\n{scenario}"));
     transcript
         .iter()

@@ -15,7 +15,7 @@ use autoclose_serve::engine::{Collector, Engine, Health};
 use autoclose_serve::metrics::Metrics;
 use autoclose_serve::request::Request;
 use autoclose_store::{Batch, Store, StoreError, Stored};
-use autoclose_tests::{CONFIG, gateway_with};
+use autoclose_tests::{CONFIG, start_core_with};
 use autoclose_webhook::http::Clients;
 use serde_json::json;
 use tokio::sync::oneshot;
@@ -43,7 +43,7 @@ impl MemoryStore {
     fn sessions(&self) -> Vec<SessionRecord> {
         let mut out: Vec<SessionRecord> = Vec::new();
         for batch in self.0.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            for record in &batch.gateway.sessions {
+            for record in &batch.core.sessions {
                 out.retain(|r| (&r.tenant, &r.session) != (&record.tenant, &record.session));
                 out.push(record.clone());
             }
@@ -75,9 +75,9 @@ fn an_event_and_a_reload_in_the_same_round_lose_nothing() {
     let callback = config.gateway.clone().unwrap_or_else(|| panic!("gateway"));
     let collector = Collector::default();
     let gateway =
-        gateway_with(&text, Box::new(collector.clone())).unwrap_or_else(|e| panic!("{e}"));
+        start_core_with(&text, Box::new(collector.clone())).unwrap_or_else(|e| panic!("{e}"));
     let replacement =
-        gateway_with(&text, Box::new(collector.clone())).unwrap_or_else(|e| panic!("{e}"));
+        start_core_with(&text, Box::new(collector.clone())).unwrap_or_else(|e| panic!("{e}"));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

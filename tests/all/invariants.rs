@@ -19,7 +19,7 @@
 
 use std::collections::BTreeMap;
 
-use autoclose_tests::{gateway, replay_on};
+use autoclose_tests::{replay_on, start_core};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -200,7 +200,7 @@ fn scenario_text(events: &[(u64, usize, usize, String)]) -> String {
 }
 
 fn run(config: &str, scenario: &str) -> (String, Vec<Value>) {
-    let mut gw = gateway(config).unwrap_or_else(|e| panic!("{e}\n{config}"));
+    let mut gw = start_core(config).unwrap_or_else(|e| panic!("{e}\n{config}"));
     let lines = replay_on(&mut gw, scenario).unwrap_or_else(|e| panic!("{e}\n{scenario}"));
     let text = lines
         .iter()

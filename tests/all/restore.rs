@@ -10,7 +10,7 @@ use autoclose::scenario::{self, Item, ScenarioLine};
 use autoclose_core::Core;
 use autoclose_core::records::{Changes, DeliveryRecord, HeldRecord, SessionRecord, Snapshot};
 use autoclose_runtime::RequestId;
-use autoclose_tests::{CONFIG, gateway_with};
+use autoclose_tests::{CONFIG, start_core_with};
 use autoclose_webhook::outbound::ScriptedReceiver;
 use serde_json::Value;
 
@@ -93,7 +93,7 @@ fn scenario_lines() -> Vec<ScenarioLine> {
 }
 
 fn new_gateway(receiver: &ScriptedReceiver) -> Core {
-    gateway_with(CONFIG, Box::new(receiver.clone())).expect("gateway")
+    start_core_with(CONFIG, Box::new(receiver.clone())).expect("gateway")
 }
 
 /// Runs the scenario; before the lines whose index is in `cuts`, the gateway is
@@ -201,7 +201,7 @@ fn closed_sessions_are_forgotten_after_the_retention_but_not_while_a_push_is_und
     use autoclose_webhook::retry::AttemptResult;
 
     let capture = Capture::default();
-    let mut gateway = gateway_with(CONFIG, Box::new(capture.clone())).expect("gateway");
+    let mut gateway = start_core_with(CONFIG, Box::new(capture.clone())).expect("gateway");
     gateway.track_changes();
     handle_events(
         &mut gateway,
@@ -288,7 +288,7 @@ fn events_held_for_a_failing_tenant_are_kept_and_delivered_after_a_restore() {
         1,
     );
     let receiver = ScriptedReceiver::default();
-    let mut gateway = gateway_with(&failing, Box::new(receiver.clone())).expect("gateway");
+    let mut gateway = start_core_with(&failing, Box::new(receiver.clone())).expect("gateway");
     gateway.track_changes();
     handle_events(
         &mut gateway,
@@ -315,7 +315,7 @@ fn events_held_for_a_failing_tenant_are_kept_and_delivered_after_a_restore() {
     // agent message starts a cycle on the new instance.
     let snapshot = gateway.snapshot();
     assert_eq!(snapshot.held.len(), 1);
-    let mut restored = gateway_with(&fixed, Box::new(receiver.clone())).expect("gateway");
+    let mut restored = start_core_with(&fixed, Box::new(receiver.clone())).expect("gateway");
     restored.track_changes();
     let report = restored.restore(snapshot, 3);
     assert_eq!(report.held, 2, "{report:?}");
@@ -419,7 +419,7 @@ fn a_running_cycle_keeps_its_deadline_across_a_config_change() {
         .replacen(r#""after": "5m""#, r#""after": "20m""#, 1)
         .replacen("Are you still there?", "Hello again?", 1);
     assert_ne!(changed, CONFIG);
-    let mut after = gateway_with(&changed, Box::new(receiver.clone())).expect("gateway");
+    let mut after = start_core_with(&changed, Box::new(receiver.clone())).expect("gateway");
     after.track_changes();
     after.restore(store.snapshot(), 1_000);
     after.advance_to(3_600_000);

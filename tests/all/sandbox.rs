@@ -5,7 +5,9 @@ use std::time::Instant;
 
 use autoclose_core::action::ActionKind;
 
-use autoclose_tests::{CONFIG, gateway, message, opened, replay_on, scenario, summary, transcript};
+use autoclose_tests::{
+    CONFIG, message, opened, replay_on, scenario, start_core, summary, transcript,
+};
 
 /// CONFIG plus a tenant `bad` running the misbehaving component in `mode`.
 fn config_with_bad(mode: &str, limits: &str) -> String {
@@ -47,7 +49,7 @@ fn acme_only(lines: Vec<String>) -> Vec<String> {
 fn a_looping_component_is_interrupted_and_others_carry_on() {
     let config = config_with_bad("loop", r#"{"hook_time_ms": 20}"#);
     let (both, acme_alone) = interleaved();
-    let mut gw = gateway(&config).unwrap_or_else(|e| panic!("{e}"));
+    let mut gw = start_core(&config).unwrap_or_else(|e| panic!("{e}"));
     let started = Instant::now();
     let out = summary(&replay_on(&mut gw, &both).unwrap_or_else(|e| panic!("{e}")));
     let elapsed = started.elapsed();
@@ -84,7 +86,7 @@ fn a_looping_component_is_interrupted_and_others_carry_on() {
 fn a_trapping_component_is_replaced_and_backed_off() {
     let config = config_with_bad("trap", "");
     let (both, acme_alone) = interleaved();
-    let mut gw = gateway(&config).unwrap_or_else(|e| panic!("{e}"));
+    let mut gw = start_core(&config).unwrap_or_else(|e| panic!("{e}"));
     let out = summary(&replay_on(&mut gw, &both).unwrap_or_else(|e| panic!("{e}")));
     assert_eq!(acme_only(out), summary(&transcript(CONFIG, &acme_alone)));
     let stats = gw
@@ -114,7 +116,7 @@ fn a_backed_off_tenant_comes_back_after_its_wait() {
         (500, opened("bad", "b2", "web_chat")),
         (1_001, opened("bad", "b3", "web_chat")),
     ]);
-    let mut gw = gateway(&config).unwrap_or_else(|e| panic!("{e}"));
+    let mut gw = start_core(&config).unwrap_or_else(|e| panic!("{e}"));
     replay_on(&mut gw, &lines).unwrap_or_else(|e| panic!("{e}"));
     let stats = gw
         .tenant_stats("bad")
@@ -139,7 +141,7 @@ fn a_backed_off_tenant_comes_back_after_its_wait() {
 fn a_component_growing_past_the_memory_cap_is_stopped() {
     let config = config_with_bad("grow", r#"{"memory_mib": 8}"#);
     let (both, acme_alone) = interleaved();
-    let mut gw = gateway(&config).unwrap_or_else(|e| panic!("{e}"));
+    let mut gw = start_core(&config).unwrap_or_else(|e| panic!("{e}"));
     let out = summary(&replay_on(&mut gw, &both).unwrap_or_else(|e| panic!("{e}")));
     assert_eq!(acme_only(out), summary(&transcript(CONFIG, &acme_alone)));
     let stats = gw
@@ -170,7 +172,7 @@ fn a_component_that_traps_in_configure_is_refused_at_start() {
         r#""tenants": {"bad": {"component": "{MISBEHAVING}", "on_configure": "trap"},"#,
         1,
     );
-    let err = gateway(&config)
+    let err = start_core(&config)
         .err()
         .unwrap_or_else(|| panic!("start must fail"));
     assert!(err.starts_with("tenants.bad: component "), "{err}");
@@ -190,7 +192,7 @@ fn a_file_that_is_not_a_component_is_refused_with_its_name() {
         r#"{{"tenants": {{"x": {{"component": "{}"}}}}}}"#,
         path.display()
     );
-    let err = gateway(&config)
+    let err = start_core(&config)
         .err()
         .unwrap_or_else(|| panic!("start must fail"));
     assert!(
@@ -207,7 +209,7 @@ fn a_component_re_arming_a_timer_due_now_cannot_spin_the_host() {
         (0, opened("bad", "b1", "web_chat")),
         (0, message("bad", "b1", "agent")),
     ]);
-    let mut gw = gateway(&config).unwrap_or_else(|e| panic!("{e}"));
+    let mut gw = start_core(&config).unwrap_or_else(|e| panic!("{e}"));
     autoclose_tests::handle_events(&mut gw, &lines);
     gw.advance_to(60_000);
     let ticks: Vec<u64> = gw.take_actions().iter().map(|a| a.at_ms).collect();
@@ -219,7 +221,7 @@ fn a_component_re_arming_a_timer_due_now_cannot_spin_the_host() {
 fn a_component_that_sleeps_is_stopped_at_once() {
     let config = config_with_bad("sleep", "");
     let (both, acme_alone) = interleaved();
-    let mut gw = gateway(&config).unwrap_or_else(|e| panic!("{e}"));
+    let mut gw = start_core(&config).unwrap_or_else(|e| panic!("{e}"));
     let started = Instant::now();
     let out = summary(&replay_on(&mut gw, &both).unwrap_or_else(|e| panic!("{e}")));
     assert_eq!(acme_only(out), summary(&transcript(CONFIG, &acme_alone)));
@@ -253,7 +255,7 @@ fn a_flood_of_webhook_requests_is_capped_per_tenant() {
         1,
     );
     // Attempts stay pending (nothing answers), so requests pile up in flight.
-    let mut gw = autoclose_tests::gateway_with(
+    let mut gw = autoclose_tests::start_core_with(
         &config,
         Box::new(autoclose_webhook::outbound::Capture::default()),
     )
@@ -349,7 +351,7 @@ fn huge_posts_and_a_million_timers_are_bounded_by_the_limits() {
         ("timers", "timers set: 16"),
     ] {
         let config = config_with_bad(mode, "");
-        let mut gw = gateway(&config).unwrap_or_else(|e| panic!("{e}"));
+        let mut gw = start_core(&config).unwrap_or_else(|e| panic!("{e}"));
         // acme's chat goes on around the hostile hook, and must not notice it.
         let acme = [
             (0, opened("acme", "s1", "web_chat")),
@@ -407,7 +409,7 @@ fn a_backed_off_tenant_holds_at_most_1024_events_and_drops_the_oldest() {
         ));
     }
     lines.push((5_000, opened("bad", "b2", "web_chat")));
-    let mut gw = gateway(&config).unwrap_or_else(|e| panic!("{e}"));
+    let mut gw = start_core(&config).unwrap_or_else(|e| panic!("{e}"));
     replay_on(&mut gw, &scenario(&lines)).unwrap_or_else(|e| panic!("{e}"));
     let stats = gw.tenant_stats("bad").unwrap_or_else(|| panic!("bad"));
     assert_eq!(stats.events_deferred, 1_100, "{stats:?}");
@@ -426,7 +428,7 @@ fn a_component_answering_every_outcome_with_a_request_is_cut_after_256_follow_up
         r#""on_message": "resend", "webhooks": ["mobile-push"]}"#,
         1,
     );
-    let mut gw = gateway(&config).unwrap_or_else(|e| panic!("{e}"));
+    let mut gw = start_core(&config).unwrap_or_else(|e| panic!("{e}"));
     let out = replay_on(
         &mut gw,
         &scenario(&[

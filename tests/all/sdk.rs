@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use autoclose_core::Runtime;
 use autoclose_tests::{
-    CSAT_COMPONENT, GREETER_COMPONENT, MISBEHAVING_PLUGIN, gateway, message, opened, replay_on,
-    scenario, summary,
+    CSAT_COMPONENT, GREETER_COMPONENT, MISBEHAVING_PLUGIN, message, opened, replay_on, scenario,
+    start_core, summary,
 };
 use serde_json::{Value, json};
 
@@ -26,7 +26,7 @@ fn scratch(name: &str) -> PathBuf {
 #[test]
 fn the_sdk_example_greets_once_per_chat_in_the_real_host() {
     let config = r#"{"tenants": {"acme": {"component": "{GREETER}", "greeting": "Hello, how can we help?"}}}"#;
-    let mut gw = gateway(config).unwrap_or_else(|e| panic!("{e}"));
+    let mut gw = start_core(config).unwrap_or_else(|e| panic!("{e}"));
     let lines = scenario(&[
         (0, opened("acme", "s1", "web_chat")),
         (1_000, message("acme", "s1", "agent")),
@@ -49,7 +49,7 @@ fn the_sdk_example_greets_once_per_chat_in_the_real_host() {
     );
     assert_eq!(transcript[0]["text"], "Hello, how can we help?");
 
-    let err = gateway(r#"{"tenants": {"acme": {"component": "{GREETER}", "greting": "Hi"}}}"#)
+    let err = start_core(r#"{"tenants": {"acme": {"component": "{GREETER}", "greting": "Hi"}}}"#)
         .err()
         .unwrap_or_default();
     assert!(

@@ -2,7 +2,7 @@
 //! `wit/`), which runs in its own instance with its own limits, beside tenants of the
 //! built-in auto-close component. The example CSAT component is the model.
 
-use autoclose_tests::{CONFIG, gateway, gateway_with, message, opened, scenario, summary};
+use autoclose_tests::{CONFIG, message, opened, scenario, start_core, start_core_with, summary};
 use serde_json::json;
 
 /// CONFIG plus a tenant `initech` running the CSAT example component.
@@ -20,7 +20,7 @@ fn closed(tenant: &str, session: &str) -> String {
 #[test]
 fn the_csat_component_asks_for_a_survey_when_a_chat_the_user_took_part_in_ends() {
     let config = config_with_csat(r#"{"webhook": "mobile-push", "min_user_messages": 1}"#);
-    let mut gw = gateway(&config).unwrap_or_else(|e| panic!("{e}"));
+    let mut gw = start_core(&config).unwrap_or_else(|e| panic!("{e}"));
     let lines = scenario(&[
         (0, opened("initech", "talked", "web_chat")),
         (0, opened("initech", "silent", "web_chat")),
@@ -62,7 +62,7 @@ fn the_csat_component_asks_for_a_survey_when_a_chat_the_user_took_part_in_ends()
 #[test]
 fn a_vendor_components_settings_are_checked_with_the_tenants_path() {
     let config = config_with_csat(r#"{"webhook": "pager"}"#);
-    let err = gateway(&config).err().unwrap_or_default();
+    let err = start_core(&config).err().unwrap_or_default();
     assert!(
         err.starts_with("tenants.initech.survey.webhook: unknown webhook \"pager\""),
         "{err}"
@@ -76,7 +76,7 @@ fn an_unknown_component_file_or_a_foreign_one_is_refused_with_the_tenants_path()
         r#""tenants": {"initech": {"component": "no/such/component.wasm"},"#,
         1,
     );
-    let err = gateway(&missing).err().unwrap_or_default();
+    let err = start_core(&missing).err().unwrap_or_default();
     assert!(
         err.starts_with("tenants.initech.component: no/such/component.wasm: cannot read component"),
         "{err}"
@@ -94,7 +94,7 @@ fn an_unknown_component_file_or_a_foreign_one_is_refused_with_the_tenants_path()
         ),
         1,
     );
-    let err = gateway(&foreign).err().unwrap_or_default();
+    let err = start_core(&foreign).err().unwrap_or_default();
     assert!(
         err.starts_with("tenants.initech.component: ")
             && err.contains("not a usable chat-gateway:plugin component"),
@@ -121,7 +121,7 @@ fn a_tenant_gets_its_own_limits_over_the_host_wide_ones() {
             r#"{"limits": {"actions_per_hook": 200, "http_in_flight_per_tenant": 64},"#,
             1,
         );
-    let mut gw = gateway_with(
+    let mut gw = start_core_with(
         &config,
         Box::new(autoclose_webhook::outbound::Capture::default()),
     )
@@ -156,7 +156,7 @@ fn a_tenant_gets_its_own_limits_over_the_host_wide_ones() {
         r#""tenants": {"greedy": {"component": "{MISBEHAVING}", "limits": {"memory_mib": 4096}},"#,
         1,
     );
-    let err = gateway(&greedy).err().unwrap_or_default();
+    let err = start_core(&greedy).err().unwrap_or_default();
     assert!(
         err.contains("tenants.greedy.limits.memory_mib: 4096 is more than the host-wide limits.memory_mib (32)"),
         "{err}"
@@ -166,7 +166,7 @@ fn a_tenant_gets_its_own_limits_over_the_host_wide_ones() {
         r#""tenants": {"typo": {"component": "{MISBEHAVING}", "limits": {"hook_time": 5}},"#,
         1,
     );
-    let err = gateway(&typo).err().unwrap_or_default();
+    let err = start_core(&typo).err().unwrap_or_default();
     assert!(
         err.contains("tenants.typo.limits.hook_time: unknown field `hook_time`"),
         "{err}"
@@ -210,7 +210,7 @@ fn a_named_component_gives_its_tenants_defaults_and_limits() {
     assert_eq!(limits("umbrella"), Some((7, 20)), "the tenant's over them");
     assert_eq!(limits("acme"), Some((10_000, 100)), "host-wide");
 
-    let mut gw = gateway(&config).unwrap_or_else(|e| panic!("{e}"));
+    let mut gw = start_core(&config).unwrap_or_else(|e| panic!("{e}"));
     let mut lines = Vec::new();
     for tenant in ["initech", "umbrella"] {
         lines.push((0, opened(tenant, "s1", "web_chat")));
@@ -236,7 +236,7 @@ fn a_named_component_gives_its_tenants_defaults_and_limits() {
         r#""tenants": {"initech": {"component": "nps"},"#,
         1,
     );
-    let err = gateway(&unknown).err().unwrap_or_default();
+    let err = start_core(&unknown).err().unwrap_or_default();
     assert!(
         err.contains(r#"tenants.initech.component: "nps" is neither a name in `components` (there are none) nor a .wasm or .cwasm file"#),
         "{err}"

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use autoclose_tests::receiver::{Receiver, Reply};
-use autoclose_tests::{CONFIG, attempts, http_gateway, message, opened, replay_on, scenario};
+use autoclose_tests::{CONFIG, attempts, http_core, message, opened, replay_on, scenario};
 use autoclose_webhook::secret::Secret;
 use serde_json::Value;
 
@@ -26,7 +26,7 @@ fn config(url: &str, extra: &str, allow_private: bool) -> String {
 
 /// Replays acme's warning scenario (warning at 181000) with real HTTP.
 fn run(config: &str) -> Vec<Value> {
-    let mut gw = http_gateway(config);
+    let mut gw = http_core(config);
     let lines = scenario(&[
         (0, opened("acme", "s1", "web_chat")),
         (1_000, message("acme", "s1", "agent")),
@@ -413,7 +413,7 @@ fn the_plugin_gets_the_final_status_and_the_start_of_the_body() {
         r#"{"limits": {"actions_per_hook": 200, "http_in_flight_per_tenant": 64},"#,
         1,
     );
-    let mut gw = http_gateway(&text);
+    let mut gw = http_core(&text);
     let lines = scenario(&[
         (0, opened("bad", "b1", "web_chat")),
         (5, message("bad", "b1", "agent")),

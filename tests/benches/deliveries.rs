@@ -75,7 +75,7 @@ fn main() {
         &hook,
         1,
     );
-    let mut gw = autoclose_tests::http_gateway(&config);
+    let mut gw = autoclose_tests::http_core(&config);
     let mut lines = Vec::new();
     for i in 0..N as u64 {
         lines.push((i, opened("acme", &format!("s{i}"), "web_chat")));

@@ -12,7 +12,7 @@ use autoclose_core::timers::TimerStore;
 use autoclose_plugin::policy::{self, Message, SessionState, TimerOp};
 use autoclose_runtime::{SessionId, TenantId, TimerKey};
 use autoclose_tests::bench::{median, ns_per_message, ns_per_message_batched, open_sessions};
-use autoclose_tests::{CONFIG, gateway};
+use autoclose_tests::{CONFIG, start_core};
 
 const SESSIONS: u64 = 1_000;
 const MESSAGES: u64 = 200_000;
@@ -93,16 +93,17 @@ fn main() {
 
     // The component in the host: event in, session lookup, hook call, timer capability,
     // actions applied.
-    let mut gw = gateway(CONFIG).unwrap_or_else(|e| panic!("{e}"));
+    let mut gw = start_core(CONFIG).unwrap_or_else(|e| panic!("{e}"));
     let events = open_sessions(&mut gw, SESSIONS);
     let hosted = ns_per_message(&mut gw, &events, RUNS, MESSAGES);
     let batched = ns_per_message_batched(&mut gw, &events, RUNS, MESSAGES, MAX_BATCH_EVENTS);
 
     // The boundary alone: the same path to a component that ignores the message (no
     // policy, no capability call, no action), which no plugin can go below.
-    let mut idle =
-        gateway(r#"{"tenants": {"acme": {"component": "{MISBEHAVING}", "on_message": "ignore"}}}"#)
-            .unwrap_or_else(|e| panic!("{e}"));
+    let mut idle = start_core(
+        r#"{"tenants": {"acme": {"component": "{MISBEHAVING}", "on_message": "ignore"}}}"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let idle_events = open_sessions(&mut idle, SESSIONS);
     let boundary = ns_per_message(&mut idle, &idle_events, RUNS, MESSAGES);
 

@@ -98,7 +98,7 @@ fn policy_on_agent_message(bencher: Bencher) {
 #[divan::bench]
 fn hosted_agent_message(bencher: Bencher) {
     let mut gw =
-        autoclose_tests::gateway(autoclose_tests::CONFIG).unwrap_or_else(|e| panic!("{e}"));
+        autoclose_tests::start_core(autoclose_tests::CONFIG).unwrap_or_else(|e| panic!("{e}"));
     let events = autoclose_tests::bench::open_sessions(&mut gw, 1_000);
     let mut at = 1;
     bencher.bench_local(|| {

@@ -26,7 +26,7 @@ const MESSAGES: u64 = 100_000;
 const RUNS: usize = 7;
 const TENANTS: usize = 10_000;
 
-fn gateway(config: &HostConfig, options: RuntimeOptions) -> Core {
+fn start_core(config: &HostConfig, options: RuntimeOptions) -> Core {
     let runtime =
         Arc::new(Runtime::with_options(config.limits, options).unwrap_or_else(|e| panic!("{e}")));
     let plugin = runtime
@@ -37,7 +37,7 @@ fn gateway(config: &HostConfig, options: RuntimeOptions) -> Core {
 
 /// ns per agent message, median of [`RUNS`].
 fn hook_cost(config: &HostConfig, interrupt: Interrupt) -> f64 {
-    let mut gw = gateway(
+    let mut gw = start_core(
         config,
         RuntimeOptions {
             interrupt,

@@ -18,7 +18,7 @@ use autoclose_core::{Core, EventError};
 use autoclose_serve::api::parse_events;
 use autoclose_webhook::outbound::AnswerOk;
 
-use crate::{CONFIG, gateway_with};
+use crate::{CONFIG, start_core_with};
 
 /// A fuzz target's body.
 pub type Target = fn(&[u8]);
@@ -116,7 +116,7 @@ pub fn hooks(data: &[u8]) {
     GATEWAY.with_borrow_mut(|slot| {
         if slot.as_ref().is_none_or(|(_, _, _, runs)| *runs >= 1000) {
             let start =
-                || gateway_with(CONFIG, Box::new(AnswerOk)).unwrap_or_else(|e| panic!("{e}"));
+                || start_core_with(CONFIG, Box::new(AnswerOk)).unwrap_or_else(|e| panic!("{e}"));
             *slot = Some((start(), start(), 0, 0));
         }
         let Some((gateway, batched, now, runs)) = slot.as_mut() else {

@@ -1,4 +1,4 @@
-//! Helpers for the integration tests: start a gateway from config text, replay
+//! Helpers for the integration tests: start a core from config text, replay
 //! scenario text, read the transcript back as JSON.
 
 use std::path::Path;
@@ -61,38 +61,38 @@ fn shared() -> &'static (Arc<Runtime>, Arc<PluginComponent>) {
     })
 }
 
-/// A gateway under test with the scripted receiver its webhook attempts go to.
-pub struct TestGateway {
+/// A core under test with the scripted receiver its webhook attempts go to.
+pub struct TestCore {
     /// The gateway.
-    pub gateway: Core,
+    pub core: Core,
     /// Where its webhook attempts go; `webhook_response` lines script it.
     pub receiver: ScriptedReceiver,
 }
 
-impl std::ops::Deref for TestGateway {
+impl std::ops::Deref for TestCore {
     type Target = Core;
     fn deref(&self) -> &Core {
-        &self.gateway
+        &self.core
     }
 }
 
-impl std::ops::DerefMut for TestGateway {
+impl std::ops::DerefMut for TestCore {
     fn deref_mut(&mut self) -> &mut Core {
-        &mut self.gateway
+        &mut self.core
     }
 }
 
-/// Starts a gateway for `config` (JSON text); `{MISBEHAVING}`, `{CSAT}` and `{GREETER}`
+/// Starts a core for `config` (JSON text); `{MISBEHAVING}`, `{CSAT}` and `{GREETER}`
 /// in it stand for the paths of the misbehaving test component, the example CSAT
 /// component and the SDK's example.
-pub fn gateway(config: &str) -> Result<TestGateway, String> {
+pub fn start_core(config: &str) -> Result<TestCore, String> {
     let receiver = ScriptedReceiver::default();
-    let gateway = gateway_with(config, Box::new(receiver.clone()))?;
-    Ok(TestGateway { gateway, receiver })
+    let core = start_core_with(config, Box::new(receiver.clone()))?;
+    Ok(TestCore { core, receiver })
 }
 
 /// Starts a gateway for `config` whose webhook attempts go to `outbound`.
-pub fn gateway_with(
+pub fn start_core_with(
     config: &str,
     outbound: Box<dyn autoclose_webhook::outbound::Outbound + Send>,
 ) -> Result<Core, String> {
@@ -118,36 +118,35 @@ pub fn gateway_with(
     Core::new(runtime, &config, plugin, outbound).map_err(|e: CoreError| e.to_string())
 }
 
-/// Starts a gateway for `config` whose webhook attempts go out over real HTTP.
-pub fn http_gateway(config: &str) -> TestGateway {
+/// Starts a core for `config` whose webhook attempts go out over real HTTP.
+pub fn http_core(config: &str) -> TestCore {
     let sender = autoclose_webhook::http::HttpSender::new().unwrap_or_else(|e| panic!("{e}"));
-    let gateway = gateway_with(config, Box::new(sender)).unwrap_or_else(|e| panic!("{e}"));
-    TestGateway {
-        gateway,
+    let core = start_core_with(config, Box::new(sender)).unwrap_or_else(|e| panic!("{e}"));
+    TestCore {
+        core,
         receiver: ScriptedReceiver::default(),
     }
 }
 
-/// Hands the events of `scenario` to `gateway` without replay's tail: nothing fires
+/// Hands the events of `scenario` to `core` without replay's tail: nothing fires
 /// after the last event unless the caller advances time.
-pub fn handle_events(gateway: &mut Core, scenario: &str) {
+pub fn handle_events(core: &mut Core, scenario: &str) {
     let lines = scenario::parse(scenario).unwrap_or_else(|e| panic!("{e}"));
     for line in &lines {
         if let scenario::Item::Event(event) = &line.item {
-            gateway
-                .handle(line.at_ms, event)
+            core.handle(line.at_ms, event)
                 .unwrap_or_else(|e| panic!("{e}"));
         }
     }
 }
 
-/// Replays `scenario` (JSON Lines) on `gateway` and returns the transcript lines.
-pub fn replay_on(gateway: &mut TestGateway, scenario: &str) -> Result<Vec<Value>, String> {
+/// Replays `scenario` (JSON Lines) on `tested` and returns the transcript lines.
+pub fn replay_on(tested: &mut TestCore, scenario: &str) -> Result<Vec<Value>, String> {
     let lines = scenario::parse(scenario).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
-    let TestGateway { gateway, receiver } = gateway;
+    let TestCore { core, receiver } = tested;
     replay::replay(
-        gateway,
+        core,
         receiver,
         &lines,
         replay::ReplayOptions::default(),
@@ -168,26 +167,26 @@ pub fn transcript_text(
     scenario: &str,
     batch: bool,
 ) -> (String, Vec<autoclose_core::TenantStats>) {
-    let mut gw = gateway(config).unwrap_or_else(|e| panic!("{e}"));
+    let mut gw = start_core(config).unwrap_or_else(|e| panic!("{e}"));
     let lines = scenario::parse(scenario).unwrap_or_else(|e| panic!("{e}"));
     let mut out = Vec::new();
     let options = replay::ReplayOptions {
         batch,
         ..replay::ReplayOptions::default()
     };
-    replay::replay(&mut gw.gateway, &gw.receiver, &lines, options, &mut out)
+    replay::replay(&mut gw.core, &gw.receiver, &lines, options, &mut out)
         .unwrap_or_else(|e| panic!("{e}\n{scenario}"));
-    let names: Vec<String> = gw.gateway.tenant_names().map(str::to_owned).collect();
+    let names: Vec<String> = gw.core.tenant_names().map(str::to_owned).collect();
     let stats = names
         .iter()
-        .filter_map(|name| gw.gateway.tenant_stats(name))
+        .filter_map(|name| gw.core.tenant_stats(name))
         .collect();
     (String::from_utf8_lossy(&out).into_owned(), stats)
 }
 
 /// Replays `scenario` with [`CONFIG`]-like `config` and returns the transcript.
 pub fn transcript(config: &str, scenario: &str) -> Vec<Value> {
-    let mut gateway = gateway(config).unwrap_or_else(|e| panic!("{e}"));
+    let mut gateway = start_core(config).unwrap_or_else(|e| panic!("{e}"));
     replay_on(&mut gateway, scenario).unwrap_or_else(|e| panic!("{e}"))
 }
 

@@ -45,7 +45,7 @@ pub struct ReplaySummary {
 /// Lines between two progress reports.
 pub const PROGRESS_EVERY: usize = 8192;
 
-/// Event lines handed to the gateway together, so that it can batch them.
+/// Event lines handed to the core together, so that it can batch them.
 const CHUNK_LINES: usize = 256;
 
 /// How to replay.
@@ -70,17 +70,17 @@ impl Default for ReplayOptions {
 }
 
 /// Replays `lines`, then fires timers for up to `options.tail_ms` after the last
-/// event. `webhook_response` lines go to `receiver`, which should be the gateway's
+/// event. `webhook_response` lines go to `receiver`, which should be the core's
 /// [`crate::outbound::Outbound`] (a clone of it).
 pub fn replay(
-    gateway: &mut Core,
+    core: &mut Core,
     receiver: &ScriptedReceiver,
     lines: &[ScenarioLine],
     options: ReplayOptions,
     out: &mut impl Write,
 ) -> Result<ReplaySummary, ReplayError> {
     replay_with_progress(
-        gateway,
+        core,
         receiver,
         lines.iter().cloned().map(Ok),
         options,
@@ -93,7 +93,7 @@ pub fn replay(
 /// `progress` how many lines are done every [`PROGRESS_EVERY`] lines and at the end
 /// (for a progress bar on a terminal).
 pub fn replay_with_progress(
-    gateway: &mut Core,
+    core: &mut Core,
     receiver: &ScriptedReceiver,
     lines: impl IntoIterator<Item = Result<ScenarioLine, ScenarioError>>,
     options: ReplayOptions,
@@ -113,7 +113,7 @@ pub fn replay_with_progress(
             Ok(line) => line,
             Err(e) => {
                 // What came before the bad line is handled, as it would be line by line.
-                run_chunk(gateway, &mut chunk, options.batch, out, &mut summary)?;
+                run_chunk(core, &mut chunk, options.batch, out, &mut summary)?;
                 return Err(e.into());
             }
         };
@@ -121,7 +121,7 @@ pub fn replay_with_progress(
             Item::Event(_) => {
                 chunk.push(line);
                 if chunk.len() >= chunk_lines {
-                    run_chunk(gateway, &mut chunk, options.batch, out, &mut summary)?;
+                    run_chunk(core, &mut chunk, options.batch, out, &mut summary)?;
                 }
             }
             Item::WebhookResponse {
@@ -129,20 +129,20 @@ pub fn replay_with_progress(
                 answer,
                 repeat,
             } => {
-                run_chunk(gateway, &mut chunk, options.batch, out, &mut summary)?;
-                gateway.advance_to(line.at_ms.saturating_sub(1));
+                run_chunk(core, &mut chunk, options.batch, out, &mut summary)?;
+                core.advance_to(line.at_ms.saturating_sub(1));
                 receiver.push(webhook, answer.clone(), *repeat);
-                summary.actions += write_actions(gateway, out)?;
+                summary.actions += write_actions(core, out)?;
             }
         }
     }
-    run_chunk(gateway, &mut chunk, options.batch, out, &mut summary)?;
-    let horizon = gateway.now().saturating_add(options.tail_ms);
-    while let Some(due) = gateway.next_due().filter(|due| *due <= horizon) {
-        gateway.advance_to(due);
-        summary.actions += write_actions(gateway, out)?;
+    run_chunk(core, &mut chunk, options.batch, out, &mut summary)?;
+    let horizon = core.now().saturating_add(options.tail_ms);
+    while let Some(due) = core.next_due().filter(|due| *due <= horizon) {
+        core.advance_to(due);
+        summary.actions += write_actions(core, out)?;
     }
-    summary.end_ms = gateway.now();
+    summary.end_ms = core.now();
     out.flush()?;
     progress(done);
     Ok(summary)
@@ -151,7 +151,7 @@ pub fn replay_with_progress(
 /// Handles the event lines of `chunk` (batched or one by one), writes the actions and
 /// empties it.
 fn run_chunk(
-    gateway: &mut Core,
+    core: &mut Core,
     chunk: &mut Vec<ScenarioLine>,
     batch: bool,
     out: &mut impl Write,
@@ -162,13 +162,13 @@ fn run_chunk(
         Item::WebhookResponse { .. } => None,
     });
     let result = if batch {
-        gateway.handle_all(events)
+        core.handle_all(events)
     } else {
         events
             .enumerate()
-            .try_for_each(|(index, (at, event))| gateway.handle(at, event).map_err(|e| (index, e)))
+            .try_for_each(|(index, (at, event))| core.handle(at, event).map_err(|e| (index, e)))
     };
-    summary.actions += write_actions(gateway, out)?;
+    summary.actions += write_actions(core, out)?;
     if let Err((index, source)) = result {
         return Err(ReplayError::Event {
             line: chunk.get(index).map_or(0, |line| line.line),
@@ -180,9 +180,9 @@ fn run_chunk(
     Ok(())
 }
 
-fn write_actions(gateway: &mut Core, out: &mut impl Write) -> std::io::Result<usize> {
+fn write_actions(core: &mut Core, out: &mut impl Write) -> std::io::Result<usize> {
     let mut written = 0;
-    for action in gateway.drain_actions() {
+    for action in core.drain_actions() {
         serde_json::to_writer(&mut *out, &action)?;
         out.write_all(b"\n")?;
         written += 1;

@@ -107,7 +107,7 @@ fn session_state_is_bounded_owned_and_read_back_within_the_hook() {
     assert_eq!(
         state.commands().len(),
         1,
-        "applied by the gateway after the hook"
+        "applied by the core after the hook"
     );
     let (mut other, theirs, _) = tenant_zero_seeing_tenant_one();
     if let Some(s) = other.world_mut().sessions.get_mut(theirs) {

@@ -1,4 +1,4 @@
-//! Carrying the gateway's state across restarts and reloads: a journal of what
+//! Carrying the core's state across restarts and reloads: a journal of what
 //! changed (so that a server writes only that, once per batch), a full snapshot, and
 //! restoring from one.
 //!
@@ -201,7 +201,7 @@ impl Core {
         }
     }
 
-    /// Puts back what `snapshot` holds, into a gateway that has handled nothing yet,
+    /// Puts back what `snapshot` holds, into a core that has handled nothing yet,
     /// and moves host time to at least `now`. Sessions and deliveries of tenants no
     /// longer configured, and deliveries to webhooks no longer configured, are left
     /// out and reported. A delivery without a next attempt time (its attempt was under
@@ -210,7 +210,7 @@ impl Core {
     ///
     /// What is restored is what the store already holds, so it is not journaled; what
     /// is left out is (as forgotten sessions and ended deliveries), so that a store
-    /// does not keep rows no gateway will ever read. Turn tracking on first.
+    /// does not keep rows no core will ever read. Turn tracking on first.
     pub fn restore(&mut self, snapshot: Snapshot, now: u64) -> Restored {
         let mut restored = Restored::default();
         self.state.now = self.state.now.max(snapshot.now).max(now);

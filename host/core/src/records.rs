@@ -1,10 +1,10 @@
-//! What the store keeps: the durable part of the gateway's state, as plain data that
+//! What the store keeps: the durable part of the core's state, as plain data that
 //! any backend can write.
 //!
 //! Sessions carry their pending timers (a session has a handful at most, bounded by
 //! `limits.timers_per_session`), so one write covers every change an event makes to
 //! a session. Webhook deliveries are kept one record each until they end. Records name
-//! tenants and sessions by their external names: the gateway's integer handles are
+//! tenants and sessions by their external names: the core's integer handles are
 //! per process and change across restarts.
 
 use serde::{Deserialize, Serialize};
@@ -124,7 +124,7 @@ pub struct HeldEvent {
     pub event: GatewayEvent,
 }
 
-/// Everything the gateway keeps durably: what a restart starts from.
+/// Everything the core keeps durably: what a restart starts from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
     /// Every session known.

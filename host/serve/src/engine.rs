@@ -1,4 +1,4 @@
-//! The engine: one thread that owns the gateway and the store, applies requests in
+//! The engine: one thread that owns the core and the store, applies requests in
 //! arrival order, fires timers on the wall clock and commits in groups.
 //!
 //! One round: wait for the first request (or the next due time), take whatever else
@@ -40,7 +40,7 @@ pub struct Health {
     pub last_commit_ms: AtomicU64,
 }
 
-/// Collects the gateway's attempts; the engine sends them after the commit.
+/// Collects the core's attempts; the engine sends them after the commit.
 #[derive(Clone, Default)]
 pub struct Collector(Arc<Mutex<Vec<Attempt>>>);
 
@@ -72,7 +72,7 @@ pub fn wall_ms() -> u64 {
 
 /// The engine's parts.
 pub struct Engine {
-    gateway: Core,
+    core: Core,
     store: Box<dyn Store>,
     callbacks: Callbacks,
     callback: GatewayCallback,
@@ -84,18 +84,18 @@ pub struct Engine {
     outstanding: usize,
     /// Closed sessions are forgotten this long after their close.
     forget_closed_after: Duration,
-    /// Changes of a gateway replaced by a reload in this round, not yet committed.
+    /// Changes of a core replaced by a reload in this round, not yet committed.
     carried: Option<autoclose_core::records::Changes>,
     /// This engine's shard, for metric labels.
     shard: usize,
 }
 
 impl Engine {
-    /// An engine over a gateway already restored from `store`. The gateway must send
+    /// An engine over a core already restored from `store`. The core must send
     /// its attempts to `collector`.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        mut gateway: Core,
+        mut core: Core,
         store: Box<dyn Store>,
         callbacks: Callbacks,
         callback: GatewayCallback,
@@ -104,9 +104,9 @@ impl Engine {
         metrics: Metrics,
         health: Arc<Health>,
     ) -> Self {
-        instrument(&mut gateway, &metrics);
+        instrument(&mut core, &metrics);
         Engine {
-            gateway,
+            core,
             store,
             callbacks,
             callback,
@@ -185,7 +185,7 @@ impl Engine {
     }
 
     fn next_due(&self) -> Option<u64> {
-        [self.gateway.next_due(), self.callbacks.next_due()]
+        [self.core.next_due(), self.callbacks.next_due()]
             .into_iter()
             .flatten()
             .min()
@@ -200,12 +200,12 @@ impl Engine {
             match request {
                 Request::Ingest { events, reply } => {
                     let now = wall_ms();
-                    if let Err((index, source)) = self.gateway.check(now, &events) {
+                    if let Err((index, source)) = self.core.check(now, &events) {
                         let _ = reply.send(Err(Refused::Event { index, source }));
                         continue;
                     }
                     for event in &events {
-                        if let Err(e) = self.gateway.handle(now, event) {
+                        if let Err(e) = self.core.handle(now, event) {
                             tracing::warn!("event refused after its check: {e}");
                         }
                         self.metrics
@@ -221,7 +221,7 @@ impl Engine {
                 Request::Attempted { target, result } => self.attempted(target, result),
                 Request::Check { events, reply } => {
                     let checked = self
-                        .gateway
+                        .core
                         .check(wall_ms(), &events)
                         .map_err(|(index, source)| Refused::Event { index, source });
                     let _ = reply.send(checked);
@@ -238,9 +238,9 @@ impl Engine {
             }
         }
         let now = wall_ms();
-        self.gateway.advance_to(now);
+        self.core.advance_to(now);
         let retention = self.forget_closed_after.as_millis() as u64;
-        let forgotten = self.gateway.forget_closed(now.saturating_sub(retention));
+        let forgotten = self.core.forget_closed(now.saturating_sub(retention));
         self.metrics.sessions_forgotten.inc_by(forgotten as u64);
         self.collect_actions();
         let callback_attempts = self.due_callbacks();
@@ -306,7 +306,7 @@ impl Engine {
     fn attempted(&mut self, target: Target, result: AttemptResult) {
         self.outstanding = self.outstanding.saturating_sub(1);
         match target {
-            Target::Webhook(request) => self.gateway.complete_attempt(RequestId(request), result),
+            Target::Webhook(request) => self.core.complete_attempt(RequestId(request), result),
             Target::Callback(seq) => {
                 let now = wall_ms();
                 match self
@@ -332,35 +332,35 @@ impl Engine {
         }
     }
 
-    fn reload(&mut self, mut gateway: Core, callback: GatewayCallback) -> Restored {
-        // What the old gateway did in this round is kept: its actions become
+    fn reload(&mut self, mut core: Core, callback: GatewayCallback) -> Restored {
+        // What the old core did in this round is kept: its actions become
         // callbacks, its changes are committed with the round.
         self.collect_actions();
-        let old = self.gateway.take_changes();
+        let old = self.core.take_changes();
         match &mut self.carried {
             Some(carried) => carried.absorb(old),
             None => self.carried = Some(old),
         }
-        let snapshot = self.gateway.snapshot();
+        let snapshot = self.core.snapshot();
         let now = wall_ms();
-        gateway.track_changes();
-        let restored = gateway.restore(snapshot, now);
+        core.track_changes();
+        let restored = core.restore(snapshot, now);
         for line in &restored.dropped {
             tracing::warn!("reload: left out {line}");
         }
-        instrument(&mut gateway, &self.metrics);
-        // Deliveries the old gateway left pending on the wire stay pending: their
-        // results come back by request id, which the new gateway keeps.
+        instrument(&mut core, &self.metrics);
+        // Deliveries the old core left pending on the wire stay pending: their
+        // results come back by request id, which the new core keeps.
         self.publish();
         self.metrics.reset_tenant_baseline(self.shard);
-        self.gateway = gateway;
+        self.core = core;
         self.callback = callback;
         restored
     }
 
     /// Turns the gateway's posts and closes into callbacks.
     fn collect_actions(&mut self) {
-        for action in self.gateway.drain_actions() {
+        for action in self.core.drain_actions() {
             match &action.kind {
                 ActionKind::PostMessage { .. } | ActionKind::CloseSession { .. } => {
                     self.callbacks.push(&action, &self.callback.endpoint.retry);
@@ -436,13 +436,13 @@ impl Engine {
         let (callbacks, callbacks_ended) = self.callbacks.take_changes();
         let changes = match self.carried.take() {
             Some(mut carried) => {
-                carried.absorb(self.gateway.take_changes());
+                carried.absorb(self.core.take_changes());
                 carried
             }
-            None => self.gateway.take_changes(),
+            None => self.core.take_changes(),
         };
         let batch = Batch {
-            gateway: changes,
+            core: changes,
             callbacks,
             callbacks_ended,
             next_callback: self.callbacks.next_seq(),
@@ -466,28 +466,24 @@ impl Engine {
 
     fn publish(&self) {
         let (m, shard) = (&self.metrics, self.shard);
-        Metrics::set(&m.pending_timers, shard, self.gateway.pending_timers());
-        Metrics::set(
-            &m.pending_deliveries,
-            shard,
-            self.gateway.deliveries_pending(),
-        );
+        Metrics::set(&m.pending_timers, shard, self.core.pending_timers());
+        Metrics::set(&m.pending_deliveries, shard, self.core.deliveries_pending());
         Metrics::set(&m.pending_callbacks, shard, self.callbacks.len());
-        Metrics::set(&m.sessions, shard, self.gateway.sessions_seen());
-        for tenant in self.gateway.tenant_names() {
-            if let Some(stats) = self.gateway.tenant_stats(tenant) {
+        Metrics::set(&m.sessions, shard, self.core.sessions_seen());
+        for tenant in self.core.tenant_names() {
+            if let Some(stats) = self.core.tenant_stats(tenant) {
                 m.tenant_stats(shard, tenant, stats);
             }
         }
     }
 }
 
-/// Turns on what an engine needs of its gateway: change tracking, and hook timings
+/// Turns on what an engine needs of its core: change tracking, and hook timings
 /// into the metrics.
-fn instrument(gateway: &mut Core, metrics: &Metrics) {
+fn instrument(core: &mut Core, metrics: &Metrics) {
     let observer = metrics.clone();
-    gateway.track_changes();
-    gateway.set_hook_observer(Box::new(move |took| observer.observe_hook(took)));
+    core.track_changes();
+    core.set_hook_observer(Box::new(move |took| observer.observe_hook(took)));
 }
 
 /// The `type` of an event, as in the ingest schema.

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  gateway ──POST /v1/events──▶ api ──▶ engine thread ──▶ store (redb, group commit)
-//!     ▲                                  │  gateway + plugin instances
+//!     ▲                                  │  core + plugin instances
 //!     │                                  ▼
 //!     └──── POST actions_url ◀── dispatcher (tokio) ──▶ push webhooks
 //! ```
@@ -187,18 +187,14 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     let mut senders = Vec::with_capacity(shards);
     let mut healths = Vec::with_capacity(shards);
     let mut threads = Vec::with_capacity(shards);
-    let gateways = built
-        .gateways
-        .into_iter()
-        .zip(stores)
-        .zip(collectors.iter());
-    for (index, ((mut gateway, (store, mut stored)), collector)) in gateways.enumerate() {
+    let cores = built.cores.into_iter().zip(stores).zip(collectors.iter());
+    for (index, ((mut core, (store, mut stored)), collector)) in cores.enumerate() {
         // Attempts that were on the wire at the crash are made again, with their ids.
-        for delivery in &mut stored.gateway.deliveries {
+        for delivery in &mut stored.core.deliveries {
             delivery.next_at.get_or_insert(now);
         }
-        gateway.track_changes();
-        let restored = gateway.restore(stored.gateway, now);
+        core.track_changes();
+        let restored = core.restore(stored.core, now);
         for line in &restored.dropped {
             tracing::warn!("left out of the store: {line}");
         }
@@ -219,7 +215,7 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
             engine_tx.clone(),
         );
         let engine = Engine::new(
-            gateway,
+            core,
             Box::new(store) as Box<dyn Store>,
             callbacks,
             built.callback.clone(),

@@ -1,10 +1,10 @@
-//! Building a gateway from the configuration file, at start and on reload.
+//! Building the cores from the configuration file, at start and on reload.
 //!
-//! A reload (`SIGHUP` or `POST /v1/admin/reload`) builds a complete new gateway off
+//! A reload (`SIGHUP` or `POST /v1/admin/reload`) builds complete new cores off
 //! the engine thread: config parsed and checked, components loaded, every tenant
 //! instantiated and configured. Only if all of that succeeds does the engine swap it
 //! in, carrying sessions, pending timers and deliveries over; otherwise the running
-//! gateway is untouched and the error is returned and logged.
+//! cores are untouched and the error is returned and logged.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,10 +20,10 @@ use crate::engine::Collector;
 use crate::metrics::Metrics;
 use crate::request::{EngineSender, Request};
 
-/// Gateways built from the files, ready to run.
+/// Cores built from the files, ready to run.
 pub struct Built {
-    /// One configured gateway per shard (nothing restored yet).
-    pub gateways: Vec<Core>,
+    /// One configured core per shard (nothing restored yet).
+    pub cores: Vec<Core>,
     /// The gateway callback settings.
     pub callback: GatewayCallback,
     /// The ingest settings.
@@ -34,7 +34,7 @@ pub struct Built {
     pub default: Arc<PluginComponent>,
 }
 
-/// The files a gateway is built from.
+/// The files the cores are built from.
 #[derive(Clone, Debug)]
 pub struct Sources {
     /// The operator configuration.
@@ -46,7 +46,7 @@ pub struct Sources {
     pub built_in: &'static [u8],
 }
 
-/// Reads the files and builds one gateway per collector (per shard), whose attempts
+/// Reads the files and builds one core per collector (per shard), whose attempts
 /// go to that collector. A runtime with the same limits is reused (with its built-in
 /// component, which cannot change).
 pub fn build(
@@ -71,7 +71,7 @@ pub fn build(
         (None, Some((_, default))) => default.clone(),
         (plugin, _) => start::default_component(&runtime, plugin.as_deref(), sources.built_in)?,
     };
-    let gateways = collectors
+    let cores = collectors
         .iter()
         .map(|collector| {
             Core::new(
@@ -83,7 +83,7 @@ pub fn build(
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Built {
-        gateways,
+        cores,
         callback,
         ingest: config.ingest,
         runtime,
@@ -119,13 +119,13 @@ struct Current {
 pub struct Reloader {
     sources: Sources,
     current: Arc<Mutex<Current>>,
-    /// Per shard: where its gateway's attempts go, and its engine.
+    /// Per shard: where its core's attempts go, and its engine.
     shards: Vec<(Collector, EngineSender)>,
     metrics: Metrics,
 }
 
 impl Reloader {
-    /// A reloader for a gateway running on `runtime` with `default` as the default
+    /// A reloader for cores running on `runtime` with `default` as the default
     /// component, started with `ingest` settings.
     pub fn new(
         sources: Sources,
@@ -147,7 +147,7 @@ impl Reloader {
         }
     }
 
-    /// Re-reads the files and swaps in the new gateway, or explains why not.
+    /// Re-reads the files and swaps in the new cores, or explains why not.
     pub async fn reload(&self) -> Result<ReloadReport, String> {
         let result = self.try_reload().await;
         match &result {
@@ -187,17 +187,17 @@ impl Reloader {
             not_applied.push("ingest (needs a restart)".to_owned());
         }
         let tenants: Vec<String> = built
-            .gateways
+            .cores
             .first()
-            .map(|g| g.tenant_names().map(str::to_owned).collect())
+            .map(|c| c.tenant_names().map(str::to_owned).collect())
             .unwrap_or_default();
-        // Every shard's gateway is built and configured before any is swapped in.
+        // Every shard's core is built and configured before any is swapped in.
         let mut answers = Vec::new();
-        for (gateway, (_, engine)) in built.gateways.into_iter().zip(&self.shards) {
+        for (core, (_, engine)) in built.cores.into_iter().zip(&self.shards) {
             let (reply, answer) = oneshot::channel();
             engine
                 .send(Request::Reload {
-                    core: Box::new(gateway),
+                    core: Box::new(core),
                     callback: Box::new(built.callback.clone()),
                     reply,
                 })

@@ -66,8 +66,8 @@ pub enum StoreError {
 /// Everything a store holds: what a restart starts from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stored {
-    /// The gateway's sessions, timers and deliveries.
-    pub gateway: Snapshot,
+    /// The core's sessions, timers and deliveries.
+    pub core: Snapshot,
     /// Chat actions on their way to the gateway, in creation order.
     pub callbacks: Vec<CallbackRecord>,
     /// The next callback sequence number.
@@ -77,8 +77,8 @@ pub struct Stored {
 /// One batch of changes, written in one transaction: all of it or none.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Batch {
-    /// The gateway's changes.
-    pub gateway: Changes,
+    /// The core's changes.
+    pub core: Changes,
     /// Callbacks written whole.
     pub callbacks: Vec<CallbackRecord>,
     /// Callbacks that ended, by sequence number.
@@ -90,11 +90,11 @@ pub struct Batch {
 impl Batch {
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.gateway.is_empty() && self.callbacks.is_empty() && self.callbacks_ended.is_empty()
+        self.core.is_empty() && self.callbacks.is_empty() && self.callbacks_ended.is_empty()
     }
 }
 
-/// A durable home for the gateway's state.
+/// A durable home for the core's state.
 pub trait Store: Send {
     /// Reads everything; called once at start.
     fn load(&self) -> Result<Stored, StoreError>;

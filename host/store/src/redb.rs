@@ -153,7 +153,7 @@ impl Store for RedbStore {
                 .map_or(0, |v| v.value()))
         };
         let mut stored = Stored {
-            gateway: Snapshot {
+            core: Snapshot {
                 next_request: RequestId(read_meta(NEXT_REQUEST_KEY)?),
                 now: read_meta(NOW_KEY)?,
                 ..Snapshot::default()
@@ -173,7 +173,7 @@ impl Store for RedbStore {
             if record.tenant != tenant || record.session != session {
                 return Err(self.corrupt("sessions", &name, "the record names another session"));
             }
-            stored.gateway.sessions.push(record);
+            stored.core.sessions.push(record);
         }
 
         let deliveries = txn
@@ -194,7 +194,7 @@ impl Store for RedbStore {
                     "the record names another request",
                 ));
             }
-            stored.gateway.deliveries.push(record);
+            stored.core.deliveries.push(record);
         }
 
         let callbacks = txn
@@ -223,7 +223,7 @@ impl Store for RedbStore {
             if record.tenant != tenant {
                 return Err(self.corrupt("held", tenant, "the record names another tenant"));
             }
-            stored.gateway.held.push(record);
+            stored.core.held.push(record);
         }
         Ok(stored)
     }
@@ -237,8 +237,8 @@ impl Store for RedbStore {
                     .map(|_| ())
                     .map_err(|e| self.io("write meta", e))
             };
-            put(NEXT_REQUEST_KEY, batch.gateway.next_request.0)?;
-            put(NOW_KEY, batch.gateway.now)?;
+            put(NEXT_REQUEST_KEY, batch.core.next_request.0)?;
+            put(NOW_KEY, batch.core.now)?;
             put(NEXT_CALLBACK_KEY, batch.next_callback)?;
 
             let mut sessions = txn
@@ -246,12 +246,12 @@ impl Store for RedbStore {
                 .map_err(|e| self.io("open sessions", e))?;
             // Removals first: a batch that forgets a session and then sees it again
             // keeps the new record.
-            for (tenant, session) in &batch.gateway.forgotten {
+            for (tenant, session) in &batch.core.forgotten {
                 sessions
                     .remove((tenant.as_str(), session.as_str()))
                     .map_err(|e| self.io("write sessions", e))?;
             }
-            for record in &batch.gateway.sessions {
+            for record in &batch.core.sessions {
                 sessions
                     .insert(
                         (record.tenant.as_str(), record.session.as_str()),
@@ -263,12 +263,12 @@ impl Store for RedbStore {
             let mut deliveries = txn
                 .open_table(DELIVERIES)
                 .map_err(|e| self.io("open deliveries", e))?;
-            for request in &batch.gateway.ended {
+            for request in &batch.core.ended {
                 deliveries
                     .remove(request.0)
                     .map_err(|e| self.io("write deliveries", e))?;
             }
-            for record in &batch.gateway.deliveries {
+            for record in &batch.core.deliveries {
                 deliveries
                     .insert(record.request.0, encode(record).as_slice())
                     .map_err(|e| self.io("write deliveries", e))?;
@@ -278,7 +278,7 @@ impl Store for RedbStore {
                 .open_table(CALLBACKS)
                 .map_err(|e| self.io("open callbacks", e))?;
             let mut held = txn.open_table(HELD).map_err(|e| self.io("open held", e))?;
-            for record in &batch.gateway.held {
+            for record in &batch.core.held {
                 if record.events.is_empty() {
                     held.remove(record.tenant.as_str())
                         .map_err(|e| self.io("write held", e))?;
@@ -360,7 +360,7 @@ mod tests {
         let dir = temp_dir("roundtrip");
         let mut store = RedbStore::open(&dir).expect("open");
         let batch = Batch {
-            gateway: Changes {
+            core: Changes {
                 sessions: vec![session("s1", 2), session("s2", 0)],
                 deliveries: vec![delivery(7), delivery(8)],
                 ended: vec![],
@@ -396,7 +396,7 @@ mod tests {
         };
         store.commit(&batch).expect("commit");
         let mut second = Batch {
-            gateway: Changes {
+            core: Changes {
                 sessions: vec![session("s1", 1)],
                 forgotten: vec![("acme".into(), "s2".into())],
                 ended: vec![RequestId(7)],
@@ -413,17 +413,17 @@ mod tests {
 
         let store = RedbStore::open(&dir).expect("reopen");
         let stored = store.load().expect("load");
-        assert_eq!(stored.gateway.next_request, RequestId(10));
-        assert_eq!(stored.gateway.now, 2000);
+        assert_eq!(stored.core.next_request, RequestId(10));
+        assert_eq!(stored.core.now, 2000);
         assert_eq!(stored.next_callback, 4);
         assert_eq!(
-            stored.gateway.sessions,
-            vec![second.gateway.sessions.remove(0)],
+            stored.core.sessions,
+            vec![second.core.sessions.remove(0)],
             "s1 rewritten, s2 forgotten"
         );
-        assert_eq!(stored.gateway.deliveries, vec![delivery(8)]);
-        assert_eq!(stored.gateway.held.len(), 1);
-        assert_eq!(stored.gateway.held[0].events[0].at_ms, 7);
+        assert_eq!(stored.core.deliveries, vec![delivery(8)]);
+        assert_eq!(stored.core.held.len(), 1);
+        assert_eq!(stored.core.held[0].events[0].at_ms, 7);
         assert!(stored.callbacks.is_empty());
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -1,4 +1,4 @@
-//! Where webhook attempts go: the seam between the gateway (which decides what to
+//! Where webhook attempts go: the seam between the core (which decides what to
 //! send and when) and the transport (which sends).
 //!
 //! Replay uses [`ScriptedReceiver`]: nothing leaves the machine and a scenario scripts
@@ -54,7 +54,7 @@ impl std::fmt::Debug for Attempt {
 }
 
 /// Takes attempts. Returns the result when it is known at once (replay), or `None`
-/// when it will be reported through [`crate::gateway::Gateway::complete_attempt`].
+/// when it will be reported through `Core::complete_attempt` (`autoclose-core`).
 pub trait Outbound {
     /// Makes (or starts) one attempt.
     fn attempt(&mut self, attempt: Attempt) -> Option<AttemptResult>;
@@ -112,7 +112,7 @@ impl Outbound for ScriptedReceiver {
 }
 
 /// Keeps every attempt and answers none (they stay pending): lets a caller see what
-/// the gateway would send, e.g. to deliver it itself (`autoclose test-webhook`).
+/// the core would send, e.g. to deliver it itself (`autoclose test-webhook`).
 #[derive(Clone, Debug, Default)]
 pub struct Capture {
     attempts: Arc<Mutex<Vec<Attempt>>>,

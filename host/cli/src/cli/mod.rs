@@ -245,13 +245,13 @@ fn run(cli: Cli) -> Result<()> {
             plugin,
             quiet,
         } => {
-            let (gateway, config) = start(&config, plugin.as_deref(), ScriptedReceiver::default())?;
+            let (core, config) = start(&config, plugin.as_deref(), ScriptedReceiver::default())?;
             println!(
                 "ok: {} tenant(s), {} webhook(s)",
                 config.tenants.len(),
                 config.webhooks.len()
             );
-            check_config::explain_tenants(&gateway, quiet)
+            check_config::explain_tenants(&core, quiet)
         }
         Command::Schema { plugin } => {
             let runtime = Runtime::new(Default::default())?;

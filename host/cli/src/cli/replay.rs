@@ -24,7 +24,7 @@ pub fn run(
 ) -> Result<()> {
     let started = Instant::now();
     let receiver = ScriptedReceiver::default();
-    let (mut gateway, config) = super::start(config, plugin, receiver.clone())?;
+    let (mut core, config) = super::start(config, plugin, receiver.clone())?;
     let loaded = started.elapsed();
     // A bad line stops the run before any output: the whole scenario is checked
     // first. A regular file is then read a second time and replayed line by
@@ -58,7 +58,7 @@ pub fn run(
     let mut out = BufWriter::with_capacity(1 << 16, stdout);
     let bar = progress_bar(lines);
     let summary = replay::replay_with_progress(
-        &mut gateway,
+        &mut core,
         &receiver,
         source,
         replay::ReplayOptions { tail_ms, batch },
@@ -83,7 +83,7 @@ pub fn run(
         eprintln!(
             "replayed {} events of {} sessions ({} tenants) into {} actions in {:.3}s ({:.0} events/s, reading and parsing included); checked {} lines in {:.3}s ({:.0} lines/s); load and start {:.3}s; virtual end {} ms{}",
             summary.events,
-            gateway.sessions_seen(),
+            core.sessions_seen(),
             config.tenants.len(),
             summary.actions,
             replayed.as_secs_f64(),

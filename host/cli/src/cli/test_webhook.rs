@@ -30,7 +30,7 @@ pub fn run(
     warning: bool,
 ) -> Result<()> {
     let capture = Capture::default();
-    let (mut gateway, config) = super::start_with(config_path, plugin, Box::new(capture.clone()))?;
+    let (mut core, config) = super::start_with(config_path, plugin, Box::new(capture.clone()))?;
     if !config.tenants.iter().any(|t| t.name == tenant) {
         bail!("{}: no tenant {tenant:?}", config_path.display());
     }
@@ -52,8 +52,8 @@ pub fn run(
         attachment: false,
         sender_name: None,
     });
-    gateway.handle(start, &opened)?;
-    gateway.handle(start, &message)?;
+    core.handle(start, &opened)?;
+    core.handle(start, &message)?;
     let suffix = if warning { ".warning" } else { ".closed" };
     let horizon = start + 15 * 24 * 60 * 60 * 1000;
     let attempt = loop {
@@ -64,8 +64,8 @@ pub fn run(
         {
             break found;
         }
-        match gateway.next_due() {
-            Some(due) if due <= horizon => gateway.advance_to(due),
+        match core.next_due() {
+            Some(due) if due <= horizon => core.advance_to(due),
             _ => bail!(
                 "tenant {tenant:?} sends no {} push on channel {channel:?}: check its push.webhook and {}",
                 if warning { "warning" } else { "close" },

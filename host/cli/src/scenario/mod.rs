@@ -106,7 +106,7 @@ pub fn read(reader: impl BufRead) -> impl Iterator<Item = Result<ScenarioLine, S
 /// parsed and its time order checked again, but the sessions whose channel is known
 /// are not tracked again, which costs a look-up among all sessions on every line. A
 /// message whose channel is unknown (possible only if the file changed between the
-/// passes) is then refused by the gateway instead, with its line number.
+/// passes) is then refused by the core instead, with its line number.
 pub fn read_again(
     reader: impl BufRead,
 ) -> impl Iterator<Item = Result<ScenarioLine, ScenarioError>> {
@@ -360,7 +360,7 @@ mod tests {
         assert_eq!(whole.iter().map(|l| l.line).collect::<Vec<_>>(), [1, 3, 5]);
         assert_eq!(check(text.as_bytes()), Ok(3));
 
-        // Read again, a message of a session without a channel is left to the gateway
+        // Read again, a message of a session without a channel is left to the core
         // (the first pass refused it); time order is still checked.
         let no_channel =
             r#"{"at_ms":1000,"type":"message","tenant":"acme","session":"s9","sender":"agent"}"#;
