@@ -96,7 +96,7 @@ macro_rules! export_plugin {
             struct Exports;
 
             ::std::thread_local! {
-                static TENANTS: $crate::glue::Tenants<$plugin> = $crate::glue::Tenants::new();
+                static TENANTS: $crate::glue::Tenants<$plugin> = const { $crate::glue::Tenants::new() };
             }
 
             impl $crate::glue::About for Exports {

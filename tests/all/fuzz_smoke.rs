@@ -1,7 +1,7 @@
 //! The fuzz targets on every `cargo test`: each file of the checked-in corpus
 //! (`fuzz/corpus/<target>/`, seeds and every crash ever found), then a bounded run of
 //! deterministic mutations of them. Long campaigns run the same targets under
-//! libFuzzer with `cargo fuzz` (see README).
+//! libFuzzer with `cargo fuzz` (see docs/behaviour.md, "Fuzzing").
 
 use std::path::PathBuf;
 

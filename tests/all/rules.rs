@@ -1,4 +1,4 @@
-//! The auto-close rules (see README, "Behaviour"), each checked through the built
+//! The auto-close rules (see docs/behaviour.md), each checked through the built
 //! component running in the real host on virtual time.
 
 use autoclose_tests::{CONFIG, message, opened, scenario, summary, transcript};

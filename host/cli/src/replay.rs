@@ -55,7 +55,7 @@ pub struct ReplayOptions {
     pub tail_ms: u64,
     /// Deliver consecutive events of a tenant in one call where that changes nothing
     /// ([`Core::handle_all`]); off, every event gets a call of its own. Off by
-    /// default: it pays only where one tenant's events come in long runs (README,
+    /// default: it pays only where one tenant's events come in long runs (docs/figures.md,
     /// "Performance").
     pub batch: bool,
 }

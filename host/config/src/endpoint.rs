@@ -10,6 +10,8 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::FieldError;
+
 /// The gateway's callback for chat actions (post a message, close a session): signed
 /// and retried like a webhook. `Debug` redacts header values.
 #[derive(Clone, Debug, PartialEq)]
@@ -161,22 +163,21 @@ pub(crate) enum SecretSpec {
 }
 
 /// Checks one outbound endpoint (a webhook, or the gateway's callback): URL, method,
-/// header names, secrets, retry policy, body format and time-out. Errors are
-/// `(dotted path, reason)`.
+/// header names, secrets, retry policy, body format and time-out. Errors name the field.
 pub(crate) fn parse_endpoint(
     raw: RawWebhook,
     path: &str,
     url_key: &str,
     env: &impl Fn(&str) -> Option<String>,
-) -> Result<Webhook, (String, String)> {
+) -> Result<Webhook, FieldError> {
     let url = url::Url::parse(&raw.url).map_err(|e| {
-        (
+        FieldError::new(
             format!("{path}.{url_key}"),
             format!("{:?} is not a URL: {e}", raw.url),
         )
     })?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err((
+        return Err(FieldError::new(
             format!("{path}.{url_key}"),
             format!(
                 "{:?} must be an http:// or https:// URL with a host",
@@ -186,7 +187,7 @@ pub(crate) fn parse_endpoint(
     }
     let method = raw.method.unwrap_or_else(|| "POST".to_owned());
     if !matches!(method.as_str(), "POST" | "PUT" | "PATCH") {
-        return Err((
+        return Err(FieldError::new(
             format!("{path}.method"),
             format!("{method:?} is not allowed (use POST, PUT or PATCH)"),
         ));
@@ -197,7 +198,7 @@ pub(crate) fn parse_endpoint(
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
         if !valid {
-            return Err((
+            return Err(FieldError::new(
                 format!("{path}.headers"),
                 format!("{header:?} is not a valid header name"),
             ));
@@ -208,7 +209,7 @@ pub(crate) fn parse_endpoint(
         Some(SecretSpec::One(value)) => vec![value],
         Some(SecretSpec::Rotation(values)) if (1..=2).contains(&values.len()) => values,
         Some(SecretSpec::Rotation(_)) => {
-            return Err((
+            return Err(FieldError::new(
                 format!("{path}.secret"),
                 "give one secret, or two during a rotation".into(),
             ));
@@ -218,24 +219,24 @@ pub(crate) fn parse_endpoint(
         .iter()
         .map(|value| Secret::resolve(value, env))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|reason| (format!("{path}.secret"), reason))?;
+        .map_err(|reason| FieldError::new(format!("{path}.secret"), reason))?;
     let retry = raw
         .retry
         .map(RetryPolicy::from_raw)
         .transpose()
-        .map_err(|reason| (format!("{path}.retry"), reason))?
+        .map_err(|reason| FieldError::new(format!("{path}.retry"), reason))?
         .unwrap_or_default();
     let format = raw
         .format
         .map(Format::from_value)
         .transpose()
-        .map_err(|reason| (format!("{path}.format"), reason))?
+        .map_err(|reason| FieldError::new(format!("{path}.format"), reason))?
         .unwrap_or(Format::Standard);
     let timeout_ms = raw
         .timeout
         .map_or(DEFAULT_WEBHOOK_TIMEOUT_MS, |d| d.as_ms());
     if timeout_ms > 60_000 {
-        return Err((
+        return Err(FieldError::new(
             format!("{path}.timeout"),
             "must be at most 1m: a push that slow is not a push".into(),
         ));
@@ -260,11 +261,11 @@ fn resolve_env(value: &str, env: &impl Fn(&str) -> Option<String>) -> Result<Str
 }
 
 impl RawGateway {
-    /// The gateway's callback, checked as an endpoint. Errors are `(path, reason)`.
+    /// The gateway's callback, checked as an endpoint. Errors name the field.
     pub(crate) fn parse(
         self,
         env: &impl Fn(&str) -> Option<String>,
-    ) -> Result<GatewayCallback, (String, String)> {
+    ) -> Result<GatewayCallback, FieldError> {
         let raw = RawWebhook {
             url: self.actions_url,
             method: None,
@@ -282,16 +283,13 @@ impl RawGateway {
 impl RawIngest {
     /// The ingest settings over the defaults, each in its range. Errors are
     /// `(path, reason)`.
-    pub(crate) fn parse(
-        self,
-        env: &impl Fn(&str) -> Option<String>,
-    ) -> Result<Ingest, (String, String)> {
+    pub(crate) fn parse(self, env: &impl Fn(&str) -> Option<String>) -> Result<Ingest, FieldError> {
         let mut ingest = Ingest::default();
         if let Some(token) = self.token {
-            let token =
-                resolve_env(&token, env).map_err(|reason| ("ingest.token".into(), reason))?;
+            let token = resolve_env(&token, env)
+                .map_err(|reason| FieldError::new("ingest.token".into(), reason))?;
             if token.len() < 16 {
-                return Err((
+                return Err(FieldError::new(
                     "ingest.token".into(),
                     "must have at least 16 characters".into(),
                 ));
@@ -300,7 +298,7 @@ impl RawIngest {
         }
         if let Some(bytes) = self.max_body_bytes {
             if !(1024..=64 * 1024 * 1024).contains(&bytes) {
-                return Err((
+                return Err(FieldError::new(
                     "ingest.max_body_bytes".into(),
                     format!("{bytes} is out of range (1024 to 67108864)"),
                 ));
@@ -309,7 +307,7 @@ impl RawIngest {
         }
         if let Some(count) = self.max_events_per_request {
             if !(1..=100_000).contains(&count) {
-                return Err((
+                return Err(FieldError::new(
                     "ingest.max_events_per_request".into(),
                     format!("{count} is out of range (1 to 100000)"),
                 ));

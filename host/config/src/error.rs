@@ -51,3 +51,22 @@ pub enum ConfigError {
 
 /// Largest configuration file read: 16 MiB (about 30,000 tenants with rich settings).
 pub const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
+
+/// A value refused where it is: its dotted path in the file and why. What the parts of
+/// the parser return; [`ConfigError::Invalid`] adds the file.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {reason}")]
+pub struct FieldError {
+    /// Dotted path of the field, e.g. `webhooks.push.timeout`; empty for the whole
+    /// object being read.
+    pub path: String,
+    /// What is wrong and, where possible, how to fix it.
+    pub reason: String,
+}
+
+impl FieldError {
+    /// The refusal of the field at `path` for `reason`.
+    pub fn new(path: String, reason: String) -> Self {
+        FieldError { path, reason }
+    }
+}

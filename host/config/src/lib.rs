@@ -27,7 +27,7 @@ pub use endpoint::{
     GatewayCallback, Ingest, Webhook,
 };
 use endpoint::{RawGateway, RawIngest, RawWebhook, parse_endpoint};
-pub use error::{ConfigError, MAX_CONFIG_BYTES};
+pub use error::{ConfigError, FieldError, MAX_CONFIG_BYTES};
 pub use fields::fields;
 use limits::with_overrides;
 
@@ -259,17 +259,17 @@ impl HostConfig {
                 return Err(invalid("webhooks".into(), "a webhook name is empty".into()));
             }
             let webhook =
-                parse_endpoint(raw, &path, "url", &env).map_err(|(p, r)| invalid(p, r))?;
+                parse_endpoint(raw, &path, "url", &env).map_err(|e| invalid(e.path, e.reason))?;
             webhooks.insert(name, webhook);
         }
         let gateway = raw
             .gateway
             .map(|g| g.parse(&env))
             .transpose()
-            .map_err(|(p, r)| invalid(p, r))?;
+            .map_err(|e| invalid(e.path, e.reason))?;
         let ingest = match raw.ingest {
             None => Ingest::default(),
-            Some(raw) => raw.parse(&env).map_err(|(p, r)| invalid(p, r))?,
+            Some(raw) => raw.parse(&env).map_err(|e| invalid(e.path, e.reason))?,
         };
 
         let limits = raw.limits;
@@ -293,16 +293,19 @@ impl HostConfig {
             }
             let component_limits = match component.limits {
                 None => limits,
-                Some(overrides) => {
-                    with_overrides(&limits, overrides).map_err(|(field, reason)| {
+                Some(overrides) => with_overrides(&limits, overrides).map_err(
+                    |FieldError {
+                         path: field,
+                         reason,
+                     }| {
                         let at = if field.is_empty() {
                             format!("{path}.{LIMITS_KEY}")
                         } else {
                             format!("{path}.{LIMITS_KEY}.{field}")
                         };
                         invalid(at, reason)
-                    })?
-                }
+                    },
+                )?,
             };
             components.insert(
                 name,
@@ -388,16 +391,19 @@ impl HostConfig {
             };
             let tenant_limits = match doc.remove(LIMITS_KEY) {
                 None => base_limits,
-                Some(overrides) => {
-                    with_overrides(&base_limits, overrides).map_err(|(field, reason)| {
+                Some(overrides) => with_overrides(&base_limits, overrides).map_err(
+                    |FieldError {
+                         path: field,
+                         reason,
+                     }| {
                         let path = if field.is_empty() {
                             format!("tenants.{name}.{LIMITS_KEY}")
                         } else {
                             format!("tenants.{name}.{LIMITS_KEY}.{field}")
                         };
                         invalid(path, reason)
-                    })?
-                }
+                    },
+                )?,
             };
             tenants.push(TenantConfig {
                 limits: tenant_limits,

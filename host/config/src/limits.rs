@@ -2,20 +2,27 @@
 
 use serde_json::Value;
 
+use crate::FieldError;
+
 use crate::Limits;
 
 /// `base` with the fields of `overrides` (a component's or tenant's `limits` object)
-/// replacing its own. Errors are `(field, reason)`.
-pub(crate) fn with_overrides(base: &Limits, overrides: Value) -> Result<Limits, (String, String)> {
+/// replacing its own. Errors name the field inside the limits object.
+pub(crate) fn with_overrides(base: &Limits, overrides: Value) -> Result<Limits, FieldError> {
     let Value::Object(overrides) = overrides else {
-        return Err((
+        return Err(FieldError::new(
             String::new(),
             format!("must be an object of limits, not {overrides}"),
         ));
     };
     let mut merged = match serde_json::to_value(base) {
         Ok(Value::Object(map)) => map,
-        _ => return Err((String::new(), "limits could not be merged".to_owned())),
+        _ => {
+            return Err(FieldError::new(
+                String::new(),
+                "limits could not be merged".to_owned(),
+            ));
+        }
     };
     // The name limits had before contract 0.4.0 is read as the new one.
     merged.extend(
@@ -28,14 +35,16 @@ pub(crate) fn with_overrides(base: &Limits, overrides: Value) -> Result<Limits, 
     );
     let limits: Limits =
         crate::fields(Value::Object(merged)).map_err(|e| match e.split_once(": ") {
-            Some((field, reason)) if !field.contains(' ') => (field.to_owned(), reason.to_owned()),
-            _ => (String::new(), e),
+            Some((field, reason)) if !field.contains(' ') => {
+                FieldError::new(field.to_owned(), reason.to_owned())
+            }
+            _ => FieldError::new(String::new(), e),
         })?;
     limits
         .check()
-        .map_err(|(name, reason)| (name.to_owned(), reason))?;
+        .map_err(|(name, reason)| FieldError::new(name.to_owned(), reason))?;
     if limits.memory_mib > base.memory_mib {
-        return Err((
+        return Err(FieldError::new(
             "memory_mib".to_owned(),
             format!(
                 "{} is more than the host-wide limits.memory_mib ({}), which sizes every instance's reservation",

@@ -36,7 +36,7 @@ pub const MAX_BATCH_EVENTS: usize = 32;
 
 /// Fewest events worth one call: a list costs an allocation in the guest and more
 /// lowering than the single-event hooks' registers, which a call with two or three
-/// events does not earn back (measured on the replay bench: see README).
+/// events does not earn back (measured on the replay bench: see docs/figures.md).
 pub const MIN_BATCH_EVENTS: usize = 4;
 
 /// Events gathered for one call, as parallel lists (scanning the sessions touches a

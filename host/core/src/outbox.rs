@@ -55,16 +55,19 @@ impl Outbox {
     }
 
     /// Deliveries of `tenant` under way.
+    #[inline]
     pub fn count(&self, tenant: TenantId) -> usize {
         self.per_tenant.get(&tenant).copied().unwrap_or(0)
     }
 
     /// The delivery `request`.
+    #[inline]
     pub fn get(&self, request: RequestId) -> Option<&Delivery> {
         self.deliveries.get(&request)
     }
 
     /// The delivery `request`, mutably.
+    #[inline]
     pub fn get_mut(&mut self, request: RequestId) -> Option<&mut Delivery> {
         self.deliveries.get_mut(&request)
     }

@@ -19,6 +19,7 @@ pub struct Channels {
 
 impl Channels {
     /// The handle of `name`, allocating one on first sight.
+    #[inline]
     pub fn intern(&mut self, name: &str) -> ChannelId {
         if let Some(id) = self.ids.get(name) {
             return *id;
@@ -31,11 +32,13 @@ impl Channels {
     }
 
     /// The handle of `name` if it was interned.
+    #[inline]
     pub fn get(&self, name: &str) -> Option<ChannelId> {
         self.ids.get(name).copied()
     }
 
     /// The name behind `id`.
+    #[inline]
     pub fn name(&self, id: ChannelId) -> Option<&str> {
         self.names.get(id.0 as usize).map(|n| &**n)
     }
@@ -102,11 +105,13 @@ impl Sessions {
     }
 
     /// The id of `tenant`'s session `external`, if it is known.
+    #[inline]
     pub fn find(&self, tenant: TenantId, external: &str) -> Option<SessionId> {
         self.by_key.get(&tenant)?.get(external).copied()
     }
 
     /// The session `id`.
+    #[inline]
     pub fn get(&self, id: SessionId) -> Option<&Session> {
         self.records.get(&id)
     }
@@ -129,12 +134,14 @@ impl Sessions {
     }
 
     /// The session `id`, mutably.
+    #[inline]
     pub fn get_mut(&mut self, id: SessionId) -> Option<&mut Session> {
         self.records.get_mut(&id)
     }
 
     /// The session `id` if it belongs to `tenant` and is open: the view a tenant's
     /// plugin gets, so that one tenant can never reach another's sessions.
+    #[inline]
     pub fn open_of(&self, tenant: TenantId, id: SessionId) -> Option<&Session> {
         self.get(id).filter(|s| s.tenant == tenant && !s.closed)
     }

@@ -58,6 +58,7 @@ impl HostState {
     }
 
     /// The gateway's id of `session` (empty for an unknown one).
+    #[inline]
     pub fn external(&self, session: SessionId) -> String {
         self.sessions
             .get(session)
@@ -67,10 +68,12 @@ impl HostState {
 }
 
 impl World for HostState {
+    #[inline]
     fn now(&self) -> u64 {
         self.now
     }
 
+    #[inline]
     fn session(&self, tenant: TenantId, session: SessionId) -> Option<SessionView<'_>> {
         self.sessions
             .get(session)
@@ -84,6 +87,7 @@ impl World for HostState {
             })
     }
 
+    #[inline]
     fn channel_name(&self, tenant: TenantId, channel: ChannelId) -> Option<&str> {
         if !self.channel_users.contains(&(tenant, channel)) {
             return None;
@@ -91,30 +95,37 @@ impl World for HostState {
         self.channels.name(channel)
     }
 
+    #[inline]
     fn timer_pending(&self, key: TimerKey) -> bool {
         self.timers.contains(key)
     }
 
+    #[inline]
     fn timer_keys(&self, session: SessionId) -> impl Iterator<Item = u32> + '_ {
         self.timers.keys_of(session).map(|k| k.key)
     }
 
+    #[inline]
     fn timers_of(&self, tenant: TenantId) -> usize {
         self.timers.count_of(tenant)
     }
 
+    #[inline]
     fn webhook_configured(&self, webhook: &str) -> bool {
         self.webhooks.contains_key(webhook)
     }
 
+    #[inline]
     fn webhook_gone(&self, tenant: TenantId, webhook: &str) -> bool {
         self.gone.contains(&(tenant, webhook.to_owned()))
     }
 
+    #[inline]
     fn in_flight(&self, tenant: TenantId) -> usize {
         self.outbox.count(tenant)
     }
 
+    #[inline]
     fn next_request(&mut self) -> RequestId {
         let id = self.next_request;
         self.next_request = RequestId(id.0 + 1);

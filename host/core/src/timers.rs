@@ -76,6 +76,7 @@ impl TimerStore {
     }
 
     /// Whether `key` is pending.
+    #[inline]
     pub fn contains(&self, key: TimerKey) -> bool {
         self.entries.contains_key(&key)
     }
@@ -96,6 +97,7 @@ impl TimerStore {
     }
 
     /// The keys `session` has pending.
+    #[inline]
     pub fn keys_of(&self, session: SessionId) -> impl Iterator<Item = TimerKey> + '_ {
         let (first, last) = (
             TimerKey { session, key: 0 },
@@ -194,6 +196,7 @@ impl TimerStore {
     }
 
     /// How many timers `tenant` has pending.
+    #[inline]
     pub fn count_of(&self, tenant: TenantId) -> usize {
         self.per_tenant.get(&tenant).copied().unwrap_or(0)
     }

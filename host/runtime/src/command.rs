@@ -67,6 +67,7 @@ pub struct SendRequest {
 
 impl Command {
     /// The session the command acts on: it counts against that session's event.
+    #[inline]
     pub fn session(&self) -> SessionId {
         match self {
             Command::SetTimer { key, .. } | Command::CancelTimer(key) => key.session,

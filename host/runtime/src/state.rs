@@ -137,6 +137,7 @@ impl<W: World> InstanceState<W> {
 
     /// Records `command`, counting it against the event of the session it names (in a
     /// call with one event, against that event whatever the session).
+    #[inline]
     pub(crate) fn push(&mut self, command: Command) -> wasmtime::Result<()> {
         let limit = self.limits.actions_per_event;
         let counted = if self.call_sessions.len() <= 1 {
@@ -165,11 +166,13 @@ impl<W: World> InstanceState<W> {
     }
 
     /// This tenant's session `session`, open or closed.
+    #[inline]
     pub(crate) fn session(&self, session: SessionId) -> Option<SessionView<'_>> {
         self.lent.session(self.tenant, session)
     }
 
     /// Whether `session` is this tenant's, open, and not closed earlier in this call.
+    #[inline]
     pub(crate) fn may_act_on(&self, session: SessionId) -> bool {
         self.session(session).is_some_and(|s| !s.closed)
             && !self
@@ -179,6 +182,7 @@ impl<W: World> InstanceState<W> {
     }
 
     /// The gateway's id of this tenant's session `session`.
+    #[inline]
     pub(crate) fn external(&self, session: SessionId) -> Option<&str> {
         self.session(session).map(|s| s.external)
     }

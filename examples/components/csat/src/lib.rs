@@ -6,7 +6,7 @@
 //! has: settings checked at `configure` with errors that name the field, a policy in
 //! plain Rust tested natively ([`survey`]), state kept in the host rather than in the
 //! instance (`sessions.state`), and a webhook sent as a last notice while the host
-//! reports the session's close. See "Writing your own component" in the README.
+//! reports the session's close. See "Writing your own component" in docs/contract.md.
 
 #![warn(missing_docs)]
 
