@@ -4,9 +4,10 @@
 use autoclose_runtime::{Command, SessionId, TenantId};
 
 use crate::action::{Action, ActionKind};
+use crate::bounds::MIN_TIMER_DELAY_MS;
+use crate::core::Core;
 use crate::hook::FollowUp;
 use crate::state::HostState;
-use crate::{Core, MIN_TIMER_DELAY_MS};
 
 impl Core {
     /// Drops what the plugin kept for a session once the hook reporting its close has

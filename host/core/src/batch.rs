@@ -25,10 +25,12 @@
 
 use autoclose_runtime::{Call, Command, SessionId, TenantId};
 
+use crate::bounds::{MAX_TIME_MS, MIN_TIMER_DELAY_MS};
+use crate::core::Core;
 use crate::error::EventError;
 use crate::event::GatewayEvent;
+use crate::gathered::Batch;
 use crate::hook::Hook;
-use crate::{Core, MAX_TIME_MS, MIN_TIMER_DELAY_MS};
 
 /// Most events one call carries: enough to spread a call's fixed cost thinly, few
 /// enough that per-event bookkeeping in the host (which scans the batch) stays cheap.
@@ -38,42 +40,6 @@ pub const MAX_BATCH_EVENTS: usize = 32;
 /// lowering than the single-event hooks' registers, which a call with two or three
 /// events does not earn back (measured on the replay bench: see docs/figures.md).
 pub const MIN_BATCH_EVENTS: usize = 4;
-
-/// Events gathered for one call, as parallel lists (scanning the sessions touches a
-/// few cache lines, not every event).
-#[derive(Default)]
-pub(crate) struct Batch {
-    tenant: TenantId,
-    /// Each event's host time.
-    times: Vec<u64>,
-    /// Each event's session.
-    sessions: Vec<SessionId>,
-    /// The events.
-    hooks: Vec<Hook>,
-    /// Per event of the call being made, how often it was delivered before.
-    redeliveries: Vec<u8>,
-    /// When the first timer, retry or wake-up was due as the batch began.
-    due: Option<u64>,
-}
-
-impl Batch {
-    pub(crate) fn len(&self) -> usize {
-        self.hooks.len()
-    }
-
-    pub(crate) fn push(&mut self, tenant: TenantId, at: u64, hook: Hook) {
-        self.tenant = tenant;
-        self.times.push(at);
-        self.sessions.push(hook.session());
-        self.hooks.push(hook);
-    }
-
-    /// The events, emptying the batch.
-    pub(crate) fn take(&mut self) -> Vec<(u64, Hook)> {
-        self.sessions.clear();
-        self.times.drain(..).zip(self.hooks.drain(..)).collect()
-    }
-}
 
 impl Core {
     /// Handles `events` (each with its host time, in order) as [`Core::handle`]

@@ -12,13 +12,14 @@ use autoclose_runtime::{SessionId, TenantId};
 use autoclose_webhook::outbound::Outbound;
 
 use crate::action::Action;
-use crate::batch::Batch;
+use crate::bounds::MAX_TIME_MS;
+use crate::changes::Journal;
 use crate::error::CoreError;
+use crate::gathered::Batch;
 use crate::hook::FollowUp;
-use crate::journal::Journal;
 use crate::state::HostState;
+use crate::state::{PluginComponent, Runtime};
 use crate::tenant::{StartError, Tenant, TenantStats};
-use crate::{MAX_TIME_MS, PluginComponent, Runtime};
 
 /// Sessions, timers and the tenants' plugin instances.
 pub struct Core {

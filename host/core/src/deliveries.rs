@@ -10,9 +10,10 @@ use autoclose_webhook::retry::{self, AttemptResult, Decision};
 use autoclose_webhook::signing;
 
 use crate::action::{Action, ActionKind};
+use crate::bounds::rfc3339;
+use crate::core::Core;
 use crate::hook::FollowUp;
 use crate::outbox::Delivery;
-use crate::{Core, rfc3339};
 
 impl Core {
     /// Renders a plugin's request in the webhook's format, records it, and makes the

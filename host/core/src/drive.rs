@@ -17,13 +17,14 @@ use autoclose_runtime::bindings::chat_gateway::plugin::events::{
 use autoclose_runtime::{RequestId, SessionId, TenantId, TimerKey};
 use autoclose_webhook::retry::AttemptResult;
 
+use crate::bounds::{MAX_FOLLOW_UPS, MAX_TIME_MS};
+use crate::core::Core;
 use crate::error::EventError;
 use crate::event::GatewayEvent;
 use crate::hook::{FollowUp, Hook, session_hook};
 use crate::invoke::Invoked;
 use crate::tenant::MAX_QUEUED_EVENTS;
 use crate::timers::FiredTimer;
-use crate::{Core, MAX_FOLLOW_UPS, MAX_TIME_MS};
 
 impl Core {
     /// Handles `event` at host time `at`: first fires the timers due before `at`, then

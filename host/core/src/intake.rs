@@ -7,11 +7,11 @@ use autoclose_runtime::bindings::chat_gateway::plugin::events::{
 };
 use autoclose_runtime::bindings::chat_gateway::plugin::types::{Presence, SenderRole};
 
-use crate::Core;
+use crate::bounds::{MAX_TIME_MS, MAX_UNKNOWN_TENANTS_REMEMBERED};
+use crate::core::Core;
 use crate::error::EventError;
 use crate::event::{ChannelNeed, GatewayEvent, OpenedEvent, PresenceEvent, Sender, Visibility};
 use crate::hook::{Hook, message_fields, session_hook};
-use crate::{MAX_TIME_MS, MAX_UNKNOWN_TENANTS_REMEMBERED};
 
 impl Core {
     /// Records what `event` tells the host (a session opened, the user's presence, a

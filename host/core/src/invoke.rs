@@ -4,9 +4,10 @@
 
 use autoclose_runtime::{Command, SessionId, TenantId, TimerKey};
 
+use crate::bounds::MAX_TIMER_REDELIVERIES;
+use crate::core::Core;
 use crate::hook::Hook;
 use crate::tenant::StartError;
-use crate::{Core, MAX_TIMER_REDELIVERIES};
 
 /// What came of invoking a hook.
 pub(crate) enum Invoked {

@@ -9,7 +9,6 @@
 //! outcomes), and the set of webhooks that answered 410 (they are tried again after a
 //! restart).
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use autoclose_runtime::bindings::chat_gateway::plugin::events::{
@@ -25,30 +24,8 @@ use crate::records::{
     Changes, DeliveryRecord, HeldRecord, SessionRecord, Snapshot, StoredPresence, TimerRecord,
 };
 
-use crate::Core;
-
-/// What changed since the changes were last taken.
-#[derive(Debug, Default)]
-pub(crate) struct Journal {
-    sessions: HashSet<SessionId>,
-    deliveries: HashSet<RequestId>,
-    forgotten: Vec<(String, String)>,
-    held: HashSet<TenantId>,
-    /// Tenants no longer configured whose held events were left out.
-    held_dropped: Vec<String>,
-}
-
-impl Journal {
-    /// Notes that `session`'s record (or its timers) changed.
-    pub(crate) fn note_session(&mut self, session: SessionId) {
-        self.sessions.insert(session);
-    }
-
-    /// Notes that `tenant`'s held events changed.
-    pub(crate) fn note_held(&mut self, tenant: TenantId) {
-        self.held.insert(tenant);
-    }
-}
+use crate::changes::Journal;
+use crate::core::Core;
 
 /// What [`Core::restore`] put back and what it had to leave out.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

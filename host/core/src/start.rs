@@ -8,7 +8,7 @@ use std::sync::Arc;
 use autoclose_config::HostConfig;
 use autoclose_runtime::LoadError;
 
-use crate::{PluginComponent, Runtime};
+use crate::state::{PluginComponent, Runtime};
 
 /// How the built-in component is labelled in errors and reports.
 pub const BUILT_IN: &str = "built-in";

@@ -132,3 +132,9 @@ impl World for HostState {
         id
     }
 }
+
+/// The runtime the core's tenants run on: instances that read the core's state.
+pub type Runtime = autoclose_runtime::Runtime<HostState>;
+
+/// A component loaded for the core's tenants.
+pub type PluginComponent = autoclose_runtime::PluginComponent<HostState>;

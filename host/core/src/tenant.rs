@@ -13,7 +13,7 @@ use autoclose_runtime::{Instance, InstanceState, TenantId};
 
 use crate::hook::Hook;
 use crate::state::HostState;
-use crate::{PluginComponent, Runtime};
+use crate::state::{PluginComponent, Runtime};
 
 /// Events kept per backed-off tenant, delivered in order when it is back; beyond this
 /// the oldest are dropped.
