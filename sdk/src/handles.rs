@@ -129,17 +129,37 @@ pub fn log(level: Level, message: &str) {
     logging::log(level, None, message);
 }
 
+/// The handles every event about a session's chat carries, and the plugin state
+/// delivered with it.
+macro_rules! session_event_handles {
+    ($($event:ty: $what:literal),* $(,)?) => {$(
+        impl $event {
+            #[doc = concat!("The session ", $what, ".")]
+            pub fn session(&self) -> Session {
+                Session(self.session)
+            }
+
+            /// The session's channel.
+            pub fn channel(&self) -> Channel {
+                Channel(self.channel)
+            }
+
+            /// What this plugin kept for the session, delivered with the event; empty
+            /// when none.
+            pub fn state(&self) -> &[u8] {
+                self.state.as_deref().unwrap_or_default()
+            }
+        }
+    )*};
+}
+
+session_event_handles!(
+    MessageEvent: "the message was written in",
+    SessionEvent: "concerned",
+    TimerEvent: "the timer was set for",
+);
+
 impl MessageEvent {
-    /// The session the message was written in.
-    pub fn session(&self) -> Session {
-        Session(self.session)
-    }
-
-    /// The session's channel.
-    pub fn channel(&self) -> Channel {
-        Channel(self.channel)
-    }
-
     /// The text, if the tenant asked for it (`MessageFields::TEXT`) and the gateway
     /// gave one.
     pub fn text(&self) -> Option<&str> {
@@ -174,48 +194,6 @@ impl MessageEvent {
             .flatten()
             .find_map(pick)
             .map(String::as_str)
-    }
-
-    /// What this plugin kept for the session, delivered with the event; empty when
-    /// none.
-    pub fn state(&self) -> &[u8] {
-        self.state.as_deref().unwrap_or_default()
-    }
-}
-
-impl SessionEvent {
-    /// The session concerned.
-    pub fn session(&self) -> Session {
-        Session(self.session)
-    }
-
-    /// The session's channel.
-    pub fn channel(&self) -> Channel {
-        Channel(self.channel)
-    }
-
-    /// What this plugin kept for the session, delivered with the event; empty when
-    /// none.
-    pub fn state(&self) -> &[u8] {
-        self.state.as_deref().unwrap_or_default()
-    }
-}
-
-impl TimerEvent {
-    /// The session the timer was set for.
-    pub fn session(&self) -> Session {
-        Session(self.session)
-    }
-
-    /// The session's channel.
-    pub fn channel(&self) -> Channel {
-        Channel(self.channel)
-    }
-
-    /// What this plugin kept for the session, delivered with the event; empty when
-    /// none.
-    pub fn state(&self) -> &[u8] {
-        self.state.as_deref().unwrap_or_default()
     }
 }
 

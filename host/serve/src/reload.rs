@@ -91,6 +91,21 @@ pub fn build(
     })
 }
 
+/// Why a reload was refused; the running configuration is unchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The new files were refused (a bad file, a component that fails to load or to
+    /// configure a tenant).
+    #[error(transparent)]
+    Refused(#[from] ServeError),
+    /// The task building the new cores failed.
+    #[error("the reload task failed: {0}")]
+    Task(String),
+    /// An engine stopped before or during the swap.
+    #[error("the engine has stopped")]
+    Stopped,
+}
+
 /// What a reload carried over.
 #[derive(Clone, Debug, Serialize)]
 pub struct ReloadReport {
@@ -148,7 +163,7 @@ impl Reloader {
     }
 
     /// Re-reads the files and swaps in the new cores, or explains why not.
-    pub async fn reload(&self) -> Result<ReloadReport, String> {
+    pub async fn reload(&self) -> Result<ReloadReport, ReloadError> {
         let result = self.try_reload().await;
         match &result {
             Ok(report) => {
@@ -171,7 +186,7 @@ impl Reloader {
         result
     }
 
-    async fn try_reload(&self) -> Result<ReloadReport, String> {
+    async fn try_reload(&self) -> Result<ReloadReport, ReloadError> {
         let mut current = self.current.lock().await;
         let sources = self.sources.clone();
         let previous = (current.runtime.clone(), current.default.clone());
@@ -180,8 +195,7 @@ impl Reloader {
             build(&sources, Some((&previous.0, &previous.1)), &collectors)
         })
         .await
-        .map_err(|e| format!("the reload task failed: {e}"))?
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| ReloadError::Task(e.to_string()))??;
         let mut not_applied = Vec::new();
         if built.ingest != current.ingest {
             not_applied.push("ingest (needs a restart)".to_owned());
@@ -201,7 +215,7 @@ impl Reloader {
                     callback: Box::new(built.callback.clone()),
                     reply,
                 })
-                .map_err(|_| "the engine has stopped".to_owned())?;
+                .map_err(|_| ReloadError::Stopped)?;
             answers.push(answer);
         }
         let mut report = ReloadReport {
@@ -213,9 +227,7 @@ impl Reloader {
             not_applied,
         };
         for answer in answers {
-            let restored = answer
-                .await
-                .map_err(|_| "the engine stopped during the reload".to_owned())?;
+            let restored = answer.await.map_err(|_| ReloadError::Stopped)?;
             report.sessions += restored.sessions;
             report.timers += restored.timers;
             report.deliveries += restored.deliveries;
