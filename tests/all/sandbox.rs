@@ -445,3 +445,85 @@ fn a_component_answering_every_outcome_with_a_request_is_cut_after_256_follow_up
     let sends = out.iter().filter(|a| a["action"] == "webhook").count();
     assert_eq!(sends, 257);
 }
+
+#[test]
+fn a_tenant_that_cannot_start_is_held_failed_while_the_others_run() {
+    use autoclose_config::HostConfig;
+    use autoclose_core::{Core, start};
+    use autoclose_serve::engine::event_type;
+    use autoclose_webhook::outbound::ScriptedReceiver;
+
+    let text = CONFIG
+        .replacen(
+            r#""tenants": {"#,
+            r#""tenants": {"bad": {"component": "{MISBEHAVING}", "on_configure": "trap"}, "gone": {"component": "no/such/component.wasm"},"#,
+            1,
+        )
+        .replace("{MISBEHAVING}", autoclose_tests::MISBEHAVING_PLUGIN);
+    let config = HostConfig::parse(&text, std::path::Path::new("held.json"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let runtime = start::runtime_for(&config).unwrap_or_else(|e| panic!("{e}"));
+    let default = start::default_component(&runtime, None, autoclose::DEFAULT_PLUGIN)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let receiver = ScriptedReceiver::default();
+    let (core, failures) =
+        Core::holding_failures(runtime, &config, default, Box::new(receiver.clone()));
+    let failed: Vec<String> = failures.iter().map(|f| f.to_string()).collect();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert!(
+        failed[0].starts_with("tenants.bad: component "),
+        "{failed:?}"
+    );
+    assert!(
+        failed[1].starts_with("tenants.gone.component: "),
+        "{failed:?}"
+    );
+    let failing: Vec<String> = core
+        .failing_tenants()
+        .into_iter()
+        .map(|f| f.tenant)
+        .collect();
+    assert_eq!(failing, vec!["bad", "gone"]);
+
+    let lines = scenario(&[
+        (0, opened("bad", "b1", "web_chat")),
+        (0, opened("acme", "s1", "web_chat")),
+        (1_000, message("bad", "b1", "agent")),
+        (1_000, message("acme", "s1", "agent")),
+    ]);
+    let mut tested = autoclose_tests::TestCore { core, receiver };
+    let transcript = replay_on(&mut tested, &lines).unwrap_or_else(|e| panic!("{e}"));
+    let acme: Vec<String> = summary(&transcript)
+        .into_iter()
+        .filter(|l| l.contains("acme/"))
+        .collect();
+    assert_eq!(
+        acme,
+        vec![
+            "181000 post_message acme/s1 warning",
+            "181000 webhook acme/s1 chat.auto_close.warning",
+            "301000 post_message acme/s1 close",
+            "301000 close_session acme/s1 inactivity",
+        ]
+    );
+    assert!(
+        transcript.iter().all(|a| a["tenant"] != "bad"),
+        "nothing of the failed tenant runs"
+    );
+    // Its events are held, in order, for when it starts (durably, where the core's
+    // changes are stored); it is tried again on the back-off, and fails again.
+    let stats = tested.core.tenant_stats("bad").unwrap_or_default();
+    assert_eq!(stats.events_dropped, 0, "{stats:?}");
+    assert!(
+        stats.hooks_failed > 2,
+        "tried again on the back-off: {stats:?}"
+    );
+    let snapshot = tested.core.snapshot();
+    let held: Vec<&str> = snapshot
+        .held
+        .iter()
+        .filter(|h| h.tenant == "bad")
+        .flat_map(|h| h.events.iter().map(|e| event_type(&e.event)))
+        .collect();
+    assert_eq!(held, vec!["session_opened", "message"]);
+}

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use autoclose_tests::receiver::{Received, Receiver};
-use autoclose_tests::server::{Server, scratch, spawn};
+use autoclose_tests::server::{Server, scratch, spawn, spawn_with};
 use serde_json::{Value, json};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_autoclose-cli-under-test");
@@ -365,38 +365,176 @@ fn a_pending_timer_survives_a_reload_and_a_bad_config_is_refused() {
     assert_eq!(report["timers"], 1, "{report}");
     assert_eq!(report["sessions"], 1, "{report}");
 
-    // A bad one is refused, naming the field; the running one carries on.
+    // A tenant's bad settings are refused, naming the field; the tenant keeps the
+    // settings it ran (the others would take theirs).
     write(
         &config_path,
         &config(&actions, &push, "Broken", 5).replace("\"7s\"", "\"7 minutes\""),
     );
     let (status, answer) = server.post("/v1/admin/reload", Some(TOKEN), "");
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["refused"][0]["tenant"], "acme", "{answer}");
+    assert_eq!(answer["refused"][0]["kept_previous"], true, "{answer}");
+    let error = answer["refused"][0]["error"].as_str().unwrap_or("");
+    assert!(error.contains("close.after"), "{error}");
+    assert_eq!(answer["applied"], json!([]), "{answer}");
+
+    // SIGHUP with the same file: the same, and logged.
+    server.signal("HUP");
+    server.wait_for_log("the tenant's new settings were refused", 2, WAIT);
+    // A host-level error refuses the whole reload: nothing changes.
+    write(
+        &config_path,
+        &config(&actions, &push, "Broken", 5).replace("4096", "10"),
+    );
+    let (status, answer) = server.post("/v1/admin/reload", Some(TOKEN), "");
     assert_eq!(status, 422, "{answer}");
     let error = answer["error"].as_str().unwrap_or("");
-    assert!(error.contains("close.after"), "{error}");
+    assert!(error.contains("ingest.max_body_bytes"), "{error}");
     assert!(error.contains("unchanged"), "{error}");
-
-    // SIGHUP with the bad file: refused too, and logged.
-    server.signal("HUP");
-    server.wait_for_log("reload refused", 2, WAIT);
     let received = actions.wait_until("r1's close", WAIT, |r| has_close(r, "r1"));
     let texts: Vec<Value> = received.iter().map(|r| body(r)["text"].clone()).collect();
     assert_eq!(
         texts[0], "After reload",
-        "the timer set before the reload fired after it"
+        "the timer set before the reload fired after it, with the settings acme kept"
     );
     let (_, metrics) = server.get("/metrics");
-    assert!(
-        metrics.contains("autoclose_reloads_total{outcome=\"ok\"} 1"),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains("autoclose_reloads_total{outcome=\"refused\"} 2"),
-        "{metrics}"
-    );
+    for (outcome, count) in [("ok", 1), ("partial", 2), ("refused", 1)] {
+        assert!(
+            metrics.contains(&format!(
+                "autoclose_reloads_total{{outcome=\"{outcome}\"}} {count}"
+            )),
+            "{outcome}: {metrics}"
+        );
+    }
     let (status, stderr) = server.terminate(WAIT);
     assert!(status.success(), "{stderr}");
     assert!(stderr.contains("reload refused"), "{stderr}");
+}
+
+/// `config` with two more tenants that cannot start: `loopy` runs the misbehaving
+/// component, which loops in `configure` when `on_configure` is `loop`, and `picky`'s
+/// auto-close settings are refused when `picky_close` is not a duration.
+fn with_failing_tenants(config: &str, on_configure: &str, picky_close: &str) -> String {
+    let mut value: Value = serde_json::from_str(config).unwrap_or(Value::Null);
+    value["tenants"]["loopy"] = json!({
+        "component": autoclose_tests::MISBEHAVING_PLUGIN,
+        "on_configure": on_configure,
+    });
+    value["tenants"]["picky"] = json!({
+        "auto_close": {"close": {"after": picky_close, "message": "Picky closed."}}
+    });
+    value.to_string()
+}
+
+#[test]
+fn a_tenant_that_cannot_start_stops_no_other_and_its_events_wait_for_the_fix() {
+    let dir = scratch("serve-isolation");
+    let actions = Receiver::start(vec![]);
+    let push = Receiver::start(vec![]);
+    let config_path = dir.join("config.json");
+    let good = config(&actions, &push, "Still there?", 1);
+    write(&config_path, &with_failing_tenants(&good, "loop", "soon"));
+
+    // --strict refuses to start, naming the first failure.
+    let child = spawn_with(
+        BINARY,
+        &config_path,
+        &dir.join("strict"),
+        &[],
+        &["--strict"],
+    );
+    let output = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("--strict refuses to start"), "{stderr}");
+    assert!(stderr.contains("1 more failed too"), "{stderr}");
+
+    let server = Server::start(BINARY, &config_path, &dir.join("data"), &[]);
+    let (status, health) = server.get("/healthz");
+    assert_eq!(
+        status, 200,
+        "a degraded node stays in the load balancer: {health}"
+    );
+    let health: Value = serde_json::from_str(&health).unwrap_or(Value::Null);
+    assert_eq!(health["status"], "degraded", "{health}");
+    let failing: Vec<&str> = health["failing"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|f| f["tenant"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(failing, vec!["loopy", "picky"], "{health}");
+    let reasons = health["failing"].to_string();
+    assert!(
+        reasons.contains("interrupt"),
+        "loopy ran out of time: {reasons}"
+    );
+    assert!(
+        reasons.contains("close.after"),
+        "picky's settings: {reasons}"
+    );
+
+    // acme carries on: warned and closed on time.
+    server.ingest(
+        Some(TOKEN),
+        &json!([opened("w1", "web_chat"), said("w1", "agent")]),
+    );
+    // picky's chat is held while its settings are refused.
+    let picky = |kind: &str, session: &str| {
+        let mut event = if kind == "opened" {
+            opened(session, "web_chat")
+        } else {
+            said(session, kind)
+        };
+        event["tenant"] = json!("picky");
+        event
+    };
+    server.ingest(
+        Some(TOKEN),
+        &json!([picky("opened", "p1"), picky("agent", "p1")]),
+    );
+    actions.wait_until("acme's close", WAIT, |r| has_close(r, "w1"));
+    assert!(
+        !actions
+            .received()
+            .iter()
+            .any(|r| body(r)["tenant"] == "picky"),
+        "nothing of picky's runs while it fails"
+    );
+    let (_, metrics) = server.get("/metrics");
+    assert!(
+        metrics.contains("autoclose_failing_tenants{shard=\"0\"} 2"),
+        "{metrics}"
+    );
+
+    // Both are fixed in the file; the reload applies them, and picky's held events
+    // run in order: its chat closes after the fixed timings.
+    write(&config_path, &with_failing_tenants(&good, "ok", "1s"));
+    let (status, report) = server.post("/v1/admin/reload", Some(TOKEN), "");
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["refused"], json!([]), "{report}");
+    let applied = report["applied"].to_string();
+    assert!(
+        applied.contains("loopy") && applied.contains("picky"),
+        "{report}"
+    );
+    let received = actions.wait_until("picky's close", WAIT, |r| {
+        r.iter()
+            .any(|r| body(r)["tenant"] == "picky" && body(r)["type"] == "close_session")
+    });
+    let picky_texts: Vec<Value> = received
+        .iter()
+        .filter(|r| body(r)["tenant"] == "picky")
+        .map(|r| body(r)["text"].clone())
+        .collect();
+    assert_eq!(picky_texts[0], "Picky closed.", "{picky_texts:?}");
+    let (_, health) = server.get("/healthz");
+    assert!(health.contains("\"status\":\"ok\""), "{health}");
+    let (status, stderr) = server.terminate(WAIT);
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains("tenant failed to start; its events are held"),
+        "{stderr}"
+    );
 }
 
 #[test]

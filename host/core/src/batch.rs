@@ -235,7 +235,7 @@ impl Core {
             Ok(()) => {
                 tracing::info!(
                     tenant = &*slot.name,
-                    component = slot.component.name(),
+                    component = slot.component_name(),
                     "the plugin acted on a session none of the call's events is about; this tenant's events go one per call from now on"
                 );
                 slot.batches = false;
@@ -247,7 +247,7 @@ impl Core {
             Err(trap) => {
                 tracing::warn!(
                     tenant = &*slot.name,
-                    component = slot.component.name(),
+                    component = slot.component_name(),
                     events = hooks.len(),
                     "a call with several events failed; delivering them one per call in a fresh instance: {trap:#}"
                 );

@@ -19,7 +19,7 @@ use crate::gathered::Batch;
 use crate::hook::FollowUp;
 use crate::state::HostState;
 use crate::state::{PluginComponent, Runtime};
-use crate::tenant::{StartError, Tenant, TenantStats};
+use crate::tenant::{StartError, Tenant, TenantFailure, TenantStats};
 
 /// Sessions, timers and the tenants' plugin instances.
 pub struct Core {
@@ -56,13 +56,33 @@ pub type HookObserver = Box<dyn Fn(Duration) + Send>;
 impl Core {
     /// Starts every tenant of `config`: loads the components it names (tenants without
     /// one run `default`), instantiates and configures them. Any refusal is an error
-    /// naming the tenant and the path inside its document.
+    /// naming the tenant and the path inside its document: what a replay or a check
+    /// wants, where a half-configured run would mislead.
     pub fn new(
         runtime: Arc<Runtime>,
         config: &HostConfig,
         default: Arc<PluginComponent>,
         outbound: Box<dyn Outbound + Send>,
     ) -> Result<Self, CoreError> {
+        let (core, failures) = Self::holding_failures(runtime, config, default, outbound);
+        match failures.into_iter().next() {
+            Some(failure) => Err(failure),
+            None => Ok(core),
+        }
+    }
+
+    /// Starts every tenant of `config` as [`Core::new`] does, but a tenant that cannot
+    /// start (its component does not load, traps or runs out of time in `configure`,
+    /// or refuses its settings) does not stop the others: it is kept failed, with the
+    /// back-off of a failing tenant; its events are held for it (durably, where the
+    /// core's changes are stored) and its instance is tried again when its back-off
+    /// ends. Returns the core and why each such tenant failed, in configuration order.
+    pub fn holding_failures(
+        runtime: Arc<Runtime>,
+        config: &HostConfig,
+        default: Arc<PluginComponent>,
+        outbound: Box<dyn Outbound + Send>,
+    ) -> (Self, Vec<CoreError>) {
         let mut components: HashMap<PathBuf, Arc<PluginComponent>> = HashMap::new();
         let mut core = Core {
             runtime,
@@ -85,49 +105,76 @@ impl Core {
             call_events: Vec::new(),
             batch: Batch::default(),
         };
+        let mut failures = Vec::new();
         for tenant_config in &config.tenants {
             let name = &tenant_config.name;
-            let component = match &tenant_config.component {
-                None => default.clone(),
-                Some(path) => match components.get(path) {
-                    Some(c) => c.clone(),
-                    None => {
-                        let loaded =
-                            core.runtime
-                                .load_file(path)
-                                .map_err(|source| CoreError::Load {
-                                    tenant: name.clone(),
-                                    source,
-                                })?;
-                        components.insert(path.clone(), loaded.clone());
-                        loaded
-                    }
-                },
-            };
             // Fewer than 2^32 tenants: each is a key of one configuration file.
             let id = TenantId(u32::try_from(core.tenants.len()).unwrap_or(u32::MAX));
-            let mut tenant = Tenant::new(tenant_config, component);
+            let component = match &tenant_config.component {
+                None => Ok(default.clone()),
+                Some(path) => match components.get(path) {
+                    Some(c) => Ok(c.clone()),
+                    None => core.runtime.load_file(path).inspect(|loaded| {
+                        components.insert(path.clone(), loaded.clone());
+                    }),
+                },
+            };
+            let mut tenant = match component {
+                Ok(component) => Tenant::new(tenant_config, Some(component)),
+                Err(source) => {
+                    let mut tenant = Tenant::new(tenant_config, None);
+                    let failure = CoreError::Load {
+                        tenant: name.clone(),
+                        source,
+                    };
+                    tenant.mark_failed(core.state.now, &failure.to_string(), "");
+                    failures.push(failure);
+                    core.tenant_ids.insert(name.clone(), id);
+                    core.tenants.push(tenant);
+                    continue;
+                }
+            };
             match tenant.start(&core.runtime, id, &mut core.state) {
                 Ok(live) => tenant.live = Some(live),
-                Err(StartError::Config { path, reason }) => {
-                    return Err(CoreError::Config {
-                        tenant: name.clone(),
-                        path,
-                        reason,
-                    });
-                }
-                Err(StartError::Trap(reason)) => {
-                    return Err(CoreError::Start {
-                        tenant: name.clone(),
-                        component: tenant.component.name().to_owned(),
-                        reason,
-                    });
+                Err(e) => {
+                    let failure = match e {
+                        StartError::Config { path, reason } => CoreError::Config {
+                            tenant: name.clone(),
+                            path,
+                            reason,
+                        },
+                        StartError::Trap(reason) | StartError::Load(reason) => CoreError::Start {
+                            tenant: name.clone(),
+                            component: tenant.component_name(),
+                            reason,
+                        },
+                    };
+                    tenant.mark_failed(core.state.now, &failure.to_string(), "");
+                    failures.push(failure);
                 }
             }
             core.tenant_ids.insert(name.clone(), id);
             core.tenants.push(tenant);
         }
-        Ok(core)
+        (core, failures)
+    }
+
+    /// The tenants whose component is not running because it failed (to load, to
+    /// start, or in a hook), with why and when it is tried again: what a health check
+    /// reports as degraded. A tenant leaves the list when an instance of its component
+    /// starts.
+    pub fn failing_tenants(&self) -> Vec<TenantFailure> {
+        self.tenants
+            .iter()
+            .filter(|t| t.live.is_none())
+            .filter_map(|t| {
+                Some(TenantFailure {
+                    tenant: t.name.to_string(),
+                    reason: t.last_error.clone()?,
+                    retry_at: t.retry_at,
+                })
+            })
+            .collect()
     }
 
     /// Names of the configured tenants, in configuration order.
@@ -136,13 +183,14 @@ impl Core {
     }
 
     /// Each tenant's name, its component and what its `configure` got: for tools that
-    /// ask a component about a tenant's settings (`check-config` explains them).
+    /// ask a component about a tenant's settings (`check-config` explains them). A
+    /// tenant whose component did not load is left out.
     pub fn tenant_setups(
         &self,
     ) -> impl Iterator<Item = (&str, &Arc<PluginComponent>, TenantSetup)> + '_ {
-        self.tenants.iter().enumerate().map(|(id, tenant)| {
+        self.tenants.iter().enumerate().filter_map(|(id, tenant)| {
             let id = TenantId(u32::try_from(id).unwrap_or(u32::MAX));
-            (&*tenant.name, &tenant.component, tenant.setup(id))
+            Some((&*tenant.name, tenant.component.as_ref()?, tenant.setup(id)))
         })
     }
 

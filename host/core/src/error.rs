@@ -47,6 +47,17 @@ pub enum CoreError {
     },
 }
 
+impl CoreError {
+    /// The tenant the error is about.
+    pub fn tenant(&self) -> &str {
+        match self {
+            CoreError::Load { tenant, .. }
+            | CoreError::Config { tenant, .. }
+            | CoreError::Start { tenant, .. } => tenant,
+        }
+    }
+}
+
 /// Why an event was refused.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum EventError {

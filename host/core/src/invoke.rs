@@ -46,7 +46,7 @@ impl Core {
                         StartError::Config { path, reason } => {
                             format!("configure refused {path}: {reason}")
                         }
-                        StartError::Trap(reason) => reason,
+                        StartError::Trap(reason) | StartError::Load(reason) => reason,
                     };
                     slot.fail(state.now, &reason, "");
                     match hook {

@@ -58,5 +58,6 @@ pub use error::{CoreError, EventError};
 pub use journal::Restored;
 pub use state::{HostState, PluginComponent, Runtime};
 pub use tenant::{
-    FIRST_BACKOFF, MAX_BACKOFF, MAX_QUEUED_EVENTS, QUIET_RESET_MS, TenantStats, backoff,
+    FIRST_BACKOFF, MAX_BACKOFF, MAX_QUEUED_EVENTS, QUIET_RESET_MS, TenantFailure, TenantStats,
+    backoff,
 };

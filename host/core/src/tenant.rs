@@ -54,7 +54,11 @@ pub struct TenantStats {
 /// One configured tenant.
 pub(crate) struct Tenant {
     pub(crate) name: Arc<str>,
-    pub(crate) component: Arc<PluginComponent>,
+    /// Its component; `None` while the file it names has not loaded.
+    pub(crate) component: Option<Arc<PluginComponent>>,
+    /// The file its own component comes from (`None`: the default component), loaded
+    /// again when it has not loaded yet.
+    source: Option<std::path::PathBuf>,
     config: String,
     defaults: Arc<str>,
     limits: Limits,
@@ -64,6 +68,8 @@ pub(crate) struct Tenant {
     pub(crate) failures: u32,
     pub(crate) last_failure_at: u64,
     pub(crate) retry_at: u64,
+    /// Why its component last failed; `None` once an instance started since.
+    pub(crate) last_error: Option<String>,
     /// Hooks held while backed off, oldest first.
     pub(crate) queued: VecDeque<Hook>,
     /// Whether its events may share a call: until its plugin is seen acting across
@@ -78,14 +84,29 @@ pub(crate) enum StartError {
     Config { path: String, reason: String },
     /// Instantiating or configuring trapped.
     Trap(String),
+    /// Its component's file still does not load.
+    Load(String),
+}
+
+/// A tenant whose component is not running because it failed, as
+/// [`crate::Core::failing_tenants`] reports it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct TenantFailure {
+    /// The tenant.
+    pub tenant: String,
+    /// Why, as logged.
+    pub reason: String,
+    /// The host time from which another instance is tried (at its next event).
+    pub retry_at: u64,
 }
 
 impl Tenant {
     /// A tenant of `config` running `component`, not started yet.
-    pub(crate) fn new(config: &TenantConfig, component: Arc<PluginComponent>) -> Self {
+    pub(crate) fn new(config: &TenantConfig, component: Option<Arc<PluginComponent>>) -> Self {
         Tenant {
             name: config.name.as_str().into(),
             component,
+            source: config.component.clone(),
             config: config.plugin_config.clone(),
             defaults: config.defaults.as_str().into(),
             limits: config.limits,
@@ -97,6 +118,7 @@ impl Tenant {
             failures: 0,
             last_failure_at: 0,
             retry_at: 0,
+            last_error: None,
             queued: VecDeque::new(),
             batches: true,
             stats: TenantStats::default(),
@@ -131,7 +153,20 @@ impl Tenant {
         state: &mut Box<HostState>,
     ) -> Result<Instance<HostState>, StartError> {
         let fresh = InstanceState::new(id, self.name.clone(), self.webhooks.clone(), self.limits);
-        let mut instance = Instance::new(runtime, &self.component, fresh)
+        let component = match &self.component {
+            Some(component) => component.clone(),
+            None => {
+                let Some(path) = &self.source else {
+                    return Err(StartError::Load("no component".to_owned()));
+                };
+                let loaded = runtime
+                    .load_file(path)
+                    .map_err(|e| StartError::Load(e.to_string()))?;
+                self.component = Some(loaded.clone());
+                loaded
+            }
+        };
+        let mut instance = Instance::new(runtime, &component, fresh)
             .map_err(|e| StartError::Trap(e.to_string()))?;
         let setup = self.setup(id);
         let configured = instance.configure(runtime, state, &setup);
@@ -158,6 +193,7 @@ impl Tenant {
             }),
             Ok(Ok(interests)) => {
                 self.interests = interests;
+                self.last_error = None;
                 Ok(instance)
             }
         }
@@ -165,20 +201,41 @@ impl Tenant {
 
     /// Records a failed hook at `now`: drops the instance and sets the back-off.
     pub(crate) fn fail(&mut self, now: u64, reason: &str, stderr: &str) {
-        self.live = None;
-        self.failures += 1;
-        self.last_failure_at = now;
-        self.stats.hooks_failed += 1;
-        let wait = backoff(self.failures);
-        self.retry_at = now.saturating_add(wait.as_millis() as u64);
+        let wait = self.mark_failed(now, reason, stderr);
         tracing::error!(
             tenant = &*self.name,
-            component = self.component.name(),
+            component = self.component_name(),
             failures = self.failures,
             retry_in_ms = wait.as_millis() as u64,
             plugin_stderr = stderr,
             "plugin hook failed; instance dropped, its actions discarded: {reason}"
         );
+    }
+
+    /// [`Tenant::fail`] without the log line (whoever calls reports the failure):
+    /// drops the instance, counts the failure, and returns the back-off it set.
+    pub(crate) fn mark_failed(&mut self, now: u64, reason: &str, stderr: &str) -> Duration {
+        self.live = None;
+        self.last_error = Some(if stderr.is_empty() {
+            reason.to_owned()
+        } else {
+            format!("{reason} (plugin stderr: {stderr})")
+        });
+        self.failures += 1;
+        self.last_failure_at = now;
+        self.stats.hooks_failed += 1;
+        let wait = backoff(self.failures);
+        self.retry_at = now.saturating_add(wait.as_millis() as u64);
+        wait
+    }
+
+    /// Its component's name, or the file that did not load.
+    pub(crate) fn component_name(&self) -> String {
+        match (&self.component, &self.source) {
+            (Some(component), _) => component.name().to_owned(),
+            (None, Some(path)) => path.display().to_string(),
+            (None, None) => "default".to_owned(),
+        }
     }
 
     /// Records a hook that returned at `at`: a tenant quiet for long enough starts its

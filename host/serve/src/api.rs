@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use autoclose_config::Ingest;
+use autoclose_core::TenantFailure;
 use autoclose_core::event::GatewayEvent;
 
 use crate::engine::Health;
@@ -364,10 +365,28 @@ async fn healthz(State(state): State<AppState>) -> Response {
         .map(|h| h.last_commit_ms.load(Ordering::Relaxed))
         .max()
         .unwrap_or(0);
+    // A failing tenant degrades the node, but the node still serves the others: a
+    // load balancer should keep it (200).
+    let mut failing: Vec<TenantFailure> = Vec::new();
+    for health in state.health.iter() {
+        if let Ok(list) = health.failing.lock() {
+            for failure in list.iter() {
+                if !failing.iter().any(|f| f.tenant == failure.tenant) {
+                    failing.push(failure.clone());
+                }
+            }
+        }
+    }
+    let status = match (running, failing.is_empty()) {
+        (false, _) => "stopped",
+        (true, true) => "ok",
+        (true, false) => "degraded",
+    };
     let body = json!({
-        "status": if running { "ok" } else { "stopped" },
+        "status": status,
         "shards": state.health.len(),
         "last_commit_ms": last_commit_ms,
+        "failing": failing,
     });
     let status = if running {
         StatusCode::OK

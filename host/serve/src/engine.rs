@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use autoclose_config::GatewayCallback;
 use autoclose_core::action::ActionKind;
 use autoclose_core::event::GatewayEvent;
-use autoclose_core::{Core, MAX_TIME_MS, Restored};
+use autoclose_core::{Core, MAX_TIME_MS, Restored, TenantFailure};
 use autoclose_runtime::RequestId;
 use autoclose_store::{Batch, Store, StoreError};
 use autoclose_webhook::outbound::{Attempt, Outbound};
@@ -38,6 +38,8 @@ pub struct Health {
     pub running: AtomicBool,
     /// Wall-clock ms of the last successful commit.
     pub last_commit_ms: AtomicU64,
+    /// The tenants whose component is failing, as of the last round.
+    pub failing: Mutex<Vec<TenantFailure>>,
 }
 
 /// Collects the core's attempts; the engine sends them after the commit.
@@ -105,6 +107,10 @@ impl Engine {
         health: Arc<Health>,
     ) -> Self {
         instrument(&mut core, &metrics);
+        // Health tells about failing tenants from the first request on.
+        if let Ok(mut failing) = health.failing.lock() {
+            *failing = core.failing_tenants();
+        }
         Engine {
             core,
             store,
@@ -470,6 +476,11 @@ impl Engine {
         Metrics::set(&m.pending_deliveries, shard, self.core.deliveries_pending());
         Metrics::set(&m.pending_callbacks, shard, self.callbacks.len());
         Metrics::set(&m.sessions, shard, self.core.sessions_seen());
+        let failing = self.core.failing_tenants();
+        Metrics::set(&m.failing_tenants, shard, failing.len());
+        if let Ok(mut published) = self.health.failing.lock() {
+            *published = failing;
+        }
         for tenant in self.core.tenant_names() {
             if let Some(stats) = self.core.tenant_stats(tenant) {
                 m.tenant_stats(shard, tenant, stats);

@@ -94,6 +94,14 @@ pub enum ServeError {
         /// The store files that do not belong.
         found: Vec<PathBuf>,
     },
+    /// `--strict`: a tenant failed to start.
+    #[error("{error} (--strict refuses to start when a tenant fails{})", if *others > 0 { format!("; {others} more failed too") } else { String::new() })]
+    Strict {
+        /// The first tenant's failure.
+        error: String,
+        /// How many more tenants failed.
+        others: usize,
+    },
     /// The async runtime or a thread could not be started.
     #[error("cannot start: {0}")]
     Runtime(String),
@@ -114,6 +122,9 @@ pub struct ServeOptions {
     pub forget_closed_after: Duration,
     /// Engines (and store files) sessions are split across; fixed per data directory.
     pub shards: usize,
+    /// Refuse to start when a tenant fails (for deploy pipelines) instead of holding
+    /// it failed while the others run.
+    pub strict: bool,
 }
 
 /// Default time a closed session is remembered: a day.
@@ -157,6 +168,7 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         shutdown_grace,
         forget_closed_after,
         shards,
+        strict,
     } = options;
     let shards = shards.clamp(1, shards::MAX_SHARDS);
 
@@ -178,6 +190,19 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     }
     let collectors: Vec<Collector> = (0..shards).map(|_| Collector::default()).collect();
     let built = reload::build(&sources, None, &collectors)?;
+    if strict && let Some(refusal) = built.refused.first() {
+        return Err(ServeError::Strict {
+            error: refusal.error.clone(),
+            others: built.refused.len() - 1,
+        });
+    }
+    for refusal in &built.refused {
+        tracing::error!(
+            tenant = refusal.tenant,
+            "tenant failed to start; its events are held and its component is tried again on the failure back-off (/healthz reports it): {}",
+            refusal.error
+        );
+    }
     let now = wall_ms();
 
     let mut registry = prometheus_client::registry::Registry::default();
@@ -243,9 +268,9 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
 
     let reloader = Reloader::new(
         sources,
-        built.runtime.clone(),
-        built.default.clone(),
+        (built.runtime.clone(), built.default.clone()),
         built.ingest.clone(),
+        built.config.clone(),
         collectors
             .into_iter()
             .zip(senders.iter().cloned())

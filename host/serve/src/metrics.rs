@@ -86,8 +86,11 @@ pub struct Metrics {
     pub hook_failures: Family<TenantLabel, Counter>,
     /// Events and timers lost to a failing component, by tenant.
     pub events_dropped: Family<TenantLabel, Counter>,
-    /// Reloads by outcome (`ok`, `refused`).
+    /// Reloads by outcome (`ok`; `partial`: some tenants refused and kept what they
+    /// ran; `refused`: nothing changed).
     pub reloads: Family<Outcome, Counter>,
+    /// Tenants whose component is not running because it failed, by shard.
+    pub failing_tenants: Family<ShardLabel, Gauge>,
     /// The tenant stats already counted, so that counters grow by the difference
     /// (a reload starts the gateway's own counts again).
     seen: std::sync::Arc<std::sync::Mutex<HashMap<(usize, String), TenantStats>>>,
@@ -115,6 +118,7 @@ impl Metrics {
             hook_failures: Family::default(),
             events_dropped: Family::default(),
             reloads: Family::default(),
+            failing_tenants: Family::default(),
             seen: Default::default(),
         };
         let r = registry;
@@ -202,6 +206,11 @@ impl Metrics {
             "autoclose_reloads",
             "Configuration reloads by outcome",
             metrics.reloads.clone(),
+        );
+        r.register(
+            "autoclose_failing_tenants",
+            "Tenants whose component is not running because it failed (their events are held)",
+            metrics.failing_tenants.clone(),
         );
         metrics
     }

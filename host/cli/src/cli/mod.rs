@@ -95,6 +95,10 @@ enum Command {
         /// fixed for a data directory).
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
         shards: u16,
+        /// Refuse to start when a tenant fails to start (for deploy pipelines). Without
+        /// it such a tenant is held failed, its events kept, while the others run.
+        #[arg(long)]
+        strict: bool,
     },
     /// Check a configuration: parse it, configure every tenant's component, and have
     /// each component explain its tenant's settings (auto-close: the timeline of every
@@ -225,6 +229,7 @@ fn run(cli: Cli) -> Result<()> {
             shutdown_grace,
             forget_closed_after,
             shards,
+            strict,
         } => {
             let options = autoclose_serve::ServeOptions {
                 sources: autoclose_serve::reload::Sources {
@@ -237,6 +242,7 @@ fn run(cli: Cli) -> Result<()> {
                 shutdown_grace: shutdown_grace.into(),
                 forget_closed_after: forget_closed_after.into(),
                 shards: usize::from(shards),
+                strict,
             };
             autoclose_serve::run(options).context("serve")
         }
