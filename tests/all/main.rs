@@ -19,6 +19,7 @@ mod sandbox;
 mod sdk;
 mod serve;
 mod serve_crash;
+mod tenants_api;
 mod vendor;
 mod webhooks_http;
 

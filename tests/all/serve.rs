@@ -10,18 +10,23 @@ use autoclose_tests::receiver::{Received, Receiver};
 use autoclose_tests::server::{Server, scratch, spawn, spawn_with};
 use serde_json::{Value, json};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_autoclose-cli-under-test");
-const TOKEN: &str = "test-ingest-token-0123456789";
+pub(crate) const BINARY: &str = env!("CARGO_BIN_EXE_autoclose-cli-under-test");
+pub(crate) const TOKEN: &str = "test-ingest-token-0123456789";
 /// The gateway callback's signing secret (24 bytes, base64).
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 /// Long enough for a debug build on a busy machine; every wait ends as soon as its
 /// condition holds.
-const WAIT: Duration = Duration::from_secs(60);
+pub(crate) const WAIT: Duration = Duration::from_secs(60);
 
 /// A config for the two receivers: web_chat warns after `warn_after_s` seconds and
 /// closes 2s later (push on both), http_api closes after 1s without a warning, sms is
 /// disabled.
-fn config(actions: &Receiver, push: &Receiver, warning_text: &str, warn_after_s: u64) -> String {
+pub(crate) fn config(
+    actions: &Receiver,
+    push: &Receiver,
+    warning_text: &str,
+    warn_after_s: u64,
+) -> String {
     json!({
         "webhooks": {"push": {"url": push.url("/push")}},
         "egress": {"allow_private_networks": true},
@@ -38,19 +43,19 @@ fn config(actions: &Receiver, push: &Receiver, warning_text: &str, warn_after_s:
     .to_string()
 }
 
-fn write(path: &Path, text: &str) {
+pub(crate) fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
 }
 
-fn body(r: &Received) -> Value {
+pub(crate) fn body(r: &Received) -> Value {
     serde_json::from_slice(&r.body).unwrap_or(Value::Null)
 }
 
-fn opened(session: &str, channel: &str) -> Value {
+pub(crate) fn opened(session: &str, channel: &str) -> Value {
     json!({"type": "session_opened", "tenant": "acme", "session": session, "channel": channel})
 }
 
-fn said(session: &str, sender: &str) -> Value {
+pub(crate) fn said(session: &str, sender: &str) -> Value {
     json!({"type": "message", "tenant": "acme", "session": session, "sender": sender})
 }
 
@@ -71,7 +76,7 @@ fn by_session(callbacks: &[Received]) -> BTreeMap<String, Vec<String>> {
     out
 }
 
-fn has_close(received: &[Received], session: &str) -> bool {
+pub(crate) fn has_close(received: &[Received], session: &str) -> bool {
     received
         .iter()
         .any(|r| body(r)["type"] == "close_session" && body(r)["session"] == session)

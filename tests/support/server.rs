@@ -14,6 +14,17 @@ use serde_json::Value;
 /// Longest a server may take to start listening (a debug build compiles the plugin).
 pub const START_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// An answer of [`Server::request`].
+#[derive(Debug)]
+pub struct Reply {
+    /// The HTTP status.
+    pub status: u16,
+    /// The `ETag` header.
+    pub etag: Option<String>,
+    /// The body as JSON (`Null` if it is not JSON).
+    pub body: Value,
+}
+
 /// A running server process.
 pub struct Server {
     child: Child,
@@ -160,6 +171,48 @@ impl Server {
             response.status().as_u16(),
             response.text().unwrap_or_default(),
         )
+    }
+
+    /// Sends `method path` with an optional bearer token, extra headers and body;
+    /// returns the status, the `ETag` (if any) and the body as JSON (`Null` if it is
+    /// not JSON).
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes())
+            .unwrap_or_else(|e| panic!("method {method}: {e}"));
+        let mut request = self.client.request(method.clone(), self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let response = request
+            .send()
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}\n{}", self.stderr()));
+        let status = response.status().as_u16();
+        let etag = response
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let text = response.text().unwrap_or_default();
+        Reply {
+            status,
+            etag,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        }
     }
 
     /// POSTs events (a JSON value) to `/v1/events` and asserts `202`.

@@ -253,7 +253,10 @@ pub(crate) fn parse_endpoint(
 }
 
 /// Resolves `env:NAME` from the environment; any other text is the value itself.
-fn resolve_env(value: &str, env: &impl Fn(&str) -> Option<String>) -> Result<String, String> {
+pub(crate) fn resolve_env(
+    value: &str,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<String, String> {
     match value.strip_prefix("env:") {
         Some(name) => env(name).ok_or_else(|| format!("environment variable {name} is not set")),
         None => Ok(value.to_owned()),

@@ -12,14 +12,18 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
+mod admin;
 mod endpoint;
 mod error;
 mod fields;
 mod limits;
 mod schema;
+mod tenant;
 #[cfg(test)]
 mod tests;
 
+use admin::RawAdmin;
+pub use admin::{Admin, MIN_TOKEN_CHARS, TenantGrant};
 pub use autoclose_runtime::Limits;
 use autoclose_runtime::{Interrupt, RuntimeOptions};
 pub use endpoint::{
@@ -30,6 +34,8 @@ use endpoint::{RawGateway, RawIngest, RawWebhook, parse_endpoint};
 pub use error::{ConfigError, FieldError, MAX_CONFIG_BYTES};
 pub use fields::fields;
 use limits::with_overrides;
+pub use tenant::{COMPONENT_KEY, Catalog, LIMITS_KEY, WEBHOOKS_KEY, names_a_file};
+use tenant::{NamedComponent, parse_tenant};
 
 /// The parsed, checked configuration.
 #[derive(Clone, Debug)]
@@ -48,6 +54,11 @@ pub struct HostConfig {
     pub ingest: Ingest,
     /// How instances are allocated (`runtime` key).
     pub runtime: RuntimeSettings,
+    /// Who may use `serve`'s admin API (`admin` key).
+    pub admin: Admin,
+    /// What a tenant's document may refer to, for reading one tenant alone later
+    /// ([`HostConfig::tenant`]).
+    pub catalog: Catalog,
 }
 
 /// How the engine allocates instances.
@@ -94,6 +105,8 @@ pub struct TenantConfig {
     /// as JSON text for `configure`; `{}` for a tenant with a component of its own,
     /// whose settings have another shape.
     pub defaults: String,
+    /// The document as written, host keys included: what the admin API shows.
+    pub document: serde_json::Map<String, Value>,
 }
 
 /// The operator's configuration file of `autoclose` (replay, check-config, serve).
@@ -131,6 +144,10 @@ struct RawConfig {
     /// How the engine allocates instances.
     #[serde(default)]
     runtime: RuntimeSettings,
+    /// Who may use `serve`'s admin API: the operator's token and tokens scoped to one
+    /// tenant.
+    #[serde(default)]
+    admin: Option<RawAdmin>,
 }
 
 /// A vendor component the operator installed once for many tenants.
@@ -148,13 +165,6 @@ struct RawComponent {
     #[serde(default)]
     #[schemars(with = "Option<Limits>")]
     limits: Option<Value>,
-}
-
-/// A named component, resolved.
-struct NamedComponent {
-    path: PathBuf,
-    defaults: String,
-    limits: Limits,
 }
 
 /// The host's keys of a tenant; [`schema`] adds the component's settings.
@@ -182,13 +192,6 @@ pub fn schema(settings: Option<&Value>) -> Value {
     let host = serde_json::to_value(schemars::schema_for!(RawConfig)).unwrap_or(Value::Null);
     schema::merge(host, settings)
 }
-
-/// The host-level key of a tenant naming its own component.
-const COMPONENT_KEY: &str = "component";
-/// The host-level key of a tenant listing the webhooks it may call.
-const WEBHOOKS_KEY: &str = "webhooks";
-/// The host-level key of a tenant's own limits.
-const LIMITS_KEY: &str = "limits";
 
 impl HostConfig {
     /// Reads and checks the file at `path`; `env:NAME` secrets come from the process
@@ -316,108 +319,33 @@ impl HostConfig {
                 },
             );
         }
+        let catalog = Catalog {
+            components,
+            limits,
+            defaults,
+            base: base.to_owned(),
+        };
         let mut tenants = Vec::with_capacity(raw.tenants.len());
-        for (name, mut doc) in raw.tenants {
+        for (name, doc) in raw.tenants {
             if name.is_empty() {
                 return Err(invalid("tenants".into(), "a tenant name is empty".into()));
             }
-            let named = match doc.get(COMPONENT_KEY) {
-                Some(Value::String(key)) => components.get(key),
-                _ => None,
-            };
-            let component = match doc.remove(COMPONENT_KEY) {
-                None => None,
-                Some(Value::String(_)) if named.is_some() => named.map(|c| c.path.clone()),
-                Some(Value::String(p)) if p.ends_with(".wasm") || p.ends_with(".cwasm") => {
-                    Some(base.join(p))
-                }
-                Some(Value::String(p)) => {
-                    let known: Vec<&str> = components.keys().map(String::as_str).collect();
-                    return Err(invalid(
-                        format!("tenants.{name}.{COMPONENT_KEY}"),
-                        format!(
-                            "{p:?} is neither a name in `components` ({}) nor a .wasm or .cwasm file",
-                            if known.is_empty() {
-                                "there are none".to_owned()
-                            } else {
-                                known.join(", ")
-                            }
-                        ),
-                    ));
-                }
-                Some(other) => {
-                    return Err(invalid(
-                        format!("tenants.{name}.{COMPONENT_KEY}"),
-                        format!(
-                            "must name a component or be the path of a .wasm component, not {other}"
-                        ),
-                    ));
-                }
-            };
-            let base_limits = named.map_or(limits, |c| c.limits);
-            let allowed = match doc.remove(WEBHOOKS_KEY) {
-                None => Vec::new(),
-                Some(Value::Array(names)) => {
-                    let mut allowed = Vec::with_capacity(names.len());
-                    for (index, name_value) in names.into_iter().enumerate() {
-                        let path = format!("tenants.{name}.{WEBHOOKS_KEY}[{index}]");
-                        let Value::String(hook) = name_value else {
-                            return Err(invalid(path, "must be a webhook name".into()));
-                        };
-                        if !webhooks.contains_key(&hook) {
-                            let known: Vec<&str> = webhooks.keys().map(String::as_str).collect();
-                            return Err(invalid(
-                                path,
-                                format!(
-                                    "unknown webhook {hook:?} (defined: {})",
-                                    if known.is_empty() {
-                                        "none".to_owned()
-                                    } else {
-                                        known.join(", ")
-                                    }
-                                ),
-                            ));
-                        }
-                        allowed.push(hook);
-                    }
-                    allowed
-                }
-                Some(other) => {
-                    return Err(invalid(
-                        format!("tenants.{name}.{WEBHOOKS_KEY}"),
-                        format!("must be a list of webhook names, not {other}"),
-                    ));
-                }
-            };
-            let tenant_limits = match doc.remove(LIMITS_KEY) {
-                None => base_limits,
-                Some(overrides) => with_overrides(&base_limits, overrides).map_err(
-                    |FieldError {
-                         path: field,
-                         reason,
-                     }| {
-                        let path = if field.is_empty() {
-                            format!("tenants.{name}.{LIMITS_KEY}")
-                        } else {
-                            format!("tenants.{name}.{LIMITS_KEY}.{field}")
-                        };
-                        invalid(path, reason)
-                    },
-                )?,
-            };
-            tenants.push(TenantConfig {
-                limits: tenant_limits,
-                defaults: match (named, &component) {
-                    (Some(named), _) => named.defaults.clone(),
-                    (None, Some(_)) => "{}".to_owned(),
-                    (None, None) => defaults.clone(),
-                },
-                plugin_config: Value::Object(doc).to_string(),
-                name,
-                component,
-                webhooks: allowed,
-            });
+            let tenant = parse_tenant(&name, doc, &webhooks, &catalog).map_err(|e| {
+                let path = if e.path.is_empty() {
+                    format!("tenants.{name}")
+                } else {
+                    format!("tenants.{name}.{}", e.path)
+                };
+                invalid(path, e.reason)
+            })?;
+            tenants.push(tenant);
         }
+        let admin = match raw.admin {
+            None => Admin::default(),
+            Some(raw) => raw
+                .parse(&webhooks, ingest.token.as_deref(), &env)
+                .map_err(|e| invalid(e.path, e.reason))?,
+        };
         if let Some(instances) = raw.runtime.pool_instances
             && !(1..=1_000_000).contains(&instances)
         {
@@ -445,6 +373,41 @@ impl HostConfig {
             gateway,
             ingest,
             runtime: raw.runtime,
+            admin,
+            catalog,
         })
+    }
+
+    /// Reads one tenant's `document` (as a tenant of the file is written) against this
+    /// configuration's webhooks, components and limits, exactly as the file's tenants
+    /// were read: what a `PUT` of the admin API applies. Errors name the path inside
+    /// the document.
+    pub fn tenant(
+        &self,
+        name: &str,
+        document: serde_json::Map<String, Value>,
+    ) -> Result<TenantConfig, FieldError> {
+        parse_tenant(name, document, &self.webhooks, &self.catalog)
+    }
+
+    /// This configuration with `tenant` in place of the one of the same name, or added
+    /// (tenants stay in name order).
+    pub fn with_tenant(&self, tenant: TenantConfig) -> HostConfig {
+        let mut config = self.clone();
+        match config
+            .tenants
+            .binary_search_by(|t| t.name.as_str().cmp(&tenant.name))
+        {
+            Ok(at) => config.tenants[at] = tenant,
+            Err(at) => config.tenants.insert(at, tenant),
+        }
+        config
+    }
+
+    /// This configuration without tenant `name`.
+    pub fn without_tenant(&self, name: &str) -> HostConfig {
+        let mut config = self.clone();
+        config.tenants.retain(|t| t.name != name);
+        config
     }
 }

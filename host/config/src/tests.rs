@@ -245,3 +245,86 @@ fn a_file_over_the_size_cap_is_refused_unread() {
         "{e}"
     );
 }
+
+#[test]
+fn admin_tokens_are_checked_and_never_shown() {
+    let with_admin = |admin: &str| {
+        parse(&format!(
+            r#"{{"webhooks":{{"p":{{"url":"https://push.example.com/hook"}}}},
+                "ingest":{{"token":"ingest-token-0123456789"}},
+                "admin":{admin}}}"#
+        ))
+    };
+    let config = with_admin(
+        r#"{"token":"admin-token-0123456789",
+            "tenants":{"acme":{"token":"acme-token-0123456789","webhooks":["p"]}}}"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.admin.tenants["acme"].webhooks, vec!["p".to_owned()]);
+    let shown = format!("{:?}", config.admin);
+    assert!(!shown.contains("0123456789"), "{shown}");
+
+    let e = with_admin(r#"{"token":"short"}"#).unwrap_err();
+    assert!(e.contains("admin.token: must have at least 16"), "{e}");
+    let e = with_admin(r#"{"token":"ingest-token-0123456789"}"#).unwrap_err();
+    assert!(
+        e.contains("admin.token: is the same as ingest.token"),
+        "{e}"
+    );
+    let e = with_admin(
+        r#"{"token":"admin-token-0123456789","tenants":{"acme":{"token":"admin-token-0123456789"}}}"#,
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("admin.tenants.acme.token: is the same as admin.token"),
+        "{e}"
+    );
+    let e =
+        with_admin(r#"{"tenants":{"acme":{"token":"acme-token-0123456789","webhooks":["q"]}}}"#)
+            .unwrap_err();
+    assert!(
+        e.contains("admin.tenants.acme.webhooks[0]: unknown webhook"),
+        "{e}"
+    );
+}
+
+#[test]
+fn one_tenant_reads_alone_as_it_reads_in_the_file() {
+    let config = parse(
+        r#"{"webhooks":{"p":{"url":"https://push.example.com/hook"}},
+            "components":{"csat":{"path":"csat.wasm"}},
+            "tenants":{"acme":{"webhooks":["p"],"channels":{}}}}"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let document = |text: &str| -> serde_json::Map<String, Value> {
+        serde_json::from_str(text).unwrap_or_default()
+    };
+    let alone = config
+        .tenant("acme", document(r#"{"webhooks":["p"],"channels":{}}"#))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(alone, config.tenants[0]);
+    let e = config
+        .tenant("acme", document(r#"{"webhooks":["p","q"]}"#))
+        .unwrap_err();
+    assert_eq!(e.path, "webhooks[1]");
+    let e = config
+        .tenant("acme", document(r#"{"limits":{"memory_mib":"lots"}}"#))
+        .unwrap_err();
+    assert!(e.path.starts_with("limits"), "{e}");
+    let vendor = config
+        .tenant("newco", document(r#"{"component":"csat"}"#))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(vendor.component.as_deref(), Some(Path::new("csat.wasm")));
+    assert!(names_a_file(
+        &document(r#"{"component":"x.wasm"}"#),
+        &config.catalog
+    ));
+    assert!(!names_a_file(
+        &document(r#"{"component":"csat"}"#),
+        &config.catalog
+    ));
+    let added = config.with_tenant(vendor);
+    let names: Vec<&str> = added.tenants.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, vec!["acme", "newco"]);
+    assert_eq!(added.without_tenant("acme").tenants.len(), 1);
+}

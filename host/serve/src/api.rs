@@ -1,10 +1,11 @@
-//! The HTTP interface: ingest, health, metrics and the admin reload.
+//! The HTTP interface: ingest, health and metrics, with the admin routes of
+//! [`crate::admin`].
 //!
 //! | route | what |
 //! | --- | --- |
 //! | `POST /v1/events` | one event or a JSON array of events; `202` once durable |
-//! | `POST /v1/admin/reload` | re-read the configuration and the components |
-//! | `GET /healthz` | `200` while the engine runs, `503` after it stopped |
+//! | `/v1/admin/...` | reload, tenant settings, audit ([`crate::admin`]) |
+//! | `GET /healthz` | `200` while the engine runs (`degraded` naming failing tenants), `503` after it stopped |
 //! | `GET /metrics` | Prometheus text format |
 //!
 //! Errors are JSON: `{"error": "...", "index": 3, "field": "sender"}` (`index` and
@@ -18,15 +19,18 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use autoclose_config::Ingest;
+use autoclose_config::{DEFAULT_MAX_BODY_BYTES, Ingest};
 use autoclose_core::TenantFailure;
 use autoclose_core::event::GatewayEvent;
 
+use crate::access::Access;
+use crate::admin;
 use crate::engine::Health;
 use crate::metrics::Metrics;
 use crate::reload::Reloader;
@@ -46,24 +50,91 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The registry `GET /metrics` encodes.
     pub registry: Arc<prometheus_client::registry::Registry>,
-    /// Builds and swaps in new configurations.
+    /// Builds and swaps in new configurations and tenant settings.
     pub reloader: Reloader,
+    /// The tokens.
+    pub access: Access,
 }
+
+/// Largest body of an admin request (a tenant's document): 1 MiB.
+pub const MAX_ADMIN_BODY_BYTES: usize = 1024 * 1024;
 
 /// The router with every route.
 pub fn router(state: AppState) -> Router {
-    let limit = state.ingest.max_body_bytes;
-    Router::new()
-        .route("/v1/events", post(ingest))
-        .route("/v1/admin/reload", post(admin_reload))
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
-        .layer(DefaultBodyLimit::max(limit))
-        .with_state(state)
+    let (router, _) = routes(state.ingest.max_body_bytes).split_for_parts();
+    router.with_state(state)
+}
+
+/// The document's header; the paths come from the routes.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "autoclose serve",
+        description = "The sidecar's HTTP interface: events in, health and metrics, and the admin API (reload, tenant settings one tenant at a time, audit). Generated from the routes themselves; docs/openapi.json is checked against it in CI.",
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "ingest", description = "Events from the gateway"),
+        (name = "admin", description = "Reload and tenant settings (the operator's token or a tenant's)"),
+        (name = "operations", description = "Health and metrics"),
+    )
+)]
+struct Header;
+
+/// Declares the bearer-token scheme every `/v1` route takes.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Every route with its OpenAPI description.
+fn routes(max_body_bytes: usize) -> OpenApiRouter<AppState> {
+    let events = OpenApiRouter::new()
+        .routes(routes!(ingest))
+        .layer(DefaultBodyLimit::max(max_body_bytes));
+    let admin = OpenApiRouter::new()
+        .routes(routes!(admin::reload))
+        .routes(routes!(admin::list))
+        .routes(routes!(admin::get, admin::put, admin::delete))
+        .routes(routes!(admin::versions))
+        .routes(routes!(admin::rollback))
+        .routes(routes!(admin::audit))
+        .layer(DefaultBodyLimit::max(MAX_ADMIN_BODY_BYTES));
+    OpenApiRouter::with_openapi(<Header as utoipa::OpenApi>::openapi())
+        .merge(events)
+        .merge(admin)
+        .routes(routes!(healthz))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi_document))
+}
+
+/// The OpenAPI document of every route `serve` answers, generated from the routes
+/// (what `GET /v1/openapi.json` serves and `docs/openapi.json` holds).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes(DEFAULT_MAX_BODY_BYTES).into_openapi()
+}
+
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/v1/openapi.json",
+    tag = "operations",
+    responses((status = 200, description = "The OpenAPI document of every route", body = Value))
+)]
+async fn openapi_document() -> Response {
+    Json(openapi()).into_response()
 }
 
 /// A JSON error response.
-fn error(status: StatusCode, message: impl Into<String>, extra: Value) -> Response {
+pub(crate) fn error(status: StatusCode, message: impl Into<String>, extra: Value) -> Response {
     let mut body = json!({ "error": message.into() });
     if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
         body.extend(extra);
@@ -71,30 +142,12 @@ fn error(status: StatusCode, message: impl Into<String>, extra: Value) -> Respon
     (status, Json(body)).into_response()
 }
 
-/// Checks the bearer token in constant time (no early exit on the first differing
-/// byte, so response timing does not reveal a prefix).
-fn authorized(ingest: &Ingest, headers: &HeaderMap) -> bool {
-    let Some(expected) = &ingest.token else {
-        return true;
-    };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    let (a, b) = (given.as_bytes(), expected.as_bytes());
-    let mut diff = a.len() ^ b.len();
-    for (i, x) in b.iter().enumerate() {
-        diff |= usize::from(x ^ a.get(i).copied().unwrap_or(0));
-    }
-    diff == 0
-}
-
-fn unauthorized(state: &AppState) -> Response {
+/// `401`, naming the token expected (never its value).
+pub(crate) fn unauthorized(state: &AppState, expected: &str) -> Response {
     Metrics::count(&state.metrics.ingest_requests, "unauthorized", 1);
     let mut response = error(
         StatusCode::UNAUTHORIZED,
-        "missing or wrong bearer token (Authorization: Bearer <ingest.token>)",
+        format!("missing or wrong bearer token (Authorization: Bearer <{expected}>)"),
         Value::Null,
     );
     response.headers_mut().insert(
@@ -200,13 +253,28 @@ fn kind_of(value: &Value) -> &'static str {
     }
 }
 
+/// Events from the gateway: one object or an array; `202` once they are durable.
+#[utoipa::path(
+    post,
+    path = "/v1/events",
+    tag = "ingest",
+    request_body(content = Value, description = "One event object or a JSON array of them (docs/formats.md)", content_type = "application/json"),
+    responses(
+        (status = 202, description = "Durable: every event is stored and will be applied in order", body = Value, example = json!({"accepted": 2})),
+        (status = 400, description = "Refused, nothing applied; names the event's index and field", body = Value),
+        (status = 401, description = "Missing or wrong ingest token", body = Value),
+        (status = 413, description = "Too many events or too large a body", body = Value),
+        (status = 503, description = "Shutting down or the store failed; send again", body = Value),
+    ),
+    security(("bearer" = []))
+)]
 async fn ingest(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if !authorized(&state.ingest, &headers) {
-        return unauthorized(&state);
+    if !state.access.may_ingest(&headers) {
+        return unauthorized(&state, "ingest.token");
     }
     let body = match body {
         Ok(body) => body,
@@ -340,20 +408,17 @@ async fn apply(state: &AppState, events: Vec<GatewayEvent>) -> Result<(), Refuse
     first_error.map_or(Ok(()), Err)
 }
 
-async fn admin_reload(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if !authorized(&state.ingest, &headers) {
-        return unauthorized(&state);
-    }
-    match state.reloader.reload().await {
-        Ok(report) => (StatusCode::OK, Json(report)).into_response(),
-        Err(reason) => error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("reload refused; the running configuration is unchanged: {reason}"),
-            Value::Null,
-        ),
-    }
-}
-
+/// Liveness for load balancers: `ok`, `degraded` (naming the failing tenants; still
+/// `200`, the node serves the others) or `stopped` (`503`).
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Running: status ok or degraded, with the failing tenants", body = Value),
+        (status = 503, description = "An engine stopped", body = Value),
+    )
+)]
 async fn healthz(State(state): State<AppState>) -> Response {
     let running = state
         .health
@@ -396,6 +461,13 @@ async fn healthz(State(state): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// Prometheus metrics (OpenMetrics text).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text"))
+)]
 async fn metrics(State(state): State<AppState>) -> Response {
     let mut text = String::new();
     if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &state.registry) {
@@ -455,23 +527,17 @@ mod tests {
     }
 
     #[test]
-    fn the_token_must_match_exactly() {
-        let ingest = Ingest {
-            token: Some("s3cret-token-0123456789".into()),
-            ..Ingest::default()
-        };
-        let mut headers = HeaderMap::new();
-        assert!(!authorized(&ingest, &headers));
-        headers.insert(
-            header::AUTHORIZATION,
-            "Bearer s3cret-token-012345678".parse().expect("header"),
+    fn the_checked_in_openapi_document_is_the_routes_own() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let checked_in: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let generated = serde_json::to_value(openapi()).unwrap_or(Value::Null);
+        assert!(
+            checked_in == generated,
+            "{path} is not the document of the routes: run `cargo run -- openapi > docs/openapi.json`"
         );
-        assert!(!authorized(&ingest, &headers));
-        headers.insert(
-            header::AUTHORIZATION,
-            "Bearer s3cret-token-0123456789".parse().expect("header"),
-        );
-        assert!(authorized(&ingest, &headers));
-        assert!(authorized(&Ingest::default(), &HeaderMap::new()));
+        // Every route of the router is in it.
+        let paths = generated["paths"].as_object().map(|p| p.len()).unwrap_or(0);
+        assert_eq!(paths, 10, "{generated}");
     }
 }

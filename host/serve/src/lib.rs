@@ -8,7 +8,9 @@
 //!     └──── POST actions_url ◀── dispatcher (tokio) ──▶ push webhooks
 //! ```
 //!
-//! - [`api`]: the HTTP routes (ingest, reload, health, metrics).
+//! - [`api`]: the HTTP routes (ingest, health, metrics).
+//! - [`admin`]: the admin routes (reload, tenant settings, audit), behind [`access`].
+//! - [`settings`]: tenant settings changed one tenant at a time.
 //! - [`engine`]: applies events and timers in order, commits, then answers and sends.
 //! - [`callbacks`]: chat actions on their way to the gateway, in order per session.
 //! - [`dispatch`]: attempts on the wire.
@@ -18,6 +20,8 @@
 
 #![warn(missing_docs)]
 
+pub mod access;
+pub mod admin;
 pub mod api;
 pub mod callbacks;
 pub mod dispatch;
@@ -25,6 +29,7 @@ pub mod engine;
 pub mod metrics;
 pub mod reload;
 pub mod request;
+pub mod settings;
 pub mod shards;
 
 use std::net::SocketAddr;
@@ -36,6 +41,7 @@ use autoclose_config::ConfigError;
 use autoclose_core::CoreError;
 use autoclose_runtime::LoadError;
 use autoclose_store::redb::RedbStore;
+use autoclose_store::settings::{RedbSettings, SettingsStore};
 use autoclose_store::{Store, StoreError};
 use autoclose_webhook::http::{Clients, HttpError};
 
@@ -44,7 +50,7 @@ use dispatch::Dispatcher;
 use engine::{Collector, Engine, Health, wall_ms};
 use metrics::Metrics;
 pub use reload::Built;
-use reload::{Reloader, Sources};
+use reload::{Beside, Managed, Reloader, Sources};
 use request::Request;
 
 /// Why the server could not start or stopped with an error.
@@ -188,8 +194,16 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         let stored = store.load()?;
         stores.push((store, stored));
     }
+    // Tenant settings managed through the admin API go over the file's.
+    let settings = RedbSettings::open(&data)?;
+    let managed: Managed = settings
+        .current()?
+        .into_iter()
+        .map(|v| (v.tenant.clone(), v))
+        .collect();
     let collectors: Vec<Collector> = (0..shards).map(|_| Collector::default()).collect();
-    let built = reload::build(&sources, None, &collectors)?;
+    let loaded = reload::load(&sources, &managed, None)?;
+    let mut built = reload::build(loaded, &sources, None, &collectors)?;
     if strict && let Some(refusal) = built.refused.first() {
         return Err(ServeError::Strict {
             error: refusal.error.clone(),
@@ -212,7 +226,10 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     let mut senders = Vec::with_capacity(shards);
     let mut healths = Vec::with_capacity(shards);
     let mut threads = Vec::with_capacity(shards);
-    let cores = built.cores.into_iter().zip(stores).zip(collectors.iter());
+    let cores = std::mem::take(&mut built.cores)
+        .into_iter()
+        .zip(stores)
+        .zip(collectors.iter());
     for (index, ((mut core, (store, mut stored)), collector)) in cores.enumerate() {
         // Attempts that were on the wire at the crash are made again, with their ids.
         for delivery in &mut stored.core.deliveries {
@@ -266,16 +283,20 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     }
     drop(engine_done);
 
+    let access = api_access(&built);
     let reloader = Reloader::new(
         sources,
-        (built.runtime.clone(), built.default.clone()),
-        built.ingest.clone(),
-        built.config.clone(),
-        collectors
-            .into_iter()
-            .zip(senders.iter().cloned())
-            .collect(),
-        metrics.clone(),
+        &built,
+        Beside {
+            shards: collectors
+                .into_iter()
+                .zip(senders.iter().cloned())
+                .collect(),
+            metrics: metrics.clone(),
+            settings: Arc::new(settings) as Arc<dyn SettingsStore>,
+            managed,
+            access: access.clone(),
+        },
     );
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -291,6 +312,7 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         metrics,
         registry: Arc::new(registry),
         reloader: reloader.clone(),
+        access,
     };
     // Tests and supervisors wait for this line (it carries the bound port).
     tracing::info!(listen = %bound, data = %data.display(), shards, "listening");
@@ -323,6 +345,11 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The tokens of a started configuration.
+fn api_access(built: &Built) -> access::Access {
+    access::Access::new(&built.ingest, built.file.admin.clone())
 }
 
 /// Resolves on SIGTERM or SIGINT, or when an engine stopped on its own (a store

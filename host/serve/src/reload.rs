@@ -5,6 +5,9 @@
 //! held, its instance tried again on the failure back-off) while the others run; at
 //! start, `--strict` refuses instead.
 //!
+//! Tenants managed through the admin API (`/v1/admin/tenants`, kept in the settings
+//! store) go over the file's: the file is the bootstrap, the API the day-to-day.
+//!
 //! A reload (`SIGHUP` or `POST /v1/admin/reload`) builds complete new cores off the
 //! engine thread, tenant by tenant: a tenant whose new settings or component fail keeps
 //! the settings it ran before, the others take theirs. Only a host-level error (the
@@ -12,6 +15,7 @@
 //! the whole reload, leaving the running cores untouched. The engines then swap the new
 //! cores in, carrying sessions, pending timers, deliveries and held events over.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -20,8 +24,10 @@ use tokio::sync::{Mutex, oneshot};
 
 use autoclose_config::{GatewayCallback, HostConfig, Ingest};
 use autoclose_core::{Core, PluginComponent, Runtime, start};
+use autoclose_store::settings::{SettingsStore, TenantVersion};
 
 use crate::ServeError;
+use crate::access::Access;
 use crate::engine::Collector;
 use crate::metrics::Metrics;
 use crate::request::{EngineSender, Request};
@@ -38,8 +44,10 @@ pub struct Built {
     pub runtime: Arc<Runtime>,
     /// The default component.
     pub default: Arc<PluginComponent>,
-    /// The configuration the cores run: the file's, with the previous settings of the
-    /// tenants whose new ones were refused.
+    /// The file as read, without the managed tenants.
+    pub file: HostConfig,
+    /// The configuration the cores run: the file's with the managed tenants over it,
+    /// and the previous settings of the tenants whose new ones were refused.
     pub config: HostConfig,
     /// The tenants whose settings from the file were refused, with why.
     pub refused: Vec<TenantRefusal>,
@@ -79,17 +87,77 @@ pub struct Sources {
     pub built_in: &'static [u8],
 }
 
-/// Reads the files and builds one core per collector (per shard), whose attempts
-/// go to that collector. A runtime with the same limits is reused (with its built-in
+/// The settings managed through the admin API: each tenant's current version (a
+/// deleted one has no document).
+pub type Managed = BTreeMap<String, TenantVersion>;
+
+/// The configuration to run: the file, with the managed tenants over it.
+pub struct Loaded {
+    /// The file as read.
+    pub file: HostConfig,
+    /// The file with the managed tenants over it.
+    pub config: HostConfig,
+    /// Managed tenants whose documents no longer read against the file (a webhook
+    /// or component they name was removed from it).
+    pub refused: Vec<TenantRefusal>,
+}
+
+/// Reads the configuration file and puts the `managed` tenants over its tenants. A
+/// managed document that no longer reads against the file is refused; its tenant
+/// keeps what it ran (`running`), else what the file gives it.
+pub fn load(
+    sources: &Sources,
+    managed: &Managed,
+    running: Option<&HostConfig>,
+) -> Result<Loaded, ServeError> {
+    let file = HostConfig::load(&sources.config)?;
+    let mut config = file.clone();
+    let mut refused = Vec::new();
+    for (name, version) in managed {
+        let Some(document) = &version.document else {
+            continue;
+        };
+        match file.tenant(name, document.clone()) {
+            Ok(tenant) => config = config.with_tenant(tenant),
+            Err(e) => {
+                let before = running.and_then(|r| r.tenants.iter().find(|t| &t.name == name));
+                if let Some(before) = before {
+                    config = config.with_tenant(before.clone());
+                }
+                refused.push(TenantRefusal {
+                    tenant: name.clone(),
+                    error: format!(
+                        "tenants.{name} (version {} from the admin API): {e}",
+                        version.version
+                    ),
+                    kept_previous: before.is_some(),
+                });
+            }
+        }
+    }
+    Ok(Loaded {
+        file,
+        config,
+        refused,
+    })
+}
+
+/// Builds one core per collector (per shard) running `loaded`, whose attempts go to
+/// that collector. A runtime with the same limits is reused (with its built-in
 /// component, which cannot change). A tenant that fails is held failed; on a reload
 /// (`previous`), a tenant that ran before and whose new settings fail is built with its
 /// previous settings instead.
 pub fn build(
+    loaded: Loaded,
     sources: &Sources,
     previous: Option<Previous<'_>>,
     collectors: &[Collector],
 ) -> Result<Built, ServeError> {
-    let config = HostConfig::load(&sources.config)?;
+    let Loaded {
+        file,
+        config,
+        refused: refused_before,
+    } = loaded;
     let Some(callback) = config.gateway.clone() else {
         return Err(ServeError::NoCallback {
             file: sources.config.clone(),
@@ -138,6 +206,11 @@ pub fn build(
             kept_previous: false,
         })
         .collect();
+    for before in refused_before {
+        if !refused.iter().any(|r| r.tenant == before.tenant) {
+            refused.push(before);
+        }
+    }
     let mut applied = config;
     if let Some(previous) = &previous {
         let mut fell_back = false;
@@ -177,6 +250,7 @@ pub fn build(
         ingest: applied.ingest.clone(),
         runtime,
         default,
+        file,
         config: applied,
         refused,
     })
@@ -221,44 +295,64 @@ pub struct ReloadReport {
     pub refused: Vec<TenantRefusal>,
 }
 
-struct Current {
-    runtime: Arc<Runtime>,
-    default: Arc<PluginComponent>,
-    ingest: Ingest,
-    config: HostConfig,
+/// What runs now, as the reloader and the settings changes start from.
+pub(crate) struct Current {
+    pub(crate) runtime: Arc<Runtime>,
+    pub(crate) default: Arc<PluginComponent>,
+    pub(crate) ingest: Ingest,
+    /// The file as last read.
+    pub(crate) file: HostConfig,
+    /// What the cores run.
+    pub(crate) config: HostConfig,
+    /// The managed tenants' current versions.
+    pub(crate) managed: Managed,
 }
 
-/// Reloads on request; one reload at a time.
+/// Reloads on request, and applies tenant settings changes; one at a time.
 #[derive(Clone)]
 pub struct Reloader {
-    sources: Sources,
-    current: Arc<Mutex<Current>>,
+    pub(crate) sources: Sources,
+    pub(crate) current: Arc<Mutex<Current>>,
     /// Per shard: where its core's attempts go, and its engine.
     shards: Vec<(Collector, EngineSender)>,
-    metrics: Metrics,
+    pub(crate) metrics: Metrics,
+    /// Where managed tenant settings are kept.
+    pub(crate) settings: Arc<dyn SettingsStore>,
+    /// The tokens, whose admin part a reload replaces.
+    pub(crate) access: Access,
+}
+
+/// What a [`Reloader`] runs on: the stores and tokens beside the cores.
+pub struct Beside {
+    /// Per shard: where its core's attempts go, and its engine.
+    pub shards: Vec<(Collector, EngineSender)>,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Where managed tenant settings are kept.
+    pub settings: Arc<dyn SettingsStore>,
+    /// The managed tenants' current versions, as read at start.
+    pub managed: Managed,
+    /// The tokens.
+    pub access: Access,
 }
 
 impl Reloader {
-    /// A reloader for cores running `config` on `runtime` with `default` as the
-    /// default component, started with `ingest` settings.
-    pub fn new(
-        sources: Sources,
-        (runtime, default): (Arc<Runtime>, Arc<PluginComponent>),
-        ingest: Ingest,
-        config: HostConfig,
-        shards: Vec<(Collector, EngineSender)>,
-        metrics: Metrics,
-    ) -> Self {
+    /// A reloader for the cores `built` started, beside `beside`.
+    pub fn new(sources: Sources, built: &Built, beside: Beside) -> Self {
         Reloader {
             sources,
             current: Arc::new(Mutex::new(Current {
-                runtime,
-                default,
-                ingest,
-                config,
+                runtime: built.runtime.clone(),
+                default: built.default.clone(),
+                ingest: built.ingest.clone(),
+                file: built.file.clone(),
+                config: built.config.clone(),
+                managed: beside.managed,
             })),
-            shards,
-            metrics,
+            shards: beside.shards,
+            metrics: beside.metrics,
+            settings: beside.settings,
+            access: beside.access,
         }
     }
 
@@ -305,6 +399,24 @@ impl Reloader {
     async fn try_reload(&self) -> Result<ReloadReport, ReloadError> {
         let mut current = self.current.lock().await;
         let sources = self.sources.clone();
+        let managed = current.managed.clone();
+        let running = current.config.clone();
+        let loaded = tokio::task::spawn_blocking(move || load(&sources, &managed, Some(&running)))
+            .await
+            .map_err(|e| ReloadError::Task(e.to_string()))??;
+        let report = self.swap(&mut current, loaded).await?;
+        self.access.replace_admin(current.file.admin.clone());
+        Ok(report)
+    }
+
+    /// Builds cores running `loaded` off the engine threads and swaps them in on every
+    /// shard, carrying the state over; `current` then describes them.
+    pub(crate) async fn swap(
+        &self,
+        current: &mut Current,
+        loaded: Loaded,
+    ) -> Result<ReloadReport, ReloadError> {
+        let sources = self.sources.clone();
         let (runtime, default, config) = (
             current.runtime.clone(),
             current.default.clone(),
@@ -317,7 +429,7 @@ impl Reloader {
                 default: &default,
                 config: &config,
             };
-            build(&sources, Some(previous), &collectors)
+            build(loaded, &sources, Some(previous), &collectors)
         })
         .await
         .map_err(|e| ReloadError::Task(e.to_string()))??;
@@ -379,6 +491,7 @@ impl Reloader {
         }
         current.runtime = built.runtime;
         current.default = built.default;
+        current.file = built.file;
         current.config = applied_config;
         Ok(report)
     }

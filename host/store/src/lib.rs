@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod redb;
+pub mod settings;
 
 use std::path::PathBuf;
 

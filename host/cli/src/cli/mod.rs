@@ -6,6 +6,7 @@
 
 mod check_config;
 mod replay;
+mod tenants;
 mod test_webhook;
 
 use std::fs::File;
@@ -113,6 +114,22 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Read and change tenant settings through a running `serve`'s admin API, one
+    /// tenant at a time (checked by the tenant's component, versioned, audited).
+    Tenants {
+        /// The server's base URL.
+        #[arg(long, env = "AUTOCLOSE_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// The bearer token: the operator's, or one tenant's. Prefer the environment
+        /// variable: a command-line argument shows in the process list.
+        #[arg(long, env = "AUTOCLOSE_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        #[command(subcommand)]
+        command: tenants::TenantsCommand,
+    },
+    /// Print the OpenAPI document of `serve`'s HTTP interface (what it serves at
+    /// /v1/openapi.json; docs/openapi.json holds it).
+    Openapi,
     /// Print the JSON Schema of the configuration file, for editors that validate it,
     /// with the settings of a component (default: the built-in plugin) as it describes
     /// them.
@@ -258,6 +275,18 @@ fn run(cli: Cli) -> Result<()> {
                 config.webhooks.len()
             );
             check_config::explain_tenants(&core, quiet)
+        }
+        Command::Tenants {
+            url,
+            token,
+            command,
+        } => tenants::run(&tenants::Target { url, token }, command),
+        Command::Openapi => {
+            let document = autoclose_serve::api::openapi()
+                .to_pretty_json()
+                .context("cannot write the OpenAPI document")?;
+            println!("{document}");
+            Ok(())
         }
         Command::Schema { plugin } => {
             let runtime = Runtime::new(Default::default())?;
