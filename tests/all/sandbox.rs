@@ -527,3 +527,128 @@ fn a_tenant_that_cannot_start_is_held_failed_while_the_others_run() {
         .collect();
     assert_eq!(held, vec!["session_opened", "message"]);
 }
+
+/// `Core::replace_tenant`, what an admin API change does on every shard: the tenant
+/// runs its new settings with its sessions kept; a held-failed tenant fixed this way
+/// runs its held events at once, in order; a refusal changes nothing; and no other
+/// tenant's instance is touched.
+#[test]
+fn a_tenant_given_new_settings_alone_keeps_its_sessions_and_touches_no_other() {
+    use autoclose::scenario::{Item, parse};
+    use autoclose_config::HostConfig;
+    use autoclose_core::{Core, CoreError, start};
+    use autoclose_webhook::outbound::ScriptedReceiver;
+
+    let text = CONFIG
+        .replacen(
+            r#""tenants": {"#,
+            r#""tenants": {"bad": {"component": "{MISBEHAVING}", "on_configure": "trap"},"#,
+            1,
+        )
+        .replace("{MISBEHAVING}", autoclose_tests::MISBEHAVING_PLUGIN);
+    let config = HostConfig::parse(&text, std::path::Path::new("replace.json"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let runtime = start::runtime_for(&config).unwrap_or_else(|e| panic!("{e}"));
+    let default = start::default_component(&runtime, None, autoclose::DEFAULT_PLUGIN)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (mut core, failures) = Core::holding_failures(
+        runtime,
+        &config,
+        default.clone(),
+        Box::new(ScriptedReceiver::default()),
+    );
+    assert_eq!(failures.len(), 1, "bad is held failed");
+    let events = |lines: &[(u64, String)]| -> Vec<(u64, autoclose_core::event::GatewayEvent)> {
+        parse(&scenario(lines))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .filter_map(|l| match l.item {
+                Item::Event(event) => Some((l.at_ms, event)),
+                _ => None,
+            })
+            .collect()
+    };
+    for (at, event) in events(&[
+        (0, opened("acme", "s1", "web_chat")),
+        (0, opened("globex", "g1", "web_chat")),
+        (0, opened("bad", "b1", "web_chat")),
+        (1_000, message("acme", "s1", "agent")),
+        (1_000, message("globex", "g1", "agent")),
+        (1_000, message("bad", "b1", "agent")),
+    ]) {
+        core.handle(at, &event).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let globex_before = core.tenant_stats("globex").unwrap_or_default();
+    let document = |text: &str| -> serde_json::Map<String, serde_json::Value> {
+        serde_json::from_str(text).unwrap_or_default()
+    };
+
+    // A refusal names the path and leaves acme as it was.
+    let refused = config
+        .tenant(
+            "acme",
+            document(r#"{"auto_close": {"close": {"after": "soon", "message": "x"}}}"#),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    match core.replace_tenant(&refused, default.clone()) {
+        Err(CoreError::Config { path, .. }) => assert!(path.ends_with("close.after"), "{path}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let acme = config
+        .tenant(
+            "acme",
+            document(r#"{"auto_close": {"close": {"after": "2m", "message": "Replaced."}}}"#),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    core.replace_tenant(&acme, default.clone())
+        .unwrap_or_else(|e| panic!("{e}"));
+    // bad, fixed with the built-in component: its held events run now (at 1,000).
+    let bad = config
+        .tenant(
+            "bad",
+            document(r#"{"auto_close": {"close": {"after": "1m", "message": "Bad fixed."}}}"#),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    core.replace_tenant(&bad, default.clone())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        core.failing_tenants().is_empty(),
+        "{:?}",
+        core.failing_tenants()
+    );
+    for (at, event) in events(&[(
+        2_000,
+        // The scenario checker does not know s1 here: the message names its channel.
+        message("acme", "s1", "agent").replacen('{', r#"{"channel": "web_chat", "#, 1),
+    )]) {
+        core.handle(at, &event).unwrap_or_else(|e| panic!("{e}"));
+    }
+    core.advance_to(400_000);
+    let mut seen: Vec<String> = core
+        .take_actions()
+        .into_iter()
+        .filter_map(|a| match a.kind {
+            ActionKind::PostMessage {
+                tenant,
+                session,
+                kind,
+                text,
+            } => Some(format!("{} {tenant}/{session} {kind} {text}", a.at_ms)),
+            _ => None,
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            "122000 acme/s1 close Replaced.".to_owned(),
+            "61000 bad/b1 close Bad fixed.".to_owned(),
+            "61000 globex/g1 warning Closing in 30 seconds (1 min).".to_owned(),
+            "91000 globex/g1 close Closed for inactivity.".to_owned(),
+        ]
+    );
+    // globex's instance was never replaced.
+    let globex_after = core.tenant_stats("globex").unwrap_or_default();
+    assert_eq!(globex_after.restarts, globex_before.restarts);
+    assert_eq!(globex_after.restarts, 0);
+}

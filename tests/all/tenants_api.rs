@@ -96,8 +96,12 @@ fn tenant_settings_are_managed_one_tenant_at_a_time_and_survive_a_restart() {
     assert_eq!(put.status, 200, "{:?}", put.body);
     assert_eq!(put.etag.as_deref(), Some("\"1\""));
     assert_eq!(
-        put.body["applied"]["applied"],
-        json!(["acme"]),
+        (
+            &put.body["version"],
+            &put.body["audit"]["by"],
+            &put.body["dropped"]
+        ),
+        (&json!(1), &json!("admin"), &json!([])),
         "{:?}",
         put.body
     );
@@ -273,6 +277,11 @@ fn tenant_settings_are_managed_one_tenant_at_a_time_and_survive_a_restart() {
             ("picky".into(), "api".into(), 1, true)
         ]
     );
+    let (_, metrics) = server.get("/metrics");
+    for (outcome, count) in [("put", 4), ("rollback", 1), ("refused", 5), ("stale", 1)] {
+        let line = format!("autoclose_tenant_changes_total{{outcome=\"{outcome}\"}} {count}");
+        assert!(metrics.contains(&line), "{line} in:\n{metrics}");
+    }
     let (status, stderr) = server.terminate(WAIT);
     assert!(status.success(), "{stderr}");
     assert!(

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use autoclose_config::{Egress, HostConfig};
+use autoclose_config::{Egress, HostConfig, TenantConfig};
 use autoclose_runtime::bindings::chat_gateway::plugin::events::Event;
 use autoclose_runtime::bindings::chat_gateway::plugin::types::TenantSetup;
 use autoclose_runtime::{SessionId, TenantId};
@@ -134,29 +134,70 @@ impl Core {
                     continue;
                 }
             };
-            match tenant.start(&core.runtime, id, &mut core.state) {
-                Ok(live) => tenant.live = Some(live),
-                Err(e) => {
-                    let failure = match e {
-                        StartError::Config { path, reason } => CoreError::Config {
-                            tenant: name.clone(),
-                            path,
-                            reason,
-                        },
-                        StartError::Trap(reason) | StartError::Load(reason) => CoreError::Start {
-                            tenant: name.clone(),
-                            component: tenant.component_name(),
-                            reason,
-                        },
-                    };
-                    tenant.mark_failed(core.state.now, &failure.to_string(), "");
-                    failures.push(failure);
-                }
+            if let Err(failure) = core.start_tenant(id, &mut tenant) {
+                tenant.mark_failed(core.state.now, &failure.to_string(), "");
+                failures.push(failure);
             }
             core.tenant_ids.insert(name.clone(), id);
             core.tenants.push(tenant);
         }
         (core, failures)
+    }
+
+    /// Starts `tenant`'s instance as tenant `id`: instantiated and configured, or why
+    /// not, naming the tenant and the path inside its document.
+    fn start_tenant(&mut self, id: TenantId, tenant: &mut Tenant) -> Result<(), CoreError> {
+        match tenant.start(&self.runtime, id, &mut self.state) {
+            Ok(live) => {
+                tenant.live = Some(live);
+                Ok(())
+            }
+            Err(StartError::Config { path, reason }) => Err(CoreError::Config {
+                tenant: tenant.name.to_string(),
+                path,
+                reason,
+            }),
+            Err(StartError::Trap(reason) | StartError::Load(reason)) => Err(CoreError::Start {
+                tenant: tenant.name.to_string(),
+                component: tenant.component_name(),
+                reason,
+            }),
+        }
+    }
+
+    /// Gives one tenant new settings (or adds it) without touching any other tenant:
+    /// what a change through the admin API does. An instance of `component` is started
+    /// with `config`'s settings; only if it starts does it replace the tenant's running
+    /// one, keeping the tenant's sessions, pending timers, deliveries, counters and held
+    /// events, which then run at once, in order. A refusal leaves the tenant as it was,
+    /// except that a new tenant is added held failed, as at start.
+    pub fn replace_tenant(
+        &mut self,
+        config: &TenantConfig,
+        component: Arc<PluginComponent>,
+    ) -> Result<(), CoreError> {
+        let mut fresh = Tenant::new(config, Some(component));
+        let Some(&id) = self.tenant_ids.get(&config.name) else {
+            let id = TenantId(u32::try_from(self.tenants.len()).unwrap_or(u32::MAX));
+            let started = self.start_tenant(id, &mut fresh);
+            if let Err(failure) = &started {
+                fresh.mark_failed(self.state.now, &failure.to_string(), "");
+            }
+            self.tenant_ids.insert(config.name.clone(), id);
+            self.tenants.push(fresh);
+            return started;
+        };
+        self.start_tenant(id, &mut fresh)?;
+        let old = std::mem::replace(&mut self.tenants[id.0 as usize], fresh);
+        let slot = &mut self.tenants[id.0 as usize];
+        slot.queued = old.queued;
+        slot.stats = old.stats;
+        self.follow_up_counts.clear();
+        if !slot.queued.is_empty() {
+            self.drain_queued(id);
+            self.run_follow_ups();
+        }
+        Ok(())
     }
 
     /// The tenants whose component is not running because it failed (to load, to

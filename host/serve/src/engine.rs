@@ -240,6 +240,16 @@ impl Engine {
                     let restored = self.reload(*core, *callback);
                     let _ = reply.send(restored);
                 }
+                Request::ReplaceTenant {
+                    tenant,
+                    component,
+                    reply,
+                } => {
+                    self.core.advance_to(wall_ms());
+                    let started = self.core.replace_tenant(&tenant, component);
+                    self.publish();
+                    let _ = reply.send(started);
+                }
                 Request::Stop { .. } => {}
             }
         }

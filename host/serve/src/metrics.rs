@@ -91,6 +91,9 @@ pub struct Metrics {
     pub reloads: Family<Outcome, Counter>,
     /// Tenants whose component is not running because it failed, by shard.
     pub failing_tenants: Family<ShardLabel, Gauge>,
+    /// Tenant settings requests of the admin API by outcome (`put`, `delete`,
+    /// `rollback`; `refused`: checked and not stored; `stale`: a lost update refused).
+    pub tenant_changes: Family<Outcome, Counter>,
     /// The tenant stats already counted, so that counters grow by the difference
     /// (a reload starts the gateway's own counts again).
     seen: std::sync::Arc<std::sync::Mutex<HashMap<(usize, String), TenantStats>>>,
@@ -119,6 +122,7 @@ impl Metrics {
             events_dropped: Family::default(),
             reloads: Family::default(),
             failing_tenants: Family::default(),
+            tenant_changes: Family::default(),
             seen: Default::default(),
         };
         let r = registry;
@@ -211,6 +215,11 @@ impl Metrics {
             "autoclose_failing_tenants",
             "Tenants whose component is not running because it failed (their events are held)",
             metrics.failing_tenants.clone(),
+        );
+        r.register(
+            "autoclose_tenant_changes",
+            "Tenant settings changes through the admin API by outcome",
+            metrics.tenant_changes.clone(),
         );
         metrics
     }

@@ -269,6 +269,11 @@ pub enum ReloadError {
     /// An engine stopped before or during the swap.
     #[error("the engine has stopped")]
     Stopped,
+    /// A tenant's new instance did not start on a shard, though it started in the
+    /// check (a component that fails now and then); that shard keeps running what the
+    /// tenant ran before (a new tenant is held failed there) until a restart or reload.
+    #[error("the tenant's new instance failed to start: {0}")]
+    Tenant(String),
 }
 
 /// What a reload carried over.
@@ -407,6 +412,34 @@ impl Reloader {
         let report = self.swap(&mut current, loaded).await?;
         self.access.replace_admin(current.file.admin.clone());
         Ok(report)
+    }
+
+    /// Gives one tenant new settings on every shard, leaving the other tenants as
+    /// they are (their instances, their counters, their back-off).
+    pub(crate) async fn replace(
+        &self,
+        tenant: &autoclose_config::TenantConfig,
+        component: Arc<PluginComponent>,
+    ) -> Result<(), ReloadError> {
+        let mut answers = Vec::new();
+        for (_, engine) in &self.shards {
+            let (reply, answer) = oneshot::channel();
+            engine
+                .send(Request::ReplaceTenant {
+                    tenant: Box::new(tenant.clone()),
+                    component: component.clone(),
+                    reply,
+                })
+                .map_err(|_| ReloadError::Stopped)?;
+            answers.push(answer);
+        }
+        for answer in answers {
+            answer
+                .await
+                .map_err(|_| ReloadError::Stopped)?
+                .map_err(|e| ReloadError::Tenant(e.to_string()))?;
+        }
+        Ok(())
     }
 
     /// Builds cores running `loaded` off the engine threads and swaps them in on every

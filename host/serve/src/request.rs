@@ -2,12 +2,13 @@
 //! is refused. Shared by the engine, which takes them, and by the HTTP side and the
 //! dispatcher, which send them.
 
+use std::sync::Arc;
 use std::sync::mpsc::Sender;
 use std::time::Duration;
 
-use autoclose_config::GatewayCallback;
+use autoclose_config::{GatewayCallback, TenantConfig};
 use autoclose_core::event::GatewayEvent;
-use autoclose_core::{Core, EventError, Restored};
+use autoclose_core::{Core, CoreError, EventError, PluginComponent, Restored};
 use autoclose_webhook::retry::AttemptResult;
 use tokio::sync::oneshot;
 
@@ -35,6 +36,15 @@ pub enum Request {
         callback: Box<GatewayCallback>,
         /// Gets what was carried over.
         reply: oneshot::Sender<Restored>,
+    },
+    /// Give one tenant new settings (or add it), leaving every other tenant as it is.
+    ReplaceTenant {
+        /// The tenant's new settings.
+        tenant: Box<TenantConfig>,
+        /// Its component, loaded (off the engine thread: compiling takes long).
+        component: Arc<PluginComponent>,
+        /// Gets whether its new instance started.
+        reply: oneshot::Sender<Result<(), CoreError>>,
     },
     /// Check events as [`Request::Ingest`] would, without applying them: the first
     /// phase of a request whose events span several shards.

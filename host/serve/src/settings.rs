@@ -21,7 +21,8 @@ use autoclose_store::settings::{
 
 use crate::access::Scope;
 use crate::engine::{Collector, wall_ms};
-use crate::reload::{Current, Loaded, ReloadError, ReloadReport, Reloader};
+use crate::metrics::Metrics;
+use crate::reload::{Current, Loaded, ReloadError, Reloader};
 
 /// Why a settings request was refused; nothing was changed.
 #[derive(Debug, thiserror::Error)]
@@ -106,8 +107,19 @@ pub struct ChangeReport {
     pub version: SettingsVersion,
     /// The audit record written.
     pub audit: AuditRecord,
-    /// What applying it carried over.
-    pub applied: ReloadReport,
+    /// What was left out in applying it: the sessions, timers and deliveries of a
+    /// tenant removed (a `DELETE` of a tenant only the API defined).
+    pub dropped: Vec<String>,
+}
+
+/// How a stored change reaches the engines.
+enum Apply {
+    /// Only this tenant's instance is replaced, on every shard; the others are not
+    /// touched (a `PUT`, a rollback, a `DELETE` back to the file's settings).
+    Tenant(Box<TenantConfig>, Arc<PluginComponent>),
+    /// The cores are rebuilt without the tenant (a `DELETE` of a tenant only the API
+    /// defined: its sessions go).
+    Without(String),
 }
 
 /// What a `PUT` asks.
@@ -166,20 +178,32 @@ fn check_scope(
     Ok(())
 }
 
-/// Starts `tenant` alone, as every shard will: its component loads and `configure`
-/// takes the settings, or the refusal names the path.
+/// Loads `tenant`'s component and starts the tenant alone with it, as every shard will:
+/// `configure` must take the settings, or the refusal names the path. Returns the
+/// loaded component for the shards (so that none of them compiles it on its thread).
 fn check_with_component(
     runtime: Arc<Runtime>,
     default: Arc<PluginComponent>,
     config: &HostConfig,
-    tenant: TenantConfig,
-) -> Result<(), SettingsError> {
-    let alone = HostConfig {
-        tenants: vec![tenant],
+    tenant: &TenantConfig,
+) -> Result<Arc<PluginComponent>, SettingsError> {
+    let component = match &tenant.component {
+        None => default.clone(),
+        Some(path) => runtime
+            .load_file(path)
+            .map_err(|e| SettingsError::Invalid {
+                path: "component".into(),
+                reason: e.to_string(),
+            })?,
+    };
+    let empty = HostConfig {
+        tenants: Vec::new(),
         ..config.clone()
     };
-    match Core::new(runtime, &alone, default, Box::new(Collector::default())) {
-        Ok(_) => Ok(()),
+    let (mut alone, _) =
+        Core::holding_failures(runtime, &empty, default, Box::new(Collector::default()));
+    match alone.replace_tenant(tenant, component.clone()) {
+        Ok(()) => Ok(component),
         Err(CoreError::Config { path, reason, .. }) => Err(SettingsError::Invalid { path, reason }),
         Err(e @ CoreError::Load { .. }) => Err(SettingsError::Invalid {
             path: "component".into(),
@@ -305,6 +329,30 @@ impl Reloader {
         kind: ChangeKind,
         restored: Option<SettingsVersion>,
     ) -> Result<ChangeReport, SettingsError> {
+        let result = self.try_write(scope, put, kind, restored).await;
+        self.count(kind, &result);
+        result
+    }
+
+    /// Counts a settings request by what became of it.
+    fn count(&self, kind: ChangeKind, result: &Result<ChangeReport, SettingsError>) {
+        let outcome = match (result, kind) {
+            (Ok(_), ChangeKind::Put) => "put",
+            (Ok(_), ChangeKind::Delete) => "delete",
+            (Ok(_), ChangeKind::Rollback) => "rollback",
+            (Err(SettingsError::Stale { .. }), _) => "stale",
+            (Err(_), _) => "refused",
+        };
+        Metrics::count(&self.metrics.tenant_changes, outcome, 1);
+    }
+
+    async fn try_write(
+        &self,
+        scope: &Scope,
+        put: Put,
+        kind: ChangeKind,
+        restored: Option<SettingsVersion>,
+    ) -> Result<ChangeReport, SettingsError> {
         let Put {
             tenant,
             document,
@@ -326,9 +374,11 @@ impl Reloader {
             current.file.clone(),
         );
         let checked = config.clone();
-        tokio::task::spawn_blocking(move || check_with_component(runtime, default, &file, checked))
-            .await
-            .map_err(|e| SettingsError::Task(e.to_string()))??;
+        let component = tokio::task::spawn_blocking(move || {
+            check_with_component(runtime, default, &file, &checked)
+        })
+        .await
+        .map_err(|e| SettingsError::Task(e.to_string()))??;
         let change = Change {
             tenant: tenant.clone(),
             based_on,
@@ -338,13 +388,24 @@ impl Reloader {
             at_ms: wall_ms(),
             by: scope.name(),
         };
-        let next = current.config.with_tenant(config);
-        self.commit_and_apply(&mut current, change, next).await
+        let apply = Apply::Tenant(Box::new(config), component);
+        self.commit_and_apply(&mut current, change, apply).await
     }
 
     /// Removes a tenant's managed settings: the file's settings run again, or, for a
     /// tenant only the API defined, the tenant is removed (its sessions dropped).
     pub async fn delete(
+        &self,
+        scope: &Scope,
+        tenant: &str,
+        if_match: Option<SettingsVersion>,
+    ) -> Result<ChangeReport, SettingsError> {
+        let result = self.try_delete(scope, tenant, if_match).await;
+        self.count(ChangeKind::Delete, &result);
+        result
+    }
+
+    async fn try_delete(
         &self,
         scope: &Scope,
         tenant: &str,
@@ -372,9 +433,22 @@ impl Reloader {
                 },
             });
         }
-        let next = match in_file {
-            Some(file_tenant) => current.config.with_tenant(file_tenant),
-            None => current.config.without_tenant(tenant),
+        let apply = match in_file {
+            Some(file_tenant) => {
+                let (runtime, default, file) = (
+                    current.runtime.clone(),
+                    current.default.clone(),
+                    current.file.clone(),
+                );
+                let checked = file_tenant.clone();
+                let component = tokio::task::spawn_blocking(move || {
+                    check_with_component(runtime, default, &file, &checked)
+                })
+                .await
+                .map_err(|e| SettingsError::Task(e.to_string()))??;
+                Apply::Tenant(Box::new(file_tenant), component)
+            }
+            None => Apply::Without(tenant.to_owned()),
         };
         let change = Change {
             tenant: tenant.to_owned(),
@@ -385,15 +459,15 @@ impl Reloader {
             at_ms: wall_ms(),
             by: scope.name(),
         };
-        self.commit_and_apply(&mut current, change, next).await
+        self.commit_and_apply(&mut current, change, apply).await
     }
 
-    /// Stores `change` (refused if another change came first) and runs `next`.
+    /// Stores `change` (refused if another change came first), then applies it.
     async fn commit_and_apply(
         &self,
         current: &mut Current,
         change: Change,
-        next: HostConfig,
+        apply: Apply,
     ) -> Result<ChangeReport, SettingsError> {
         let settings = self.settings.clone();
         let (version, audit) = tokio::task::spawn_blocking(move || settings.commit(change))
@@ -422,17 +496,26 @@ impl Reloader {
         let tenant = version.tenant.clone();
         let number = version.version;
         current.managed.insert(tenant.clone(), version);
-        let loaded = Loaded {
-            file: current.file.clone(),
-            config: next,
-            refused: Vec::new(),
+        let dropped = match apply {
+            Apply::Tenant(config, component) => {
+                self.replace(&config, component).await?;
+                current.config = current.config.with_tenant(*config);
+                Vec::new()
+            }
+            Apply::Without(name) => {
+                let loaded = Loaded {
+                    file: current.file.clone(),
+                    config: current.config.without_tenant(&name),
+                    refused: Vec::new(),
+                };
+                self.swap(current, loaded).await?.dropped
+            }
         };
-        let applied = self.swap(current, loaded).await?;
         Ok(ChangeReport {
             tenant,
             version: number,
             audit,
-            applied,
+            dropped,
         })
     }
 }
