@@ -390,24 +390,36 @@ impl HostConfig {
         parse_tenant(name, document, &self.webhooks, &self.catalog)
     }
 
-    /// This configuration with `tenant` in place of the one of the same name, or added
-    /// (tenants stay in name order).
-    pub fn with_tenant(&self, tenant: TenantConfig) -> HostConfig {
-        let mut config = self.clone();
-        match config
+    /// Puts `tenant` in place of the one of the same name, or adds it (tenants stay in
+    /// name order).
+    pub fn set_tenant(&mut self, tenant: TenantConfig) {
+        match self
             .tenants
             .binary_search_by(|t| t.name.as_str().cmp(&tenant.name))
         {
-            Ok(at) => config.tenants[at] = tenant,
-            Err(at) => config.tenants.insert(at, tenant),
+            Ok(at) => self.tenants[at] = tenant,
+            Err(at) => self.tenants.insert(at, tenant),
         }
-        config
     }
 
-    /// This configuration without tenant `name`.
-    pub fn without_tenant(&self, name: &str) -> HostConfig {
-        let mut config = self.clone();
-        config.tenants.retain(|t| t.name != name);
-        config
+    /// Removes tenant `name`.
+    pub fn remove_tenant(&mut self, name: &str) {
+        self.tenants.retain(|t| t.name != name);
+    }
+
+    /// This configuration without its tenants: what reading or starting one tenant
+    /// alone needs, without copying every other tenant's settings.
+    pub fn without_tenants(&self) -> HostConfig {
+        HostConfig {
+            webhooks: self.webhooks.clone(),
+            egress: self.egress.clone(),
+            limits: self.limits,
+            tenants: Vec::new(),
+            gateway: self.gateway.clone(),
+            ingest: self.ingest.clone(),
+            runtime: self.runtime,
+            admin: self.admin.clone(),
+            catalog: self.catalog.clone(),
+        }
     }
 }

@@ -323,8 +323,11 @@ fn one_tenant_reads_alone_as_it_reads_in_the_file() {
         &document(r#"{"component":"csat"}"#),
         &config.catalog
     ));
-    let added = config.with_tenant(vendor);
+    let mut added = config.clone();
+    added.set_tenant(vendor);
     let names: Vec<&str> = added.tenants.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, vec!["acme", "newco"]);
-    assert_eq!(added.without_tenant("acme").tenants.len(), 1);
+    added.remove_tenant("acme");
+    assert_eq!(added.tenants.len(), 1);
+    assert!(added.without_tenants().tenants.is_empty());
 }

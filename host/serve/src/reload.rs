@@ -118,11 +118,11 @@ pub fn load(
             continue;
         };
         match file.tenant(name, document.clone()) {
-            Ok(tenant) => config = config.with_tenant(tenant),
+            Ok(tenant) => config.set_tenant(tenant),
             Err(e) => {
                 let before = running.and_then(|r| r.tenants.iter().find(|t| &t.name == name));
                 if let Some(before) = before {
-                    config = config.with_tenant(before.clone());
+                    config.set_tenant(before.clone());
                 }
                 refused.push(TenantRefusal {
                     tenant: name.clone(),

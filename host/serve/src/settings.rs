@@ -196,10 +196,7 @@ fn check_with_component(
                 reason: e.to_string(),
             })?,
     };
-    let empty = HostConfig {
-        tenants: Vec::new(),
-        ..config.clone()
-    };
+    let empty = config.without_tenants();
     let (mut alone, _) =
         Core::holding_failures(runtime, &empty, default, Box::new(Collector::default()));
     match alone.replace_tenant(tenant, component.clone()) {
@@ -371,7 +368,7 @@ impl Reloader {
         let (runtime, default, file) = (
             current.runtime.clone(),
             current.default.clone(),
-            current.file.clone(),
+            current.file.without_tenants(),
         );
         let checked = config.clone();
         let component = tokio::task::spawn_blocking(move || {
@@ -438,7 +435,7 @@ impl Reloader {
                 let (runtime, default, file) = (
                     current.runtime.clone(),
                     current.default.clone(),
-                    current.file.clone(),
+                    current.file.without_tenants(),
                 );
                 let checked = file_tenant.clone();
                 let component = tokio::task::spawn_blocking(move || {
@@ -499,13 +496,17 @@ impl Reloader {
         let dropped = match apply {
             Apply::Tenant(config, component) => {
                 self.replace(&config, component).await?;
-                current.config = current.config.with_tenant(*config);
+                current.config.set_tenant(*config);
                 Vec::new()
             }
             Apply::Without(name) => {
                 let loaded = Loaded {
                     file: current.file.clone(),
-                    config: current.config.without_tenant(&name),
+                    config: {
+                        let mut config = current.config.clone();
+                        config.remove_tenant(&name);
+                        config
+                    },
                     refused: Vec::new(),
                 };
                 self.swap(current, loaded).await?.dropped
