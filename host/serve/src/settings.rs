@@ -213,6 +213,22 @@ fn check_with_component(
     }
 }
 
+/// [`check_with_component`] off the async threads (loading may compile for a while).
+async fn checked(
+    current: &Current,
+    tenant: &TenantConfig,
+) -> Result<Arc<PluginComponent>, SettingsError> {
+    let (runtime, default, file) = (
+        current.runtime.clone(),
+        current.default.clone(),
+        current.file.without_tenants(),
+    );
+    let tenant = tenant.clone();
+    tokio::task::spawn_blocking(move || check_with_component(runtime, default, &file, &tenant))
+        .await
+        .map_err(|e| SettingsError::Task(e.to_string()))?
+}
+
 fn version_of(current: &Current, tenant: &str) -> SettingsVersion {
     current
         .managed
@@ -365,17 +381,7 @@ impl Reloader {
                 path: e.path,
                 reason: e.reason,
             })?;
-        let (runtime, default, file) = (
-            current.runtime.clone(),
-            current.default.clone(),
-            current.file.without_tenants(),
-        );
-        let checked = config.clone();
-        let component = tokio::task::spawn_blocking(move || {
-            check_with_component(runtime, default, &file, &checked)
-        })
-        .await
-        .map_err(|e| SettingsError::Task(e.to_string()))??;
+        let component = checked(&current, &config).await?;
         let change = Change {
             tenant: tenant.clone(),
             based_on,
@@ -432,17 +438,7 @@ impl Reloader {
         }
         let apply = match in_file {
             Some(file_tenant) => {
-                let (runtime, default, file) = (
-                    current.runtime.clone(),
-                    current.default.clone(),
-                    current.file.without_tenants(),
-                );
-                let checked = file_tenant.clone();
-                let component = tokio::task::spawn_blocking(move || {
-                    check_with_component(runtime, default, &file, &checked)
-                })
-                .await
-                .map_err(|e| SettingsError::Task(e.to_string()))??;
+                let component = checked(&current, &file_tenant).await?;
                 Apply::Tenant(Box::new(file_tenant), component)
             }
             None => Apply::Without(tenant.to_owned()),

@@ -49,14 +49,7 @@ impl RedbStore {
 
     /// Opens (or creates) the store `dir/name`, as [`RedbStore::open`].
     pub fn open_file(dir: &Path, name: &str) -> Result<Self, StoreError> {
-        let path = dir.join(name);
-        let open_error = |reason: String| StoreError::Open {
-            path: path.clone(),
-            reason,
-        };
-        std::fs::create_dir_all(dir)
-            .map_err(|e| open_error(format!("cannot create {}: {e}", dir.display())))?;
-        let db = Database::create(&path).map_err(|e| open_error(e.to_string()))?;
+        let (db, path) = create_database(dir, name)?;
         let store = RedbStore { db, path };
         store.check_version()?;
         Ok(store)
@@ -136,6 +129,19 @@ impl RedbStore {
     ) -> Result<T, StoreError> {
         serde_json::from_slice(bytes).map_err(|e| self.corrupt(table, key, e))
     }
+}
+
+/// Opens (or creates) the redb file `dir/name`, creating `dir` if needed.
+pub(crate) fn create_database(dir: &Path, name: &str) -> Result<(Database, PathBuf), StoreError> {
+    let path = dir.join(name);
+    let open_error = |reason: String| StoreError::Open {
+        path: path.clone(),
+        reason,
+    };
+    std::fs::create_dir_all(dir)
+        .map_err(|e| open_error(format!("cannot create {}: {e}", dir.display())))?;
+    let db = Database::create(&path).map_err(|e| open_error(e.to_string()))?;
+    Ok((db, path))
 }
 
 fn encode<T: serde::Serialize>(record: &T) -> Vec<u8> {

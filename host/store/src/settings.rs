@@ -168,14 +168,7 @@ impl RedbSettings {
     /// Opens (or creates) the settings store in `dir`. A file of another record version
     /// is an error, never a reset.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let path = dir.join(SETTINGS_FILE);
-        let open_error = |reason: String| StoreError::Open {
-            path: path.clone(),
-            reason,
-        };
-        std::fs::create_dir_all(dir)
-            .map_err(|e| open_error(format!("cannot create {}: {e}", dir.display())))?;
-        let db = Database::create(&path).map_err(|e| open_error(e.to_string()))?;
+        let (db, path) = crate::redb::create_database(dir, SETTINGS_FILE)?;
         let store = RedbSettings { db, path };
         store.check_version()?;
         Ok(store)
