@@ -13,6 +13,7 @@ mod engine;
 mod features;
 mod fuzz_smoke;
 mod invariants;
+mod postgres;
 mod restore;
 mod rules;
 mod sandbox;

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 pub mod bench;
 pub mod fuzz;
+pub mod postgres;
 pub mod receiver;
 pub mod server;
 

@@ -18,6 +18,7 @@ mod error;
 mod fields;
 mod limits;
 mod schema;
+mod store;
 mod tenant;
 #[cfg(test)]
 mod tests;
@@ -34,6 +35,8 @@ use endpoint::{RawGateway, RawIngest, RawWebhook, parse_endpoint};
 pub use error::{ConfigError, FieldError, MAX_CONFIG_BYTES};
 pub use fields::fields;
 use limits::with_overrides;
+use store::RawStore;
+pub use store::{DEFAULT_POOL, DEFAULT_SCHEMA, PostgresSettings, StoreSettings};
 pub use tenant::{COMPONENT_KEY, Catalog, LIMITS_KEY, WEBHOOKS_KEY, names_a_file};
 use tenant::{NamedComponent, parse_tenant};
 
@@ -56,6 +59,8 @@ pub struct HostConfig {
     pub runtime: RuntimeSettings,
     /// Who may use `serve`'s admin API (`admin` key).
     pub admin: Admin,
+    /// Where `serve` keeps its state (`store` key).
+    pub store: StoreSettings,
     /// What a tenant's document may refer to, for reading one tenant alone later
     /// ([`HostConfig::tenant`]).
     pub catalog: Catalog,
@@ -148,6 +153,10 @@ struct RawConfig {
     /// tenant.
     #[serde(default)]
     admin: Option<RawAdmin>,
+    /// Where `serve` keeps its state: redb files in the data directory (the default) or
+    /// a PostgreSQL database.
+    #[serde(default)]
+    store: Option<RawStore>,
 }
 
 /// A vendor component the operator installed once for many tenants.
@@ -365,7 +374,12 @@ impl HostConfig {
                 ),
             ));
         }
+        let store = match raw.store {
+            None => StoreSettings::Redb,
+            Some(raw) => raw.parse(&env).map_err(|e| invalid(e.path, e.reason))?,
+        };
         Ok(HostConfig {
+            store,
             webhooks,
             egress: raw.egress,
             limits,
@@ -419,6 +433,7 @@ impl HostConfig {
             ingest: self.ingest.clone(),
             runtime: self.runtime,
             admin: self.admin.clone(),
+            store: self.store.clone(),
             catalog: self.catalog.clone(),
         }
     }

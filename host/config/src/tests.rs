@@ -331,3 +331,49 @@ fn one_tenant_reads_alone_as_it_reads_in_the_file() {
     assert_eq!(added.tenants.len(), 1);
     assert!(added.without_tenants().tenants.is_empty());
 }
+
+#[test]
+fn a_postgres_store_is_checked_and_its_password_never_shown() {
+    let with_store = |store: &str| parse(&format!(r#"{{"store": {store}}}"#));
+    assert_eq!(
+        parse("{}")
+            .map(|c| c.store)
+            .unwrap_or_else(|e| panic!("{e}")),
+        StoreSettings::Redb
+    );
+    let config = HostConfig::parse_with_env(
+        r#"{"store": {"kind": "postgres", "url": "env:DB"}}"#,
+        Path::new("cfg.json"),
+        |name| (name == "DB").then(|| "postgres://app:s3cret@db.internal:5432/chat".to_owned()),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let StoreSettings::Postgres(pg) = &config.store else {
+        panic!("{:?}", config.store);
+    };
+    assert_eq!(
+        (pg.schema.as_str(), pg.pool),
+        (DEFAULT_SCHEMA, DEFAULT_POOL)
+    );
+    assert_eq!(
+        pg.place(),
+        "postgres://db.internal:5432/chat (schema autoclose)"
+    );
+    assert!(!format!("{:?}", config.store).contains("s3cret"));
+    let e = with_store(r#"{"kind": "postgres"}"#).unwrap_err();
+    assert!(
+        e.contains("store.url: a postgres store needs its URL"),
+        "{e}"
+    );
+    let e = with_store(r#"{"kind": "postgres", "url": "mysql://x"}"#).unwrap_err();
+    assert!(e.contains("store.url: must start with postgres://"), "{e}");
+    let e = with_store(r#"{"kind": "postgres", "url": "postgres://h/d", "schema": "Drop Table"}"#)
+        .unwrap_err();
+    assert!(
+        e.contains("store.schema: \"Drop Table\" is not a schema name"),
+        "{e}"
+    );
+    let e = with_store(r#"{"kind": "redb", "pool": 3}"#).unwrap_err();
+    assert!(e.contains("store: url, schema and pool are for"), "{e}");
+    let e = with_store(r#"{"kind": "sqlite"}"#).unwrap_err();
+    assert!(e.contains("store.kind: unknown variant"), "{e}");
+}

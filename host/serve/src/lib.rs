@@ -37,9 +37,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use autoclose_config::ConfigError;
+use autoclose_config::{ConfigError, HostConfig, StoreSettings};
 use autoclose_core::CoreError;
 use autoclose_runtime::LoadError;
+use autoclose_store::postgres::PostgresStore;
 use autoclose_store::redb::RedbStore;
 use autoclose_store::settings::{RedbSettings, SettingsStore};
 use autoclose_store::{Store, StoreError};
@@ -178,22 +179,17 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     } = options;
     let shards = shards.clamp(1, shards::MAX_SHARDS);
 
-    // Open and read the stores first: a damaged store stops the start, before
-    // anything is listening.
-    let foreign = shards::foreign_store_files(&data, shards);
-    if !foreign.is_empty() {
-        return Err(ServeError::Layout {
-            data: data.clone(),
-            shards,
-            found: foreign,
-        });
-    }
-    let mut stores = Vec::with_capacity(shards);
-    for index in 0..shards {
-        let store = RedbStore::open_file(&data, &shards::store_file(index, shards))?;
-        let stored = store.load()?;
-        stores.push((store, stored));
-    }
+    // Open and read the stores first: a damaged or unreachable store stops the
+    // start, before anything is listening.
+    let file = HostConfig::load(&sources.config)?;
+    let store_settings = file.store.clone();
+    let handle = tokio::runtime::Handle::current();
+    let opened_data = data.clone();
+    let stores = tokio::task::spawn_blocking(move || {
+        open_stores(&store_settings, &opened_data, shards, &handle)
+    })
+    .await
+    .map_err(|e| ServeError::Runtime(format!("opening the stores failed: {e}")))??;
     // Tenant settings managed through the admin API go over the file's.
     let settings = RedbSettings::open(&data)?;
     let managed: Managed = settings
@@ -202,7 +198,7 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         .map(|v| (v.tenant.clone(), v))
         .collect();
     let collectors: Vec<Collector> = (0..shards).map(|_| Collector::default()).collect();
-    let loaded = reload::load(&sources, &managed, None)?;
+    let loaded = reload::merge(file, &managed, None);
     let mut built = reload::build(loaded, &sources, None, &collectors)?;
     if strict && let Some(refusal) = built.refused.first() {
         return Err(ServeError::Strict {
@@ -230,7 +226,12 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         .into_iter()
         .zip(stores)
         .zip(collectors.iter());
-    for (index, ((mut core, (store, mut stored)), collector)) in cores.enumerate() {
+    for (index, ((mut core, opened), collector)) in cores.enumerate() {
+        let OpenedStore {
+            name,
+            store,
+            mut stored,
+        } = opened;
         // Attempts that were on the wire at the crash are made again, with their ids.
         for delivery in &mut stored.core.deliveries {
             delivery.next_at.get_or_insert(now);
@@ -242,7 +243,7 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         }
         let callbacks = Callbacks::restore(stored.callbacks, stored.next_callback, now);
         tracing::info!(
-            store = %store.path().display(),
+            store = %name,
             sessions = restored.sessions,
             timers = restored.timers,
             deliveries = restored.deliveries,
@@ -258,7 +259,7 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         );
         let engine = Engine::new(
             core,
-            Box::new(store) as Box<dyn Store>,
+            store,
             callbacks,
             built.callback.clone(),
             collector.clone(),
@@ -345,6 +346,61 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A shard's store, opened: the name logs give it, the store, and what it held.
+struct OpenedStore {
+    name: String,
+    store: Box<dyn Store>,
+    stored: autoclose_store::Stored,
+}
+
+/// Opens the store of every shard and reads what it holds: redb files in `data`, or
+/// the PostgreSQL database (run from a blocking thread: the PostgreSQL store waits on
+/// the async runtime). Each store comes with the name logs give it.
+fn open_stores(
+    settings: &StoreSettings,
+    data: &std::path::Path,
+    shards: usize,
+    handle: &tokio::runtime::Handle,
+) -> Result<Vec<OpenedStore>, ServeError> {
+    let mut stores = Vec::with_capacity(shards);
+    match settings {
+        StoreSettings::Redb => {
+            let foreign = shards::foreign_store_files(data, shards);
+            if !foreign.is_empty() {
+                return Err(ServeError::Layout {
+                    data: data.to_owned(),
+                    shards,
+                    found: foreign,
+                });
+            }
+            for index in 0..shards {
+                let store = RedbStore::open_file(data, &shards::store_file(index, shards))?;
+                let stored = store.load()?;
+                let name = store.path().display().to_string();
+                stores.push(OpenedStore {
+                    name,
+                    store: Box::new(store),
+                    stored,
+                });
+            }
+        }
+        StoreSettings::Postgres(postgres) => {
+            let pool = autoclose_store::postgres::connect(postgres, handle)?;
+            for index in 0..shards {
+                let store = PostgresStore::open(pool.clone(), postgres, handle, index, shards)?;
+                let stored = store.load()?;
+                let name = format!("{} shard {index}", postgres.place());
+                stores.push(OpenedStore {
+                    name,
+                    store: Box::new(store),
+                    stored,
+                });
+            }
+        }
+    }
+    Ok(stores)
 }
 
 /// The tokens of a started configuration.

@@ -110,7 +110,11 @@ pub fn load(
     managed: &Managed,
     running: Option<&HostConfig>,
 ) -> Result<Loaded, ServeError> {
-    let file = HostConfig::load(&sources.config)?;
+    Ok(merge(HostConfig::load(&sources.config)?, managed, running))
+}
+
+/// Puts the `managed` tenants over the tenants of `file`, as [`load`] does.
+pub fn merge(file: HostConfig, managed: &Managed, running: Option<&HostConfig>) -> Loaded {
     let mut config = file.clone();
     let mut refused = Vec::new();
     for (name, version) in managed {
@@ -135,11 +139,11 @@ pub fn load(
             }
         }
     }
-    Ok(Loaded {
+    Loaded {
         file,
         config,
         refused,
-    })
+    }
 }
 
 /// Builds one core per collector (per shard) running `loaded`, whose attempts go to
@@ -469,6 +473,9 @@ impl Reloader {
         let mut not_applied = Vec::new();
         if built.ingest != current.ingest {
             not_applied.push("ingest (needs a restart)".to_owned());
+        }
+        if built.file.store != current.file.store {
+            not_applied.push("store (needs a restart)".to_owned());
         }
         let tenants: Vec<String> = built
             .cores

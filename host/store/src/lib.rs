@@ -8,6 +8,9 @@
 
 #![warn(missing_docs)]
 
+#[cfg(test)]
+mod conformance;
+pub mod postgres;
 pub mod redb;
 pub mod settings;
 
@@ -51,6 +54,37 @@ pub enum StoreError {
         found: u32,
         /// What this build writes.
         expected: u32,
+    },
+    /// The database could not be reached, or its URL is not one.
+    #[error("cannot reach the store {database}: {reason}")]
+    Unreachable {
+        /// The database, without user or password.
+        database: String,
+        /// Why.
+        reason: String,
+    },
+    /// The database's schema is newer than this build: it was written by a newer
+    /// autoclose, and is not touched.
+    #[error(
+        "the store {database} has schema version {found}; this build knows versions up to {expected}: run the autoclose that wrote it, or a newer one"
+    )]
+    Newer {
+        /// The database, without user or password.
+        database: String,
+        /// The version found.
+        found: i32,
+        /// The newest this build knows.
+        expected: i32,
+    },
+    /// A query failed (the database went away, a constraint, a timeout).
+    #[error("store {database}: {operation} failed: {reason}")]
+    Query {
+        /// The database, without user or password.
+        database: String,
+        /// What was being done.
+        operation: &'static str,
+        /// Why.
+        reason: String,
     },
     /// Reading or writing failed (I/O error, disk full).
     #[error("store {path}: {operation} failed: {reason}")]

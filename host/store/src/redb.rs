@@ -311,7 +311,6 @@ impl Store for RedbStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use autoclose_core::records::{Changes, StoredPresence, TimerRecord};
 
     fn temp_dir(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!(
@@ -323,114 +322,12 @@ mod tests {
         dir
     }
 
-    fn session(name: &str, timers: usize) -> SessionRecord {
-        SessionRecord {
-            tenant: "acme".into(),
-            session: name.into(),
-            channel: Some("web_chat".into()),
-            attributes: vec![("locale".into(), "pt-BR".into())],
-            presence: StoredPresence::Hidden,
-            closed: false,
-            closed_at: None,
-            state: vec![1, 0, 2, 0],
-            timers: (0..timers)
-                .map(|i| TimerRecord {
-                    key: i as u32,
-                    due: 1_000 + i as u64,
-                    seq: i as u64,
-                    payload: vec![1, 2, 3, i as u8],
-                    redeliveries: 0,
-                })
-                .collect(),
-        }
-    }
-
-    fn delivery(request: u64) -> DeliveryRecord {
-        DeliveryRecord {
-            request: RequestId(request),
-            tenant: "acme".into(),
-            session: "s1".into(),
-            webhook: "push".into(),
-            event_type: "chat.warning".into(),
-            id: format!("msg_{request}"),
-            body: br#"{"a":1}"#.to_vec(),
-            queued_at: 5,
-            deadline: 500,
-            attempts: 1,
-            next_at: Some(50),
-        }
-    }
-
     #[test]
     fn what_is_committed_is_loaded_back_after_reopening() {
         let dir = temp_dir("roundtrip");
-        let mut store = RedbStore::open(&dir).expect("open");
-        let batch = Batch {
-            core: Changes {
-                sessions: vec![session("s1", 2), session("s2", 0)],
-                deliveries: vec![delivery(7), delivery(8)],
-                ended: vec![],
-                forgotten: vec![],
-                held: vec![HeldRecord {
-                    tenant: "acme".into(),
-                    events: vec![autoclose_core::records::HeldEvent {
-                        at_ms: 7,
-                        event: autoclose_core::event::GatewayEvent::SessionClosed(
-                            autoclose_core::event::ClosedEvent {
-                                tenant: "acme".into(),
-                                session: "s1".into(),
-                            },
-                        ),
-                    }],
-                }],
-                next_request: RequestId(9),
-                now: 1234,
-            },
-            callbacks: vec![CallbackRecord {
-                seq: 3,
-                id: "act_1".into(),
-                tenant: "acme".into(),
-                session: "s1".into(),
-                body: b"{}".to_vec(),
-                queued_at: 1,
-                deadline: 2,
-                attempts: 0,
-                next_at: None,
-            }],
-            callbacks_ended: vec![],
-            next_callback: 4,
-        };
-        store.commit(&batch).expect("commit");
-        let mut second = Batch {
-            core: Changes {
-                sessions: vec![session("s1", 1)],
-                forgotten: vec![("acme".into(), "s2".into())],
-                ended: vec![RequestId(7)],
-                next_request: RequestId(10),
-                now: 2000,
-                ..Changes::default()
-            },
-            callbacks_ended: vec![3],
-            next_callback: 4,
-            ..Batch::default()
-        };
-        store.commit(&second).expect("commit");
-        drop(store);
-
-        let store = RedbStore::open(&dir).expect("reopen");
-        let stored = store.load().expect("load");
-        assert_eq!(stored.core.next_request, RequestId(10));
-        assert_eq!(stored.core.now, 2000);
-        assert_eq!(stored.next_callback, 4);
-        assert_eq!(
-            stored.core.sessions,
-            vec![second.core.sessions.remove(0)],
-            "s1 rewritten, s2 forgotten"
-        );
-        assert_eq!(stored.core.deliveries, vec![delivery(8)]);
-        assert_eq!(stored.core.held.len(), 1);
-        assert_eq!(stored.core.held[0].events[0].at_ms, 7);
-        assert!(stored.callbacks.is_empty());
+        crate::conformance::what_is_committed_is_loaded_back(|| {
+            RedbStore::open(&dir).expect("open")
+        });
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -1,0 +1,429 @@
+//! The PostgreSQL store: the same records as the redb store, one row each, in tables
+//! that several nodes can share (every row carries its shard).
+//!
+//! Why PostgreSQL: it is what contact-centre vendors already run, with their own high
+//! availability and backups, and the protocol is spoken by distributed databases
+//! (CockroachDB, YugabyteDB) too. This store uses nothing they lack: no advisory locks,
+//! no `LISTEN`/`NOTIFY`. Records are `jsonb`, so an operator can read them with SQL.
+//!
+//! The engine calls the store from its own thread ([`Store`] is synchronous); this
+//! store runs its queries on the server's async runtime (`handle`), over a pool of
+//! connections (deadpool-postgres). A commit is one transaction: all of the batch or
+//! none, durable when `COMMIT` returns (with the server's default `synchronous_commit`).
+//!
+//! This is the first step of the cluster: one node, its shards in one database. Leases
+//! and fencing (a commit checked against the shard's epoch in its transaction) come
+//! next; every table already has the shard in its key for them.
+
+pub mod schema;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use postgres_types::{Json, ToSql};
+use serde::de::DeserializeOwned;
+use tokio::runtime::Handle;
+use tokio_postgres::NoTls;
+
+use autoclose_config::PostgresSettings;
+use autoclose_core::records::{
+    CallbackRecord, DeliveryRecord, HeldRecord, SessionRecord, Snapshot,
+};
+use autoclose_runtime::RequestId;
+
+use crate::{Batch, Store, StoreError, Stored};
+use schema::{Migrated, SCHEMA_VERSION};
+
+const NEXT_REQUEST_KEY: &str = "next_request";
+const NEXT_CALLBACK_KEY: &str = "next_callback";
+const NOW_KEY: &str = "now";
+const SHARDS_KEY: &str = "shards";
+
+/// The store of one shard in a PostgreSQL database.
+pub struct PostgresStore {
+    pool: Pool,
+    handle: Handle,
+    schema: String,
+    shard: i32,
+    /// The database as errors name it (no password).
+    place: String,
+}
+
+/// Opens the pool and brings the schema to this build's version. Fails with a clear
+/// error naming the database when it is unreachable or newer than this build.
+pub fn connect(settings: &PostgresSettings, handle: &Handle) -> Result<Pool, StoreError> {
+    let place = settings.place();
+    let unreachable = |reason: String| StoreError::Unreachable {
+        database: place.clone(),
+        reason,
+    };
+    let config: tokio_postgres::Config = settings
+        .url
+        .parse()
+        .map_err(|e: tokio_postgres::Error| unreachable(format!("store.url: {}", describe(&e))))?;
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    let pool = Pool::builder(manager)
+        .max_size(settings.pool)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .map_err(|e| unreachable(e.to_string()))?;
+    let schema = settings.schema.clone();
+    let migrated = handle.block_on(async {
+        let mut client = pool.get().await.map_err(|e| unreachable(e.to_string()))?;
+        schema::migrate(&mut client, &schema)
+            .await
+            .map_err(|e| unreachable(describe(&e)))
+    })?;
+    match migrated {
+        Migrated::Current { from } => {
+            if from < SCHEMA_VERSION {
+                tracing::info!(database = %place, from, to = SCHEMA_VERSION, "store schema migrated");
+            }
+            Ok(pool)
+        }
+        Migrated::Newer(found) => Err(StoreError::Newer {
+            database: place,
+            found,
+            expected: SCHEMA_VERSION,
+        }),
+    }
+}
+
+/// A driver error in full: its kind and, for an error the server sent, the server's
+/// code and message (the driver's own text is only "db error").
+pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => match std::error::Error::source(e) {
+            Some(source) => format!("{e}: {source}"),
+            None => e.to_string(),
+        },
+    }
+}
+
+fn to_i64(value: u64, what: &'static str) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::Query {
+        database: String::new(),
+        operation: what,
+        reason: format!("{value} is beyond a bigint"),
+    })
+}
+
+impl PostgresStore {
+    /// The store of shard `shard` of `shards` in `pool`'s database. The shard count is
+    /// recorded at first use; another one is refused (sessions would map to other
+    /// shards), as the redb store refuses files of another count.
+    pub fn open(
+        pool: Pool,
+        settings: &PostgresSettings,
+        handle: &Handle,
+        shard: usize,
+        shards: usize,
+    ) -> Result<Self, StoreError> {
+        let store = PostgresStore {
+            pool,
+            handle: handle.clone(),
+            schema: settings.schema.clone(),
+            shard: i32::try_from(shard).unwrap_or(i32::MAX),
+            place: settings.place(),
+        };
+        let shards_value = i64::try_from(shards).unwrap_or(i64::MAX);
+        let recorded: i64 = store.run("record the shard count", async |client| {
+            let row = client
+                .query_one(
+                    &format!(
+                        "INSERT INTO {s}.meta (shard, key, value) VALUES (-1, $1, $2)
+                         ON CONFLICT (shard, key) DO UPDATE SET value = {s}.meta.value
+                         RETURNING value",
+                        s = store.schema
+                    ),
+                    &[&SHARDS_KEY, &shards_value],
+                )
+                .await?;
+            Ok(row.get(0))
+        })?;
+        if recorded != shards_value {
+            return Err(StoreError::Query {
+                database: store.place.clone(),
+                operation: "open",
+                reason: format!(
+                    "the store was written with --shards {recorded}, not {shards}; start with the shard count it was written with"
+                ),
+            });
+        }
+        Ok(store)
+    }
+
+    /// Runs `work` on a pooled connection on the async runtime, from the engine's
+    /// thread.
+    fn run<T>(
+        &self,
+        operation: &'static str,
+        work: impl AsyncFnOnce(&mut deadpool_postgres::Client) -> Result<T, tokio_postgres::Error>,
+    ) -> Result<T, StoreError> {
+        let failed = |reason: String| StoreError::Query {
+            database: self.place.clone(),
+            operation,
+            reason,
+        };
+        self.handle.block_on(async {
+            let mut client = self.pool.get().await.map_err(|e| failed(e.to_string()))?;
+            work(&mut client).await.map_err(|e| failed(describe(&e)))
+        })
+    }
+
+    fn decode<T: DeserializeOwned>(
+        &self,
+        table: &'static str,
+        key: String,
+        value: serde_json::Value,
+    ) -> Result<T, StoreError> {
+        serde_json::from_value(value).map_err(|e| StoreError::Corrupt {
+            path: self.place.clone().into(),
+            table,
+            key,
+            reason: e.to_string(),
+        })
+    }
+}
+
+impl Store for PostgresStore {
+    fn load(&self) -> Result<Stored, StoreError> {
+        let s = &self.schema;
+        let shard = self.shard;
+        type Rows = Vec<tokio_postgres::Row>;
+        let (meta, sessions, deliveries, callbacks, held): (Rows, Rows, Rows, Rows, Rows) = self
+            .run("load", async |client| {
+                let txn = client.build_transaction().read_only(true).start().await?;
+                let meta = txn
+                    .query(&format!("SELECT key, value FROM {s}.meta WHERE shard = $1"), &[&shard])
+                    .await?;
+                let sessions = txn
+                    .query(
+                        &format!("SELECT tenant, session, record FROM {s}.sessions WHERE shard = $1"),
+                        &[&shard],
+                    )
+                    .await?;
+                let deliveries = txn
+                    .query(
+                        &format!("SELECT request, record FROM {s}.deliveries WHERE shard = $1 ORDER BY request"),
+                        &[&shard],
+                    )
+                    .await?;
+                let callbacks = txn
+                    .query(
+                        &format!("SELECT seq, record FROM {s}.callbacks WHERE shard = $1 ORDER BY seq"),
+                        &[&shard],
+                    )
+                    .await?;
+                let held = txn
+                    .query(
+                        &format!("SELECT tenant, record FROM {s}.held WHERE shard = $1 ORDER BY tenant"),
+                        &[&shard],
+                    )
+                    .await?;
+                txn.commit().await?;
+                Ok((meta, sessions, deliveries, callbacks, held))
+            })?;
+        let read_meta = |key: &str| -> u64 {
+            meta.iter()
+                .find(|row| row.get::<_, &str>(0) == key)
+                .map_or(0, |row| u64::try_from(row.get::<_, i64>(1)).unwrap_or(0))
+        };
+        let mut stored = Stored {
+            core: Snapshot {
+                next_request: RequestId(read_meta(NEXT_REQUEST_KEY)),
+                now: read_meta(NOW_KEY),
+                ..Snapshot::default()
+            },
+            next_callback: read_meta(NEXT_CALLBACK_KEY),
+            callbacks: Vec::new(),
+        };
+        for row in sessions {
+            let (tenant, session): (String, String) = (row.get(0), row.get(1));
+            let key = format!("{tenant}/{session}");
+            let record: SessionRecord = self.decode("sessions", key.clone(), row.get(2))?;
+            if record.tenant != tenant || record.session != session {
+                return Err(StoreError::Corrupt {
+                    path: self.place.clone().into(),
+                    table: "sessions",
+                    key,
+                    reason: "the record names another session".into(),
+                });
+            }
+            stored.core.sessions.push(record);
+        }
+        for row in deliveries {
+            let request: i64 = row.get(0);
+            let record: DeliveryRecord =
+                self.decode("deliveries", request.to_string(), row.get(1))?;
+            stored.core.deliveries.push(record);
+        }
+        for row in callbacks {
+            let seq: i64 = row.get(0);
+            let record: CallbackRecord = self.decode("callbacks", seq.to_string(), row.get(1))?;
+            stored.callbacks.push(record);
+        }
+        for row in held {
+            let tenant: String = row.get(0);
+            let record: HeldRecord = self.decode("held", tenant, row.get(1))?;
+            stored.core.held.push(record);
+        }
+        Ok(stored)
+    }
+
+    fn commit(&mut self, batch: &Batch) -> Result<(), StoreError> {
+        let s = self.schema.clone();
+        let shard = self.shard;
+        let next_request = to_i64(batch.core.next_request.0, "commit")?;
+        let now = to_i64(batch.core.now, "commit")?;
+        let next_callback = to_i64(batch.next_callback, "commit")?;
+        let ended: Vec<i64> = batch
+            .core
+            .ended
+            .iter()
+            .map(|r| to_i64(r.0, "commit"))
+            .collect::<Result<_, _>>()?;
+        let delivery_keys: Vec<i64> = batch
+            .core
+            .deliveries
+            .iter()
+            .map(|r| to_i64(r.request.0, "commit"))
+            .collect::<Result<_, _>>()?;
+        let callbacks_ended: Vec<i64> = batch
+            .callbacks_ended
+            .iter()
+            .map(|seq| to_i64(*seq, "commit"))
+            .collect::<Result<_, _>>()?;
+        let callback_keys: Vec<i64> = batch
+            .callbacks
+            .iter()
+            .map(|r| to_i64(r.seq, "commit"))
+            .collect::<Result<_, _>>()?;
+        self.run("commit", async |client| {
+            let txn = client.transaction().await?;
+            txn.execute(
+                &format!(
+                    "INSERT INTO {s}.meta (shard, key, value) VALUES ($1, $2, $3), ($1, $4, $5), ($1, $6, $7)
+                     ON CONFLICT (shard, key) DO UPDATE SET value = EXCLUDED.value"
+                ),
+                &[
+                    &shard,
+                    &NEXT_REQUEST_KEY,
+                    &next_request,
+                    &NOW_KEY,
+                    &now,
+                    &NEXT_CALLBACK_KEY,
+                    &next_callback,
+                ],
+            )
+            .await?;
+            // Removals first: a batch that forgets a session and then sees it again
+            // keeps the new record.
+            if !batch.core.forgotten.is_empty() {
+                let (tenants, sessions): (Vec<&str>, Vec<&str>) = batch
+                    .core
+                    .forgotten
+                    .iter()
+                    .map(|(t, s)| (t.as_str(), s.as_str()))
+                    .unzip();
+                txn.execute(
+                    &format!(
+                        "DELETE FROM {s}.sessions WHERE shard = $1
+                         AND (tenant, session) IN (SELECT * FROM UNNEST($2::text[], $3::text[]))"
+                    ),
+                    &[&shard, &tenants, &sessions],
+                )
+                .await?;
+            }
+            if !batch.core.sessions.is_empty() {
+                let tenants: Vec<&str> = batch.core.sessions.iter().map(|r| r.tenant.as_str()).collect();
+                let sessions: Vec<&str> = batch.core.sessions.iter().map(|r| r.session.as_str()).collect();
+                let records: Vec<Json<&SessionRecord>> = batch.core.sessions.iter().map(Json).collect();
+                txn.execute(
+                    &format!(
+                        "INSERT INTO {s}.sessions (shard, tenant, session, record)
+                         SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::jsonb[])
+                         ON CONFLICT (shard, tenant, session) DO UPDATE SET record = EXCLUDED.record"
+                    ),
+                    &[&shard, &tenants, &sessions, &records],
+                )
+                .await?;
+            }
+            if !ended.is_empty() {
+                txn.execute(
+                    &format!("DELETE FROM {s}.deliveries WHERE shard = $1 AND request = ANY($2)"),
+                    &[&shard, &ended],
+                )
+                .await?;
+            }
+            if !delivery_keys.is_empty() {
+                let records: Vec<Json<&DeliveryRecord>> = batch.core.deliveries.iter().map(Json).collect();
+                upsert(&txn, &s, "deliveries", "request", shard, &delivery_keys, &records).await?;
+            }
+            let (emptied, kept): (Vec<&HeldRecord>, Vec<&HeldRecord>) =
+                batch.core.held.iter().partition(|r| r.events.is_empty());
+            if !emptied.is_empty() {
+                let tenants: Vec<&str> = emptied.iter().map(|r| r.tenant.as_str()).collect();
+                txn.execute(
+                    &format!("DELETE FROM {s}.held WHERE shard = $1 AND tenant = ANY($2)"),
+                    &[&shard, &tenants],
+                )
+                .await?;
+            }
+            if !kept.is_empty() {
+                let tenants: Vec<&str> = kept.iter().map(|r| r.tenant.as_str()).collect();
+                let records: Vec<Json<&HeldRecord>> = kept.iter().map(|r| Json(*r)).collect();
+                txn.execute(
+                    &format!(
+                        "INSERT INTO {s}.held (shard, tenant, record)
+                         SELECT $1, * FROM UNNEST($2::text[], $3::jsonb[])
+                         ON CONFLICT (shard, tenant) DO UPDATE SET record = EXCLUDED.record"
+                    ),
+                    &[&shard, &tenants, &records],
+                )
+                .await?;
+            }
+            if !callbacks_ended.is_empty() {
+                txn.execute(
+                    &format!("DELETE FROM {s}.callbacks WHERE shard = $1 AND seq = ANY($2)"),
+                    &[&shard, &callbacks_ended],
+                )
+                .await?;
+            }
+            if !callback_keys.is_empty() {
+                let records: Vec<Json<&CallbackRecord>> = batch.callbacks.iter().map(Json).collect();
+                upsert(&txn, &s, "callbacks", "seq", shard, &callback_keys, &records).await?;
+            }
+            txn.commit().await
+        })
+    }
+}
+
+/// Writes `records` under `keys` (a bigint key column) in one statement.
+async fn upsert(
+    txn: &deadpool_postgres::Transaction<'_>,
+    schema: &str,
+    table: &str,
+    key: &str,
+    shard: i32,
+    keys: &[i64],
+    records: &(dyn ToSql + Sync),
+) -> Result<u64, tokio_postgres::Error> {
+    txn.execute(
+        &format!(
+            "INSERT INTO {schema}.{table} (shard, {key}, record)
+             SELECT $1, * FROM UNNEST($2::bigint[], $3::jsonb[])
+             ON CONFLICT (shard, {key}) DO UPDATE SET record = EXCLUDED.record"
+        ),
+        &[&shard, &keys, records],
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests;

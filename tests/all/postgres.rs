@@ -1,0 +1,129 @@
+//! `autoclose serve` on a PostgreSQL store: the built binary against the machine's
+//! PostgreSQL, each test in a database of its own.
+
+use autoclose_tests::postgres::TestDatabase;
+use autoclose_tests::receiver::Receiver;
+use autoclose_tests::server::{Server, scratch, spawn};
+use serde_json::{Value, json};
+
+use crate::serve::{BINARY, TOKEN, WAIT, body, config, has_close, opened, said, write};
+
+/// `config` with its state in `db` (the URL from the environment, as an operator
+/// keeps a password out of the file).
+fn on_postgres(config: &str) -> String {
+    let mut value: Value = serde_json::from_str(config).unwrap_or(Value::Null);
+    value["store"] = json!({"kind": "postgres", "url": "env:AUTOCLOSE_DATABASE_URL", "pool": 4});
+    value.to_string()
+}
+
+#[test]
+fn serve_on_postgres_loses_no_timer_when_killed_and_keeps_nothing_on_its_disk() {
+    let db = TestDatabase::create("serve_kill");
+    let dir = scratch("serve-postgres-kill");
+    let actions = Receiver::start(vec![]);
+    let push = Receiver::start(vec![]);
+    let config_path = dir.join("config.json");
+    write(
+        &config_path,
+        &on_postgres(&config(&actions, &push, "Still there?", 2)),
+    );
+    let env = [("AUTOCLOSE_DATABASE_URL", db.url.as_str())];
+    let server = Server::start(BINARY, &config_path, &dir.join("data-1"), &env);
+    let sessions = ["p1", "p2", "p3"];
+    for session in sessions {
+        server.ingest(
+            Some(TOKEN),
+            &json!([opened(session, "web_chat"), said(session, "agent")]),
+        );
+    }
+    // Acknowledged means committed in PostgreSQL: the timers are rows there now.
+    assert_eq!(db.count("SELECT count(*) FROM autoclose.sessions"), 3);
+    server.crash();
+
+    // Another data directory: everything comes from the database.
+    let server = Server::start(BINARY, &config_path, &dir.join("data-2"), &env);
+    let received = actions.wait_until("three closes", WAIT, |r| {
+        sessions.iter().all(|s| has_close(r, s))
+    });
+    for session in sessions {
+        let kinds: Vec<String> = received
+            .iter()
+            .map(body)
+            .filter(|b| b["session"] == session)
+            .map(|b| {
+                format!(
+                    "{}/{}",
+                    b["type"].as_str().unwrap_or("?"),
+                    b["kind"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                "post_message/warning",
+                "post_message/close",
+                "close_session/"
+            ],
+            "{session}"
+        );
+    }
+    let (status, stderr) = server.terminate(WAIT);
+    assert!(status.success(), "{stderr}");
+}
+
+#[test]
+fn serve_refuses_to_start_on_a_newer_schema_or_an_unreachable_database() {
+    let db = TestDatabase::create("serve_refuse");
+    let dir = scratch("serve-postgres-refuse");
+    let actions = Receiver::start(vec![]);
+    let push = Receiver::start(vec![]);
+    let config_path = dir.join("config.json");
+    write(
+        &config_path,
+        &on_postgres(&config(&actions, &push, "Still there?", 60)),
+    );
+    let run = |url: &str, data: &str| {
+        let child = spawn(
+            BINARY,
+            &config_path,
+            &dir.join(data),
+            &[("AUTOCLOSE_DATABASE_URL", url)],
+        );
+        child.wait_with_output().unwrap_or_else(|e| panic!("{e}"))
+    };
+    // Nothing listens on port 1.
+    let output = run("postgres://app:s3cret-pw@127.0.0.1:1/none", "data-1");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("cannot reach the store postgres://127.0.0.1:1/none"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("s3cret-pw"),
+        "the password never reaches the log: {stderr}"
+    );
+
+    // A schema written by a newer build is refused, and left as it is.
+    let server = Server::start(
+        BINARY,
+        &config_path,
+        &dir.join("data-2"),
+        &[("AUTOCLOSE_DATABASE_URL", db.url.as_str())],
+    );
+    let (status, stderr) = server.terminate(WAIT);
+    assert!(status.success(), "{stderr}");
+    db.execute("UPDATE autoclose.schema_version SET version = 7");
+    let output = run(&db.url, "data-3");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("has schema version 7; this build knows versions up to 1"),
+        "{stderr}"
+    );
+    assert_eq!(
+        db.count("SELECT version::bigint FROM autoclose.schema_version"),
+        7
+    );
+}
