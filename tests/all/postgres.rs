@@ -29,6 +29,22 @@ fn serve_on_postgres_loses_no_timer_when_killed_and_keeps_nothing_on_its_disk() 
     );
     let env = [("AUTOCLOSE_DATABASE_URL", db.url.as_str())];
     let server = Server::start(BINARY, &config_path, &dir.join("data-1"), &env);
+    // Tenant settings changed through the API are kept in the database too.
+    let document = json!({"channels": {"web_chat": {"auto_close": {
+        "warnings": [{"after": "2s", "message": "Still there?"}],
+        "close": {"after": "4s", "message": "Closed from the database."}}}}});
+    let put = server.request(
+        "PUT",
+        "/v1/admin/tenants/acme",
+        Some(TOKEN),
+        &[],
+        Some(&document),
+    );
+    assert_eq!(put.status, 200, "{:?}", put.body);
+    assert_eq!(
+        db.count("SELECT count(*) FROM autoclose.tenant_versions"),
+        1
+    );
     let sessions = ["p1", "p2", "p3"];
     for session in sessions {
         server.ingest(
@@ -45,7 +61,20 @@ fn serve_on_postgres_loses_no_timer_when_killed_and_keeps_nothing_on_its_disk() 
     let received = actions.wait_until("three closes", WAIT, |r| {
         sessions.iter().all(|s| has_close(r, s))
     });
+    let got = server.request("GET", "/v1/admin/tenants/acme", Some(TOKEN), &[], None);
+    assert_eq!(
+        (got.etag.as_deref(), &got.body["document"]),
+        (Some("\"1\""), &document)
+    );
     for session in sessions {
+        let close = received.iter().map(body).find(|b| {
+            b["session"] == session && b["type"] == "post_message" && b["kind"] == "close"
+        });
+        assert_eq!(
+            close.map(|b| b["text"].clone()),
+            Some(json!("Closed from the database.")),
+            "{session}"
+        );
         let kinds: Vec<String> = received
             .iter()
             .map(body)
@@ -119,7 +148,7 @@ fn serve_refuses_to_start_on_a_newer_schema_or_an_unreachable_database() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{stderr}");
     assert!(
-        stderr.contains("has schema version 7; this build knows versions up to 1"),
+        stderr.contains("has schema version 7; this build knows versions up to 2"),
         "{stderr}"
     );
     assert_eq!(

@@ -41,6 +41,7 @@ use autoclose_config::{ConfigError, HostConfig, StoreSettings};
 use autoclose_core::CoreError;
 use autoclose_runtime::LoadError;
 use autoclose_store::postgres::PostgresStore;
+use autoclose_store::postgres::settings::PostgresSettingsStore;
 use autoclose_store::redb::RedbStore;
 use autoclose_store::settings::{RedbSettings, SettingsStore};
 use autoclose_store::{Store, StoreError};
@@ -185,18 +186,12 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     let store_settings = file.store.clone();
     let handle = tokio::runtime::Handle::current();
     let opened_data = data.clone();
-    let stores = tokio::task::spawn_blocking(move || {
+    let (stores, settings, managed) = tokio::task::spawn_blocking(move || {
         open_stores(&store_settings, &opened_data, shards, &handle)
     })
     .await
     .map_err(|e| ServeError::Runtime(format!("opening the stores failed: {e}")))??;
     // Tenant settings managed through the admin API go over the file's.
-    let settings = RedbSettings::open(&data)?;
-    let managed: Managed = settings
-        .current()?
-        .into_iter()
-        .map(|v| (v.tenant.clone(), v))
-        .collect();
     let collectors: Vec<Collector> = (0..shards).map(|_| Collector::default()).collect();
     let loaded = reload::merge(file, &managed, None);
     let mut built = reload::build(loaded, &sources, None, &collectors)?;
@@ -294,7 +289,7 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
                 .zip(senders.iter().cloned())
                 .collect(),
             metrics: metrics.clone(),
-            settings: Arc::new(settings) as Arc<dyn SettingsStore>,
+            settings,
             managed,
             access: access.clone(),
         },
@@ -315,13 +310,21 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         reloader: reloader.clone(),
         access,
     };
+    // The handlers are installed before anyone is told the server listens: a SIGTERM
+    // sent at once then stops it gracefully, instead of killing it (the default action
+    // while no handler is installed).
+    let signals = Signals::install();
     // Tests and supervisors wait for this line (it carries the bound port).
     tracing::info!(listen = %bound, data = %data.display(), shards, "listening");
     eprintln!("autoclose serve: listening on http://{bound}");
 
-    tokio::spawn(reload_on_sighup(reloader));
-    let server = axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(stop_signal(engine_stopped));
+    let Signals { term, int, hup } = signals;
+    tokio::spawn(reload_on_sighup(reloader, hup));
+    let server = axum::serve(listener, api::router(state)).with_graceful_shutdown(stop_signal(
+        term,
+        int,
+        engine_stopped,
+    ));
     let served = server.await;
     if let Err(e) = &served {
         tracing::error!("server error: {e}");
@@ -355,17 +358,22 @@ struct OpenedStore {
     stored: autoclose_store::Stored,
 }
 
-/// Opens the store of every shard and reads what it holds: redb files in `data`, or
-/// the PostgreSQL database (run from a blocking thread: the PostgreSQL store waits on
-/// the async runtime). Each store comes with the name logs give it.
+/// The stores `serve` runs on: each shard's, with what it held, and the tenant
+/// settings store with the managed tenants' current versions.
+type Opened = (Vec<OpenedStore>, Arc<dyn SettingsStore>, Managed);
+
+/// Opens the store of every shard and reads what it holds, and the tenant settings
+/// store: redb files in `data`, or the PostgreSQL database (run from a blocking thread:
+/// the PostgreSQL store waits on the async runtime). Each store comes with the name
+/// logs give it.
 fn open_stores(
     settings: &StoreSettings,
     data: &std::path::Path,
     shards: usize,
     handle: &tokio::runtime::Handle,
-) -> Result<Vec<OpenedStore>, ServeError> {
+) -> Result<Opened, ServeError> {
     let mut stores = Vec::with_capacity(shards);
-    match settings {
+    let tenant_settings: Arc<dyn SettingsStore> = match settings {
         StoreSettings::Redb => {
             let foreign = shards::foreign_store_files(data, shards);
             if !foreign.is_empty() {
@@ -385,6 +393,7 @@ fn open_stores(
                     stored,
                 });
             }
+            Arc::new(RedbSettings::open(data)?)
         }
         StoreSettings::Postgres(postgres) => {
             let pool = autoclose_store::postgres::connect(postgres, handle)?;
@@ -398,9 +407,16 @@ fn open_stores(
                     stored,
                 });
             }
+            Arc::new(PostgresSettingsStore::new(pool, postgres, handle))
         }
-    }
-    Ok(stores)
+    };
+    // Tenant settings managed through the admin API go over the file's.
+    let managed: Managed = tenant_settings
+        .current()?
+        .into_iter()
+        .map(|v| (v.tenant.clone(), v))
+        .collect();
+    Ok((stores, tenant_settings, managed))
 }
 
 /// The tokens of a started configuration.
@@ -408,30 +424,59 @@ fn api_access(built: &Built) -> access::Access {
     access::Access::new(&built.ingest, built.file.admin.clone())
 }
 
+/// The signals `serve` handles, installed together.
+struct Signals {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+    hup: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    /// Installs the handlers of SIGTERM, SIGINT and SIGHUP; one that cannot be
+    /// installed is `None` (and logged).
+    fn install() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        let install = |kind: SignalKind, name: &str| {
+            signal(kind)
+                .inspect_err(|e| tracing::error!("cannot handle {name}: {e}"))
+                .ok()
+        };
+        Signals {
+            term: install(SignalKind::terminate(), "SIGTERM"),
+            int: install(SignalKind::interrupt(), "SIGINT"),
+            hup: install(SignalKind::hangup(), "SIGHUP"),
+        }
+    }
+}
+
+/// Waits for a signal whose handler could be installed; forever for one that could not.
+async fn received(signal: &mut Option<tokio::signal::unix::Signal>) {
+    match signal {
+        Some(signal) => {
+            signal.recv().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
 /// Resolves on SIGTERM or SIGINT, or when an engine stopped on its own (a store
 /// failure): the server then stops taking requests.
-async fn stop_signal(mut engine_stopped: tokio::sync::mpsc::Receiver<()>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers; stop with SIGKILL");
-        let _ = engine_stopped.recv().await;
-        return;
-    };
+async fn stop_signal(
+    mut term: Option<tokio::signal::unix::Signal>,
+    mut int: Option<tokio::signal::unix::Signal>,
+    mut engine_stopped: tokio::sync::mpsc::Receiver<()>,
+) {
     tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = int.recv() => tracing::info!("SIGINT received"),
+        _ = received(&mut term) => tracing::info!("SIGTERM received"),
+        _ = received(&mut int) => tracing::info!("SIGINT received"),
         _ = engine_stopped.recv() => tracing::error!("an engine stopped"),
     }
 }
 
 /// Reloads on every SIGHUP.
-async fn reload_on_sighup(reloader: Reloader) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
-        tracing::warn!("cannot install the SIGHUP handler; reload with POST /v1/admin/reload");
+async fn reload_on_sighup(reloader: Reloader, hup: Option<tokio::signal::unix::Signal>) {
+    let Some(mut hup) = hup else {
+        tracing::warn!("no SIGHUP handler; reload with POST /v1/admin/reload");
         return;
     };
     while hup.recv().await.is_some() {

@@ -137,3 +137,87 @@ pub(crate) fn what_is_committed_is_loaded_back<S: Store>(mut open: impl FnMut() 
     store.commit(&third).expect("commit");
     assert!(store.load().expect("load").core.held.is_empty());
 }
+
+use crate::settings::{
+    Change, ChangeKind, CommitError, KEPT_VERSIONS, SettingsStore, SettingsVersion,
+};
+
+fn put(tenant: &str, based_on: u64, close: &str) -> Change {
+    let mut document = serde_json::Map::new();
+    document.insert("close".into(), serde_json::Value::String(close.into()));
+    Change {
+        tenant: tenant.into(),
+        based_on: SettingsVersion(based_on),
+        document: Some(document),
+        kind: ChangeKind::Put,
+        restored: None,
+        at_ms: 1_000 + based_on,
+        by: "admin".into(),
+    }
+}
+
+/// Settings versions count up per tenant, a change based on a stale version is refused
+/// with nothing written, a delete is a version, the audit log keeps every change, and
+/// all of it is there after reopening the store `open` gives.
+pub(crate) fn settings_versions<S: SettingsStore>(mut open: impl FnMut() -> S) {
+    {
+        let store = open();
+        let (first, audit) = store.commit(put("acme", 0, "5m")).expect("commit");
+        assert_eq!(first.version, SettingsVersion(1));
+        assert_eq!(
+            (audit.seq, audit.old_version, audit.new_version),
+            (1, SettingsVersion(0), SettingsVersion(1))
+        );
+        store.commit(put("acme", 1, "10m")).expect("commit");
+        store.commit(put("globex", 0, "1m")).expect("commit");
+        // Based on version 1 while 2 is current: refused, nothing written.
+        match store.commit(put("acme", 1, "lost")) {
+            Err(CommitError::Stale { current, .. }) => assert_eq!(current, SettingsVersion(2)),
+            other => panic!("expected a stale refusal, got {other:?}"),
+        }
+        let mut delete = put("acme", 2, "");
+        delete.document = None;
+        delete.kind = ChangeKind::Delete;
+        store.commit(delete).expect("commit");
+    }
+    let store = open();
+    let current = store.current().expect("current");
+    let summary: Vec<(&str, u64, bool)> = current
+        .iter()
+        .map(|v| (v.tenant.as_str(), v.version.0, v.document.is_some()))
+        .collect();
+    assert_eq!(summary, vec![("acme", 3, false), ("globex", 1, true)]);
+    let audit = store.audit(Some("acme"), 10).expect("audit");
+    let kinds: Vec<(ChangeKind, u64)> = audit.iter().map(|a| (a.kind, a.new_version.0)).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (ChangeKind::Put, 1),
+            (ChangeKind::Put, 2),
+            (ChangeKind::Delete, 3)
+        ]
+    );
+    let last_two: Vec<u64> = store
+        .audit(None, 2)
+        .expect("audit")
+        .iter()
+        .map(|a| a.seq)
+        .collect();
+    assert_eq!(last_two, vec![3, 4]);
+}
+
+/// Only the newest [`KEPT_VERSIONS`] versions of a tenant are kept.
+pub(crate) fn settings_pruned<S: SettingsStore>(store: S) {
+    for based_on in 0..(KEPT_VERSIONS as u64 + 5) {
+        store
+            .commit(put("acme", based_on, &format!("{based_on}m")))
+            .expect("commit");
+    }
+    let versions = store.versions("acme").expect("versions");
+    assert_eq!(versions.len(), KEPT_VERSIONS);
+    assert_eq!(versions.first().map(|v| v.version.0), Some(6));
+    assert_eq!(
+        versions.last().map(|v| v.version.0),
+        Some(KEPT_VERSIONS as u64 + 5)
+    );
+}

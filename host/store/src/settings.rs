@@ -406,88 +406,17 @@ mod tests {
         dir
     }
 
-    fn put(tenant: &str, based_on: u64, close: &str) -> Change {
-        let mut document = Map::new();
-        document.insert("close".into(), Value::String(close.into()));
-        Change {
-            tenant: tenant.into(),
-            based_on: SettingsVersion(based_on),
-            document: Some(document),
-            kind: ChangeKind::Put,
-            restored: None,
-            at_ms: 1_000 + based_on,
-            by: "admin".into(),
-        }
-    }
-
     #[test]
-    fn versions_count_up_refuse_lost_updates_and_survive_reopening() -> Result<(), CommitError> {
+    fn versions_count_up_refuse_lost_updates_and_survive_reopening() {
         let dir = scratch("versions");
-        {
-            let store = RedbSettings::open(&dir)?;
-            let (first, audit) = store.commit(put("acme", 0, "5m"))?;
-            assert_eq!(first.version, SettingsVersion(1));
-            assert_eq!(
-                (audit.seq, audit.old_version, audit.new_version),
-                (1, SettingsVersion(0), SettingsVersion(1))
-            );
-            store.commit(put("acme", 1, "10m"))?;
-            store.commit(put("globex", 0, "1m"))?;
-            // Based on version 1 while 2 is current: refused, nothing written.
-            match store.commit(put("acme", 1, "lost")) {
-                Err(CommitError::Stale { current, .. }) => assert_eq!(current, SettingsVersion(2)),
-                other => panic!("expected a stale refusal, got {other:?}"),
-            }
-            let mut delete = put("acme", 2, "");
-            delete.document = None;
-            delete.kind = ChangeKind::Delete;
-            store.commit(delete)?;
-        }
-        let store = RedbSettings::open(&dir)?;
-        let current = store.current()?;
-        let summary: Vec<(&str, u64, bool)> = current
-            .iter()
-            .map(|v| (v.tenant.as_str(), v.version.0, v.document.is_some()))
-            .collect();
-        assert_eq!(summary, vec![("acme", 3, false), ("globex", 1, true)]);
-        let audit = store.audit(Some("acme"), 10)?;
-        let kinds: Vec<(ChangeKind, u64)> =
-            audit.iter().map(|a| (a.kind, a.new_version.0)).collect();
-        assert_eq!(
-            kinds,
-            vec![
-                (ChangeKind::Put, 1),
-                (ChangeKind::Put, 2),
-                (ChangeKind::Delete, 3)
-            ]
-        );
-        assert_eq!(
-            store
-                .audit(None, 2)?
-                .iter()
-                .map(|a| a.seq)
-                .collect::<Vec<_>>(),
-            vec![3, 4]
-        );
+        crate::conformance::settings_versions(|| RedbSettings::open(&dir).expect("open"));
         let _ = std::fs::remove_dir_all(&dir);
-        Ok(())
     }
 
     #[test]
-    fn only_the_newest_versions_are_kept() -> Result<(), CommitError> {
+    fn only_the_newest_versions_are_kept() {
         let dir = scratch("prune");
-        let store = RedbSettings::open(&dir)?;
-        for based_on in 0..(KEPT_VERSIONS as u64 + 5) {
-            store.commit(put("acme", based_on, &format!("{based_on}m")))?;
-        }
-        let versions = store.versions("acme")?;
-        assert_eq!(versions.len(), KEPT_VERSIONS);
-        assert_eq!(versions.first().map(|v| v.version.0), Some(6));
-        assert_eq!(
-            versions.last().map(|v| v.version.0),
-            Some(KEPT_VERSIONS as u64 + 5)
-        );
+        crate::conformance::settings_pruned(RedbSettings::open(&dir).expect("open"));
         let _ = std::fs::remove_dir_all(&dir);
-        Ok(())
     }
 }

@@ -16,6 +16,7 @@
 //! next; every table already has the shard in its key for them.
 
 pub mod schema;
+pub mod settings;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use postgres_types::{Json, ToSql};

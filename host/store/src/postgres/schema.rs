@@ -9,11 +9,12 @@
 use tokio_postgres::Client;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// The statements of each migration, in order: `MIGRATIONS[0]` takes an empty schema
 /// to version 1. `{schema}` is replaced by the (checked) schema name.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE {schema}.meta (
     shard integer NOT NULL,
     key text NOT NULL,
@@ -45,7 +46,26 @@ CREATE TABLE {schema}.held (
     record jsonb NOT NULL,
     PRIMARY KEY (shard, tenant)
 );
-"#];
+"#,
+    r#"
+CREATE TABLE {schema}.tenant_heads (
+    tenant text PRIMARY KEY,
+    version bigint NOT NULL
+);
+CREATE TABLE {schema}.tenant_versions (
+    tenant text NOT NULL,
+    version bigint NOT NULL,
+    record jsonb NOT NULL,
+    PRIMARY KEY (tenant, version)
+);
+CREATE TABLE {schema}.tenant_audit (
+    seq bigint PRIMARY KEY,
+    tenant text NOT NULL,
+    record jsonb NOT NULL
+);
+CREATE INDEX tenant_audit_by_tenant ON {schema}.tenant_audit (tenant, seq);
+"#,
+];
 
 /// What migrating found.
 #[derive(Debug, PartialEq, Eq)]

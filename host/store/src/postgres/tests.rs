@@ -77,6 +77,23 @@ fn what_is_committed_is_loaded_back_after_reopening() {
 }
 
 #[test]
+fn tenant_settings_keep_their_versions_and_audit_in_the_database() {
+    let db = TestDatabase::create("settings");
+    let settings_store = || {
+        let pool = connect(&db.settings, db.runtime.handle()).unwrap_or_else(|e| panic!("{e}"));
+        settings::PostgresSettingsStore::new(pool, &db.settings, db.runtime.handle())
+    };
+    crate::conformance::settings_versions(settings_store);
+    let pruned = TestDatabase::create("settings_pruned");
+    let pool = connect(&pruned.settings, pruned.runtime.handle()).unwrap_or_else(|e| panic!("{e}"));
+    crate::conformance::settings_pruned(settings::PostgresSettingsStore::new(
+        pool,
+        &pruned.settings,
+        pruned.runtime.handle(),
+    ));
+}
+
+#[test]
 fn shards_keep_apart_and_the_shard_count_is_fixed() {
     let db = TestDatabase::create("shards");
     let mut zero = db.open(0, 2).unwrap_or_else(|e| panic!("{e}"));
@@ -119,7 +136,7 @@ fn a_newer_schema_or_no_server_is_refused_by_name() {
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(
-        e.contains("has schema version 99; this build knows versions up to 1"),
+        e.contains("has schema version 99; this build knows versions up to 2"),
         "{e}"
     );
     assert!(
