@@ -3,6 +3,10 @@
 //! generator: an in-process HTTP server that parses the same JSON and answers `202`
 //! without recording anything.
 //!
+//! Beside the redb store (one and two shards), the same load runs against one node on
+//! the PostgreSQL store (the machine's server, `AUTOCLOSE_TEST_POSTGRES`, in a
+//! database of its own).
+//!
 //! `cargo bench -p autoclose-tests --bench serve_load` prints the table. Bounded: by
 //! default 10,000 sessions x 10 events = 100,000 events per run, 64 connections
 //! (`AUTOCLOSE_LOAD_SESSIONS` and `AUTOCLOSE_LOAD_CONNECTIONS` change that). Events of
@@ -11,6 +15,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use autoclose_tests::postgres::TestDatabase;
 use autoclose_tests::receiver::Receiver;
 use autoclose_tests::server::{Server, scratch};
 use axum::http::StatusCode;
@@ -188,6 +193,10 @@ fn main() {
     });
     let config_path = dir.join("config.json");
     std::fs::write(&config_path, config.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let mut on_postgres = config.clone();
+    on_postgres["store"] = json!({"kind": "postgres", "url": "env:AUTOCLOSE_DATABASE_URL"});
+    let postgres_config = dir.join("postgres.json");
+    std::fs::write(&postgres_config, on_postgres.to_string()).unwrap_or_else(|e| panic!("{e}"));
 
     println!(
         "serve load: {sessions} sessions x {EVENTS_PER_SESSION} events = {events} events, {connections} connections, loopback, data in {}",
@@ -209,11 +218,20 @@ fn main() {
             events,
         );
         let mut rows = vec![("floor (parse, 202)".to_owned(), figures(&base))];
-        for shards in [1usize, 2] {
-            let data = dir.join(format!("data-{batch}-{shards}"));
+        for (shards, postgres) in [(1usize, false), (2, false), (1, true)] {
+            let data = dir.join(format!("data-{batch}-{shards}-{postgres}"));
             let count = shards.to_string();
-            let server =
-                Server::start_with(BINARY, &config_path, &data, &[], &["--shards", &count]);
+            let database = postgres.then(|| TestDatabase::create(&format!("bench_load_{batch}")));
+            let env: Vec<(&str, &str)> = database
+                .iter()
+                .map(|db| ("AUTOCLOSE_DATABASE_URL", db.url.as_str()))
+                .collect();
+            let path = if postgres {
+                &postgres_config
+            } else {
+                &config_path
+            };
+            let server = Server::start_with(BINARY, path, &data, &env, &["--shards", &count]);
             let run = load(&runtime, &server.url("/v1/events"), &plan, events);
             let (_, metrics) = server.get("/metrics");
             let sum = |prefix: &str| -> f64 {
@@ -230,9 +248,10 @@ fn main() {
             );
             let commits = sum("autoclose_commit_duration_seconds_count");
             drop(server);
+            let store = if postgres { "PostgreSQL, " } else { "" };
             rows.push((
                 format!(
-                    "autoclose serve, {shards} shard{} ({:.0} events per fsync)",
+                    "autoclose serve, {store}{shards} shard{} ({:.0} events per commit)",
                     if shards == 1 { "" } else { "s" },
                     events as f64 / commits.max(1.0)
                 ),

@@ -305,125 +305,137 @@ impl Store for PostgresStore {
             .iter()
             .map(|r| to_i64(r.seq, "commit"))
             .collect::<Result<_, _>>()?;
-        self.run("commit", async |client| {
-            let txn = client.transaction().await?;
-            txn.execute(
-                &format!(
-                    "INSERT INTO {s}.meta (shard, key, value) VALUES ($1, $2, $3), ($1, $4, $5), ($1, $6, $7)
-                     ON CONFLICT (shard, key) DO UPDATE SET value = EXCLUDED.value"
+        // Each table's rows in one statement, in the order the redb store writes them
+        // (removals before writes of the same keys).
+        let forgotten: (Vec<&str>, Vec<&str>) = batch
+            .core
+            .forgotten
+            .iter()
+            .map(|(t, s)| (t.as_str(), s.as_str()))
+            .unzip();
+        let session_tenants: Vec<&str> = batch
+            .core
+            .sessions
+            .iter()
+            .map(|r| r.tenant.as_str())
+            .collect();
+        let session_ids: Vec<&str> = batch
+            .core
+            .sessions
+            .iter()
+            .map(|r| r.session.as_str())
+            .collect();
+        let sessions: Vec<Json<&SessionRecord>> = batch.core.sessions.iter().map(Json).collect();
+        let deliveries: Vec<Json<&DeliveryRecord>> =
+            batch.core.deliveries.iter().map(Json).collect();
+        let (emptied, kept): (Vec<&HeldRecord>, Vec<&HeldRecord>) =
+            batch.core.held.iter().partition(|r| r.events.is_empty());
+        let emptied: Vec<&str> = emptied.iter().map(|r| r.tenant.as_str()).collect();
+        let kept_tenants: Vec<&str> = kept.iter().map(|r| r.tenant.as_str()).collect();
+        let kept: Vec<Json<&HeldRecord>> = kept.iter().map(|r| Json(*r)).collect();
+        let callbacks: Vec<Json<&CallbackRecord>> = batch.callbacks.iter().map(Json).collect();
+
+        let mut statements: Vec<(String, Vec<&(dyn ToSql + Sync)>)> = vec![(
+            format!(
+                "INSERT INTO {s}.meta (shard, key, value) VALUES ($1, $2, $3), ($1, $4, $5), ($1, $6, $7)
+                 ON CONFLICT (shard, key) DO UPDATE SET value = EXCLUDED.value"
+            ),
+            vec![
+                &shard,
+                &NEXT_REQUEST_KEY,
+                &next_request,
+                &NOW_KEY,
+                &now,
+                &NEXT_CALLBACK_KEY,
+                &next_callback,
+            ],
+        )];
+        if !forgotten.0.is_empty() {
+            statements.push((
+                format!(
+                    "DELETE FROM {s}.sessions WHERE shard = $1
+                     AND (tenant, session) IN (SELECT * FROM UNNEST($2::text[], $3::text[]))"
                 ),
-                &[
-                    &shard,
-                    &NEXT_REQUEST_KEY,
-                    &next_request,
-                    &NOW_KEY,
-                    &now,
-                    &NEXT_CALLBACK_KEY,
-                    &next_callback,
-                ],
-            )
-            .await?;
-            // Removals first: a batch that forgets a session and then sees it again
-            // keeps the new record.
-            if !batch.core.forgotten.is_empty() {
-                let (tenants, sessions): (Vec<&str>, Vec<&str>) = batch
-                    .core
-                    .forgotten
-                    .iter()
-                    .map(|(t, s)| (t.as_str(), s.as_str()))
-                    .unzip();
-                txn.execute(
-                    &format!(
-                        "DELETE FROM {s}.sessions WHERE shard = $1
-                         AND (tenant, session) IN (SELECT * FROM UNNEST($2::text[], $3::text[]))"
-                    ),
-                    &[&shard, &tenants, &sessions],
-                )
-                .await?;
+                vec![&shard, &forgotten.0, &forgotten.1],
+            ));
+        }
+        if !sessions.is_empty() {
+            statements.push((
+                format!(
+                    "INSERT INTO {s}.sessions (shard, tenant, session, record)
+                     SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::jsonb[])
+                     ON CONFLICT (shard, tenant, session) DO UPDATE SET record = EXCLUDED.record"
+                ),
+                vec![&shard, &session_tenants, &session_ids, &sessions],
+            ));
+        }
+        if !ended.is_empty() {
+            statements.push((
+                format!("DELETE FROM {s}.deliveries WHERE shard = $1 AND request = ANY($2)"),
+                vec![&shard, &ended],
+            ));
+        }
+        if !deliveries.is_empty() {
+            statements.push((
+                upsert(&s, "deliveries", "request"),
+                vec![&shard, &delivery_keys, &deliveries],
+            ));
+        }
+        if !emptied.is_empty() {
+            statements.push((
+                format!("DELETE FROM {s}.held WHERE shard = $1 AND tenant = ANY($2)"),
+                vec![&shard, &emptied],
+            ));
+        }
+        if !kept.is_empty() {
+            statements.push((
+                format!(
+                    "INSERT INTO {s}.held (shard, tenant, record)
+                     SELECT $1, * FROM UNNEST($2::text[], $3::jsonb[])
+                     ON CONFLICT (shard, tenant) DO UPDATE SET record = EXCLUDED.record"
+                ),
+                vec![&shard, &kept_tenants, &kept],
+            ));
+        }
+        if !callbacks_ended.is_empty() {
+            statements.push((
+                format!("DELETE FROM {s}.callbacks WHERE shard = $1 AND seq = ANY($2)"),
+                vec![&shard, &callbacks_ended],
+            ));
+        }
+        if !callbacks.is_empty() {
+            statements.push((
+                upsert(&s, "callbacks", "seq"),
+                vec![&shard, &callback_keys, &callbacks],
+            ));
+        }
+        self.run("commit", async |client| {
+            // Statements are prepared once per connection (cached), then sent without
+            // waiting for each other's answers: the driver pipelines requests polled
+            // together, in the order given, on the one connection of the transaction.
+            let mut prepared = Vec::with_capacity(statements.len());
+            for (sql, _) in &statements {
+                prepared.push(client.prepare_cached(sql).await?);
             }
-            if !batch.core.sessions.is_empty() {
-                let tenants: Vec<&str> = batch.core.sessions.iter().map(|r| r.tenant.as_str()).collect();
-                let sessions: Vec<&str> = batch.core.sessions.iter().map(|r| r.session.as_str()).collect();
-                let records: Vec<Json<&SessionRecord>> = batch.core.sessions.iter().map(Json).collect();
-                txn.execute(
-                    &format!(
-                        "INSERT INTO {s}.sessions (shard, tenant, session, record)
-                         SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::jsonb[])
-                         ON CONFLICT (shard, tenant, session) DO UPDATE SET record = EXCLUDED.record"
-                    ),
-                    &[&shard, &tenants, &sessions, &records],
-                )
-                .await?;
-            }
-            if !ended.is_empty() {
-                txn.execute(
-                    &format!("DELETE FROM {s}.deliveries WHERE shard = $1 AND request = ANY($2)"),
-                    &[&shard, &ended],
-                )
-                .await?;
-            }
-            if !delivery_keys.is_empty() {
-                let records: Vec<Json<&DeliveryRecord>> = batch.core.deliveries.iter().map(Json).collect();
-                upsert(&txn, &s, "deliveries", "request", shard, &delivery_keys, &records).await?;
-            }
-            let (emptied, kept): (Vec<&HeldRecord>, Vec<&HeldRecord>) =
-                batch.core.held.iter().partition(|r| r.events.is_empty());
-            if !emptied.is_empty() {
-                let tenants: Vec<&str> = emptied.iter().map(|r| r.tenant.as_str()).collect();
-                txn.execute(
-                    &format!("DELETE FROM {s}.held WHERE shard = $1 AND tenant = ANY($2)"),
-                    &[&shard, &tenants],
-                )
-                .await?;
-            }
-            if !kept.is_empty() {
-                let tenants: Vec<&str> = kept.iter().map(|r| r.tenant.as_str()).collect();
-                let records: Vec<Json<&HeldRecord>> = kept.iter().map(|r| Json(*r)).collect();
-                txn.execute(
-                    &format!(
-                        "INSERT INTO {s}.held (shard, tenant, record)
-                         SELECT $1, * FROM UNNEST($2::text[], $3::jsonb[])
-                         ON CONFLICT (shard, tenant) DO UPDATE SET record = EXCLUDED.record"
-                    ),
-                    &[&shard, &tenants, &records],
-                )
-                .await?;
-            }
-            if !callbacks_ended.is_empty() {
-                txn.execute(
-                    &format!("DELETE FROM {s}.callbacks WHERE shard = $1 AND seq = ANY($2)"),
-                    &[&shard, &callbacks_ended],
-                )
-                .await?;
-            }
-            if !callback_keys.is_empty() {
-                let records: Vec<Json<&CallbackRecord>> = batch.callbacks.iter().map(Json).collect();
-                upsert(&txn, &s, "callbacks", "seq", shard, &callback_keys, &records).await?;
-            }
+            let txn = client.transaction().await?;
+            let executions = prepared
+                .iter()
+                .zip(&statements)
+                .map(|(statement, (_, params))| txn.execute(statement, params));
+            futures_util::future::try_join_all(executions).await?;
             txn.commit().await
         })
     }
 }
 
-/// Writes `records` under `keys` (a bigint key column) in one statement.
-async fn upsert(
-    txn: &deadpool_postgres::Transaction<'_>,
-    schema: &str,
-    table: &str,
-    key: &str,
-    shard: i32,
-    keys: &[i64],
-    records: &(dyn ToSql + Sync),
-) -> Result<u64, tokio_postgres::Error> {
-    txn.execute(
-        &format!(
-            "INSERT INTO {schema}.{table} (shard, {key}, record)
-             SELECT $1, * FROM UNNEST($2::bigint[], $3::jsonb[])
-             ON CONFLICT (shard, {key}) DO UPDATE SET record = EXCLUDED.record"
-        ),
-        &[&shard, &keys, records],
+/// The statement writing records under a bigint key column (`$2`, with the records in
+/// `$3`) in one statement.
+fn upsert(schema: &str, table: &str, key: &str) -> String {
+    format!(
+        "INSERT INTO {schema}.{table} (shard, {key}, record)
+         SELECT $1, * FROM UNNEST($2::bigint[], $3::jsonb[])
+         ON CONFLICT (shard, {key}) DO UPDATE SET record = EXCLUDED.record"
     )
-    .await
 }
 
 #[cfg(test)]
