@@ -25,8 +25,8 @@ use serde_json::{Map, Value, json};
 use autoclose_store::settings::SettingsVersion;
 
 use crate::access::Scope;
-use crate::api::{AppState, error, unauthorized};
 use crate::settings::{Put, SettingsError};
+use crate::state::{AppState, error, unauthorized};
 
 /// A refused admin request: the response saying why (boxed: a response is large and
 /// refusals are the rare path).

@@ -11,7 +11,6 @@
 //! Errors are JSON: `{"error": "...", "index": 3, "field": "sender"}` (`index` and
 //! `field` when known). A refused request applies nothing.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::body::Bytes;
@@ -25,36 +24,16 @@ use tokio::sync::oneshot;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use autoclose_config::{DEFAULT_MAX_BODY_BYTES, Ingest};
+use autoclose_config::DEFAULT_MAX_BODY_BYTES;
 use autoclose_core::TenantFailure;
 use autoclose_core::event::GatewayEvent;
 
-use crate::access::Access;
 use crate::admin;
-use crate::engine::Health;
 use crate::metrics::Metrics;
-use crate::reload::Reloader;
-use crate::request::{EngineSender, Refused, Request};
+use crate::request::{Refused, Request};
 use crate::shards::shard_of;
-
-/// What every handler shares.
-#[derive(Clone)]
-pub struct AppState {
-    /// The engines' queues, one per shard.
-    pub shards: Arc<[EngineSender]>,
-    /// Ingest settings (from the configuration the server started with).
-    pub ingest: Arc<Ingest>,
-    /// Engine liveness, one per shard.
-    pub health: Arc<[Arc<Health>]>,
-    /// Metrics and their registry.
-    pub metrics: Metrics,
-    /// The registry `GET /metrics` encodes.
-    pub registry: Arc<prometheus_client::registry::Registry>,
-    /// Builds and swaps in new configurations and tenant settings.
-    pub reloader: Reloader,
-    /// The tokens.
-    pub access: Access,
-}
+pub use crate::state::AppState;
+use crate::state::{error, unauthorized};
 
 /// Largest body of an admin request (a tenant's document): 1 MiB.
 pub const MAX_ADMIN_BODY_BYTES: usize = 1024 * 1024;
@@ -131,30 +110,6 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 )]
 async fn openapi_document() -> Response {
     Json(openapi()).into_response()
-}
-
-/// A JSON error response.
-pub(crate) fn error(status: StatusCode, message: impl Into<String>, extra: Value) -> Response {
-    let mut body = json!({ "error": message.into() });
-    if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
-        body.extend(extra);
-    }
-    (status, Json(body)).into_response()
-}
-
-/// `401`, naming the token expected (never its value).
-pub(crate) fn unauthorized(state: &AppState, expected: &str) -> Response {
-    Metrics::count(&state.metrics.ingest_requests, "unauthorized", 1);
-    let mut response = error(
-        StatusCode::UNAUTHORIZED,
-        format!("missing or wrong bearer token (Authorization: Bearer <{expected}>)"),
-        Value::Null,
-    );
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        header::HeaderValue::from_static("Bearer"),
-    );
-    response
 }
 
 /// Parses a request body into events: one object or an array of them. The error

@@ -16,6 +16,7 @@
 //! - [`dispatch`]: attempts on the wire.
 //! - [`reload`]: building the cores from the files, at start and on reload.
 //! - [`request`]: what an engine is asked to do.
+//! - [`state`]: what every HTTP handler shares.
 //! - [`metrics`]: what `/metrics` shows.
 
 #![warn(missing_docs)]
@@ -31,6 +32,7 @@ pub mod reload;
 pub mod request;
 pub mod settings;
 pub mod shards;
+pub mod state;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
