@@ -12,7 +12,8 @@ use crate::serve::{BINARY, TOKEN, WAIT, body, config, has_close, opened, said, w
 /// keeps a password out of the file).
 fn on_postgres(config: &str) -> String {
     let mut value: Value = serde_json::from_str(config).unwrap_or(Value::Null);
-    value["store"] = json!({"kind": "postgres", "url": "env:AUTOCLOSE_DATABASE_URL", "pool": 4});
+    // A short lease: a restart after a SIGKILL waits for the dead node's lease.
+    value["store"] = json!({"kind": "postgres", "url": "env:AUTOCLOSE_DATABASE_URL", "pool": 4, "lease_ttl": "2s"});
     value.to_string()
 }
 
@@ -148,11 +149,62 @@ fn serve_refuses_to_start_on_a_newer_schema_or_an_unreachable_database() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{stderr}");
     assert!(
-        stderr.contains("has schema version 7; this build knows versions up to 2"),
+        stderr.contains("has schema version 7; this build knows versions up to 3"),
         "{stderr}"
     );
     assert_eq!(
         db.count("SELECT version::bigint FROM autoclose.schema_version"),
         7
     );
+}
+
+/// A node paused past its lease (SIGSTOP) is taken over by another node on the same
+/// database; when it wakes (SIGCONT) it finds the shard gone and stops, committing
+/// nothing, while the new owner serves the sessions.
+#[test]
+fn a_node_paused_past_its_lease_is_fenced_and_stops() {
+    let db = TestDatabase::create("serve_fence");
+    let dir = scratch("serve-postgres-fence");
+    let actions = Receiver::start(vec![]);
+    let push = Receiver::start(vec![]);
+    let config_path = dir.join("config.json");
+    write(
+        &config_path,
+        &on_postgres(&config(&actions, &push, "Still there?", 2)),
+    );
+    let env = [("AUTOCLOSE_DATABASE_URL", db.url.as_str())];
+    let old = Server::start(BINARY, &config_path, &dir.join("data-a"), &env);
+    old.ingest(
+        Some(TOKEN),
+        &json!([opened("f1", "web_chat"), said("f1", "agent")]),
+    );
+    let epoch = |sql: &str| db.count(sql);
+    assert_eq!(
+        epoch("SELECT epoch FROM autoclose.shard_leases WHERE shard = 0"),
+        1
+    );
+    old.signal("STOP");
+    // The new node waits for the paused node's lease to expire, then takes the shard.
+    let new = Server::start(BINARY, &config_path, &dir.join("data-b"), &env);
+    assert_eq!(
+        epoch("SELECT epoch FROM autoclose.shard_leases WHERE shard = 0"),
+        2
+    );
+    old.signal("CONT");
+    old.wait_for_log("lease was taken over", 1, WAIT);
+    let received = actions.wait_until("f1's close", WAIT, |r| has_close(r, "f1"));
+    let closes = received
+        .iter()
+        .filter(|r| body(r)["type"] == "close_session" && body(r)["session"] == "f1")
+        .count();
+    assert_eq!(closes, 1, "the session is closed once, by the new owner");
+    // It stops on its own, with an error: its last commit is refused.
+    let (status, stderr) = old.wait_exit(WAIT);
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains("was taken over (epoch 2, this node held 1)"),
+        "{stderr}"
+    );
+    let (status, stderr) = new.terminate(WAIT);
+    assert!(status.success(), "{stderr}");
 }

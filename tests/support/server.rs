@@ -265,8 +265,14 @@ impl Server {
 
     /// Sends SIGTERM and waits (bounded) for the exit; returns the exit status and
     /// everything written to stderr.
-    pub fn terminate(mut self, timeout: Duration) -> (ExitStatus, String) {
+    pub fn terminate(self, timeout: Duration) -> (ExitStatus, String) {
         self.signal("TERM");
+        self.wait_exit(timeout)
+    }
+
+    /// Waits (bounded) for the process to exit on its own; returns the exit status
+    /// and everything written to stderr.
+    pub fn wait_exit(mut self, timeout: Duration) -> (ExitStatus, String) {
         let pid = self.child.id();
         let (tx, rx) = mpsc::channel();
         let mut child = std::mem::replace(
@@ -284,10 +290,7 @@ impl Server {
             let _ = Command::new("kill")
                 .args(["-s", "KILL", &pid.to_string()])
                 .status();
-            panic!(
-                "no exit within {timeout:?} after SIGTERM:\n{}",
-                self.stderr()
-            );
+            panic!("no exit within {timeout:?}:\n{}", self.stderr());
         }
         let status = waiter
             .join()

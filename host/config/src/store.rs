@@ -28,7 +28,13 @@ pub struct PostgresSettings {
     pub schema: String,
     /// Connections in the pool.
     pub pool: usize,
+    /// How long a shard's lease lasts without renewal: how long a crashed node's
+    /// shards wait before another node (or its restart) takes them.
+    pub lease_ttl: std::time::Duration,
 }
+
+/// Default lease of a shard: 10 s.
+pub const DEFAULT_LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Default schema of the PostgreSQL store.
 pub const DEFAULT_SCHEMA: &str = "autoclose";
@@ -70,6 +76,9 @@ pub(crate) struct RawStore {
     schema: Option<String>,
     /// For `postgres`: connections in the pool (default 8).
     pool: Option<usize>,
+    /// For `postgres`: how long a shard's lease lasts without renewal, e.g. "10s" (the
+    /// default): how long a crashed node's shards wait before they are taken again.
+    lease_ttl: Option<String>,
 }
 
 /// The kinds of store.
@@ -90,10 +99,14 @@ impl RawStore {
     ) -> Result<StoreSettings, FieldError> {
         match self.kind {
             StoreKind::Redb => {
-                if self.url.is_some() || self.schema.is_some() || self.pool.is_some() {
+                if self.url.is_some()
+                    || self.schema.is_some()
+                    || self.pool.is_some()
+                    || self.lease_ttl.is_some()
+                {
                     return Err(FieldError::new(
                         "store".into(),
-                        "url, schema and pool are for \"kind\": \"postgres\"".into(),
+                        "url, schema, pool and lease_ttl are for \"kind\": \"postgres\"".into(),
                     ));
                 }
                 Ok(StoreSettings::Redb)
@@ -134,10 +147,26 @@ impl RawStore {
                         format!("{pool} is out of range (1 to 256)"),
                     ));
                 }
+                let lease_ttl = match self.lease_ttl {
+                    None => DEFAULT_LEASE_TTL,
+                    Some(text) => {
+                        let ms = autoclose_duration::Duration::parse(&text)
+                            .map_err(|reason| FieldError::new("store.lease_ttl".into(), reason))?
+                            .as_ms();
+                        if !(1_000..=600_000).contains(&ms) {
+                            return Err(FieldError::new(
+                                "store.lease_ttl".into(),
+                                format!("{text} is out of range (1s to 10m)"),
+                            ));
+                        }
+                        std::time::Duration::from_millis(ms)
+                    }
+                };
                 Ok(StoreSettings::Postgres(PostgresSettings {
                     url,
                     schema,
                     pool,
+                    lease_ttl,
                 }))
             }
         }

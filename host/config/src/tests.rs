@@ -373,7 +373,10 @@ fn a_postgres_store_is_checked_and_its_password_never_shown() {
         "{e}"
     );
     let e = with_store(r#"{"kind": "redb", "pool": 3}"#).unwrap_err();
-    assert!(e.contains("store: url, schema and pool are for"), "{e}");
+    assert!(
+        e.contains("store: url, schema, pool and lease_ttl are for"),
+        "{e}"
+    );
     let e = with_store(r#"{"kind": "sqlite"}"#).unwrap_err();
     assert!(e.contains("store.kind: unknown variant"), "{e}");
 }

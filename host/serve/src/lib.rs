@@ -42,8 +42,8 @@ use std::time::Duration;
 use autoclose_config::{ConfigError, HostConfig, StoreSettings};
 use autoclose_core::CoreError;
 use autoclose_runtime::LoadError;
-use autoclose_store::postgres::PostgresStore;
 use autoclose_store::postgres::settings::PostgresSettingsStore;
+use autoclose_store::postgres::{LeaseKeeper, PostgresStore};
 use autoclose_store::redb::RedbStore;
 use autoclose_store::settings::{RedbSettings, SettingsStore};
 use autoclose_store::{Store, StoreError};
@@ -188,7 +188,7 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     let store_settings = file.store.clone();
     let handle = tokio::runtime::Handle::current();
     let opened_data = data.clone();
-    let (stores, settings, managed) = tokio::task::spawn_blocking(move || {
+    let (stores, settings, managed, keepers) = tokio::task::spawn_blocking(move || {
         open_stores(&store_settings, &opened_data, shards, &handle)
     })
     .await
@@ -279,6 +279,7 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         healths.push(health);
         threads.push(thread);
     }
+    let leases = tokio::spawn(keep_leases(keepers.clone(), engine_done.clone()));
     drop(engine_done);
 
     let access = api_access(&built);
@@ -349,6 +350,12 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
             Err(_) => return Err(ServeError::Runtime("an engine thread panicked".into())),
         }
     }
+    // The engines committed their last changes: the shards can go to another node
+    // (or this one, restarted) at once.
+    leases.abort();
+    for keeper in &keepers {
+        keeper.release().await;
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -360,9 +367,15 @@ struct OpenedStore {
     stored: autoclose_store::Stored,
 }
 
-/// The stores `serve` runs on: each shard's, with what it held, and the tenant
-/// settings store with the managed tenants' current versions.
-type Opened = (Vec<OpenedStore>, Arc<dyn SettingsStore>, Managed);
+/// The stores `serve` runs on: each shard's, with what it held, the tenant settings
+/// store with the managed tenants' current versions, and what keeps the PostgreSQL
+/// store's shard leases.
+type Opened = (
+    Vec<OpenedStore>,
+    Arc<dyn SettingsStore>,
+    Managed,
+    Vec<LeaseKeeper>,
+);
 
 /// Opens the store of every shard and reads what it holds, and the tenant settings
 /// store: redb files in `data`, or the PostgreSQL database (run from a blocking thread:
@@ -375,6 +388,7 @@ fn open_stores(
     handle: &tokio::runtime::Handle,
 ) -> Result<Opened, ServeError> {
     let mut stores = Vec::with_capacity(shards);
+    let mut keepers = Vec::new();
     let tenant_settings: Arc<dyn SettingsStore> = match settings {
         StoreSettings::Redb => {
             let foreign = shards::foreign_store_files(data, shards);
@@ -399,10 +413,13 @@ fn open_stores(
         }
         StoreSettings::Postgres(postgres) => {
             let pool = autoclose_store::postgres::connect(postgres, handle)?;
+            let node = node_id();
             for index in 0..shards {
-                let store = PostgresStore::open(pool.clone(), postgres, handle, index, shards)?;
+                let store =
+                    PostgresStore::open(pool.clone(), postgres, handle, (index, shards), &node)?;
                 let stored = store.load()?;
                 let name = format!("{} shard {index}", postgres.place());
+                keepers.push(store.keeper(postgres.lease_ttl));
                 stores.push(OpenedStore {
                     name,
                     store: Box::new(store),
@@ -418,7 +435,60 @@ fn open_stores(
         .into_iter()
         .map(|v| (v.tenant.clone(), v))
         .collect();
-    Ok((stores, tenant_settings, managed))
+    Ok((stores, tenant_settings, managed, keepers))
+}
+
+/// This process's name as a shard owner: host, process id and start time, so that a
+/// restarted process is another owner than the one that crashed.
+fn node_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("{host}:{}:{}", std::process::id(), wall_ms())
+}
+
+/// Renews the leases every third of their lifetime. When one is taken over, or none
+/// could be renewed for two thirds of it (before it can expire and another node take
+/// it), the node stops: it must not fire or send for a shard it may no longer own.
+async fn keep_leases(keepers: Vec<LeaseKeeper>, stop: tokio::sync::mpsc::Sender<()>) {
+    let Some(ttl) = keepers.iter().map(|k| k.ttl).min() else {
+        return;
+    };
+    let mut last_renewed = std::time::Instant::now();
+    let mut every = tokio::time::interval(ttl / 3);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let mut all = true;
+        for keeper in &keepers {
+            match keeper.renew().await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::error!(
+                        "a shard's lease was taken over by another node; stopping (this node may no longer fire or send for it)"
+                    );
+                    let _ = stop.try_send(());
+                    return;
+                }
+                Err(e) => {
+                    all = false;
+                    tracing::warn!("cannot renew the shard leases: {e}");
+                }
+            }
+        }
+        if all {
+            last_renewed = std::time::Instant::now();
+        } else if last_renewed.elapsed() >= ttl * 2 / 3 {
+            tracing::error!(
+                "the shard leases could not be renewed for {:?}; stopping before they can expire",
+                last_renewed.elapsed()
+            );
+            let _ = stop.try_send(());
+            return;
+        }
+    }
 }
 
 /// The tokens of a started configuration.

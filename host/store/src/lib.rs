@@ -76,6 +76,33 @@ pub enum StoreError {
         /// The newest this build knows.
         expected: i32,
     },
+    /// Another node owns the shard and keeps renewing its lease.
+    #[error(
+        "the store {database}: shard {shard} is owned by node {owner}, which keeps renewing its lease: another serve runs on this database with this shard"
+    )]
+    Owned {
+        /// The database, without user or password.
+        database: String,
+        /// The shard.
+        shard: i32,
+        /// The node owning it.
+        owner: String,
+    },
+    /// A commit was refused because another node took the shard over: nothing of
+    /// the commit landed, and this node must stop firing and sending for the shard.
+    #[error(
+        "the store {database}: shard {shard} was taken over (epoch {current}, this node held {epoch}); the commit was refused"
+    )]
+    Fenced {
+        /// The database, without user or password.
+        database: String,
+        /// The shard.
+        shard: i32,
+        /// The epoch this node held.
+        epoch: i64,
+        /// The epoch found.
+        current: i64,
+    },
     /// A query failed (the database went away, a constraint, a timeout).
     #[error("store {database}: {operation} failed: {reason}")]
     Query {

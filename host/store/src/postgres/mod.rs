@@ -15,6 +15,7 @@
 //! and fencing (a commit checked against the shard's epoch in its transaction) come
 //! next; every table already has the shard in its key for them.
 
+pub mod lease;
 pub mod schema;
 pub mod settings;
 
@@ -30,7 +31,10 @@ use autoclose_core::records::{
 };
 use autoclose_runtime::RequestId;
 
+use std::time::Duration;
+
 use crate::{Batch, Store, StoreError, Stored};
+use lease::{Lease, Taken};
 use schema::{Migrated, SCHEMA_VERSION};
 
 const NEXT_REQUEST_KEY: &str = "next_request";
@@ -46,6 +50,53 @@ pub struct PostgresStore {
     shard: i32,
     /// The database as errors name it (no password).
     place: String,
+    /// The shard's lease: every commit checks its epoch.
+    lease: Lease,
+}
+
+/// Keeps a node's leases alive from the async runtime while the engines use them.
+#[derive(Clone)]
+pub struct LeaseKeeper {
+    pool: Pool,
+    schema: String,
+    place: String,
+    /// The leases it renews.
+    pub leases: Vec<Lease>,
+    /// How long each renewal extends a lease.
+    pub ttl: Duration,
+}
+
+impl LeaseKeeper {
+    /// Renews every lease; `Ok(false)` when one was taken over (the node must stop
+    /// firing and sending for it).
+    pub async fn renew(&self) -> Result<bool, StoreError> {
+        let failed = |reason: String| StoreError::Query {
+            database: self.place.clone(),
+            operation: "renew the leases",
+            reason,
+        };
+        let client = self.pool.get().await.map_err(|e| failed(e.to_string()))?;
+        for held in &self.leases {
+            let ours = lease::renew(&**client, &self.schema, held, self.ttl)
+                .await
+                .map_err(|e| failed(describe(&e)))?;
+            if !ours {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Lets the leases go (at a graceful stop), so that a restart or another node
+    /// takes the shards at once instead of after their expiry.
+    pub async fn release(&self) {
+        let Ok(client) = self.pool.get().await else {
+            return;
+        };
+        for held in &self.leases {
+            let _ = lease::renew(&**client, &self.schema, held, Duration::ZERO).await;
+        }
+    }
 }
 
 /// Opens the pool and brings the schema to this build's version. Fails with a clear
@@ -118,19 +169,67 @@ impl PostgresStore {
     /// The store of shard `shard` of `shards` in `pool`'s database. The shard count is
     /// recorded at first use; another one is refused (sessions would map to other
     /// shards), as the redb store refuses files of another count.
+    ///
+    /// The shard's lease is taken for `owner` (this node): a lease another node holds
+    /// is waited for until it expires (a crashed node's), at most `settings.lease_ttl`
+    /// and a second; one renewed meanwhile (a live node) refuses the start.
     pub fn open(
         pool: Pool,
         settings: &PostgresSettings,
         handle: &Handle,
-        shard: usize,
-        shards: usize,
+        (shard, shards): (usize, usize),
+        owner: &str,
     ) -> Result<Self, StoreError> {
+        let shard = i32::try_from(shard).unwrap_or(i32::MAX);
+        let place = settings.place();
+        let ttl = settings.lease_ttl;
+        let schema = settings.schema.clone();
+        let give_up = std::time::Instant::now() + ttl + Duration::from_secs(1);
+        let lease = loop {
+            let taken = handle.block_on(async {
+                let failed = |reason: String| StoreError::Query {
+                    database: place.clone(),
+                    operation: "take the shard's lease",
+                    reason,
+                };
+                let mut client = pool.get().await.map_err(|e| failed(e.to_string()))?;
+                lease::take(&mut client, &schema, shard, owner, ttl)
+                    .await
+                    .map_err(|e| failed(describe(&e)))
+            })?;
+            match taken {
+                Taken::Ours(lease) => break lease,
+                Taken::Held {
+                    owner: holder,
+                    left,
+                } => {
+                    if std::time::Instant::now() + left > give_up {
+                        return Err(StoreError::Owned {
+                            database: place,
+                            shard,
+                            owner: holder,
+                        });
+                    }
+                    tracing::info!(
+                        shard,
+                        holder,
+                        left_ms = left.as_millis() as u64,
+                        "the shard's lease is held by another node; waiting for it to expire"
+                    );
+                    // Waiting for the database's clock to pass the other lease's
+                    // expiry: there is nothing to wake on.
+                    std::thread::sleep(left + Duration::from_millis(50));
+                }
+            }
+        };
+        tracing::info!(shard, epoch = lease.epoch, "took the shard's lease");
         let store = PostgresStore {
             pool,
             handle: handle.clone(),
-            schema: settings.schema.clone(),
-            shard: i32::try_from(shard).unwrap_or(i32::MAX),
-            place: settings.place(),
+            schema,
+            shard,
+            place,
+            lease,
         };
         let shards_value = i64::try_from(shards).unwrap_or(i64::MAX);
         let recorded: i64 = store.run("record the shard count", async |client| {
@@ -157,6 +256,17 @@ impl PostgresStore {
             });
         }
         Ok(store)
+    }
+
+    /// What keeps this store's lease alive, for a task on the async runtime.
+    pub fn keeper(&self, ttl: Duration) -> LeaseKeeper {
+        LeaseKeeper {
+            pool: self.pool.clone(),
+            schema: self.schema.clone(),
+            place: self.place.clone(),
+            leases: vec![self.lease.clone()],
+            ttl,
+        }
     }
 
     /// Runs `work` on a pooled connection on the async runtime, from the engine's
@@ -280,6 +390,7 @@ impl Store for PostgresStore {
     fn commit(&mut self, batch: &Batch) -> Result<(), StoreError> {
         let s = self.schema.clone();
         let shard = self.shard;
+        let held_epoch = self.lease.epoch;
         let next_request = to_i64(batch.core.next_request.0, "commit")?;
         let now = to_i64(batch.core.now, "commit")?;
         let next_callback = to_i64(batch.next_callback, "commit")?;
@@ -413,17 +524,37 @@ impl Store for PostgresStore {
             // Statements are prepared once per connection (cached), then sent without
             // waiting for each other's answers: the driver pipelines requests polled
             // together, in the order given, on the one connection of the transaction.
+            let fence = client.prepare_cached(&lease::fence(&s)).await?;
             let mut prepared = Vec::with_capacity(statements.len());
             for (sql, _) in &statements {
                 prepared.push(client.prepare_cached(sql).await?);
             }
             let txn = client.transaction().await?;
+            // The fence goes first: the shard's epoch, its row locked against a
+            // takeover until this transaction ends.
+            let fence_params: [&(dyn ToSql + Sync); 1] = [&shard];
+            let fenced = txn.query_opt(&fence, &fence_params);
             let executions = prepared
                 .iter()
                 .zip(&statements)
                 .map(|(statement, (_, params))| txn.execute(statement, params));
-            futures_util::future::try_join_all(executions).await?;
-            txn.commit().await
+            let (epoch, _) = futures_util::future::try_join(
+                fenced,
+                futures_util::future::try_join_all(executions),
+            )
+            .await?;
+            let epoch: Option<i64> = epoch.map(|row| row.get(0));
+            if epoch != Some(held_epoch) {
+                // Dropping the transaction rolls it back: nothing of it lands.
+                return Ok(Err(epoch.unwrap_or(0)));
+            }
+            txn.commit().await.map(Ok)
+        })?
+        .map_err(|current| StoreError::Fenced {
+            database: self.place.clone(),
+            shard: self.shard,
+            epoch: self.lease.epoch,
+            current,
         })
     }
 }

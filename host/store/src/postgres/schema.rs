@@ -9,7 +9,7 @@
 use tokio_postgres::Client;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// The statements of each migration, in order: `MIGRATIONS[0]` takes an empty schema
 /// to version 1. `{schema}` is replaced by the (checked) schema name.
@@ -64,6 +64,14 @@ CREATE TABLE {schema}.tenant_audit (
     record jsonb NOT NULL
 );
 CREATE INDEX tenant_audit_by_tenant ON {schema}.tenant_audit (tenant, seq);
+"#,
+    r#"
+CREATE TABLE {schema}.shard_leases (
+    shard integer PRIMARY KEY,
+    owner text NOT NULL,
+    epoch bigint NOT NULL,
+    expires_at timestamptz NOT NULL
+);
 "#,
 ];
 

@@ -3,6 +3,7 @@
 //! a database of its own, dropped at the end.
 
 use super::*;
+use std::time::Duration;
 
 /// A database of its own for one test, dropped with it.
 struct TestDatabase {
@@ -48,13 +49,43 @@ impl TestDatabase {
                 url,
                 schema: "autoclose".into(),
                 pool: 2,
+                lease_ttl: Duration::from_secs(1),
             },
         }
     }
 
     fn open(&self, shard: usize, shards: usize) -> Result<PostgresStore, StoreError> {
+        self.open_as(shard, shards, "test-node")
+    }
+
+    fn open_as(
+        &self,
+        shard: usize,
+        shards: usize,
+        node: &str,
+    ) -> Result<PostgresStore, StoreError> {
         let pool = connect(&self.settings, self.runtime.handle())?;
-        PostgresStore::open(pool, &self.settings, self.runtime.handle(), shard, shards)
+        PostgresStore::open(
+            pool,
+            &self.settings,
+            self.runtime.handle(),
+            (shard, shards),
+            node,
+        )
+    }
+
+    fn execute(&self, sql: &str) {
+        let url = self.settings.url.clone();
+        self.runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&url, NoTls)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            tokio::spawn(connection);
+            client
+                .batch_execute(sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+        });
     }
 }
 
@@ -91,6 +122,62 @@ fn tenant_settings_keep_their_versions_and_audit_in_the_database() {
         &pruned.settings,
         pruned.runtime.handle(),
     ));
+}
+
+/// A node paused past its lease (here: its lease made to lapse) is taken over; its
+/// next commit is refused and lands nothing, the new owner's commits land. A lease
+/// another node keeps renewing refuses the start.
+#[test]
+fn a_taken_over_shard_refuses_the_old_owners_commits() {
+    let db = TestDatabase::create("fence");
+    let mut old = db.open_as(0, 1, "node-a").unwrap_or_else(|e| panic!("{e}"));
+    let batch = |session: &str| Batch {
+        core: autoclose_core::records::Changes {
+            sessions: vec![crate::conformance::session(session, 1)],
+            ..Default::default()
+        },
+        ..Batch::default()
+    };
+    old.commit(&batch("before"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    // A live owner (its lease an hour from expiring) refuses another node's start.
+    db.execute("UPDATE autoclose.shard_leases SET expires_at = now() + interval '1 hour'");
+    let refused = db
+        .open_as(0, 1, "node-b")
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        refused.contains("shard 0 is owned by node node-a"),
+        "{refused}"
+    );
+    // node-a pauses past its lease; node-b takes the shard.
+    db.execute("UPDATE autoclose.shard_leases SET expires_at = now() - interval '1 second'");
+    let mut new = db.open_as(0, 1, "node-b").unwrap_or_else(|e| panic!("{e}"));
+    let fenced = old
+        .commit(&batch("after"))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        fenced.contains("shard 0 was taken over (epoch 2, this node held 1)"),
+        "{fenced}"
+    );
+    new.commit(&batch("new")).unwrap_or_else(|e| panic!("{e}"));
+    let sessions: Vec<String> = new
+        .load()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .core
+        .sessions
+        .into_iter()
+        .map(|s| s.session)
+        .collect();
+    assert_eq!(sessions, vec!["before".to_owned(), "new".to_owned()]);
+    // The old owner's lease cannot be renewed either.
+    let keeper = old.keeper(Duration::from_secs(1));
+    assert_eq!(db.runtime.block_on(keeper.renew()).ok(), Some(false));
+    let keeper = new.keeper(Duration::from_secs(1));
+    assert_eq!(db.runtime.block_on(keeper.renew()).ok(), Some(true));
 }
 
 #[test]
@@ -136,7 +223,7 @@ fn a_newer_schema_or_no_server_is_refused_by_name() {
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(
-        e.contains("has schema version 99; this build knows versions up to 2"),
+        e.contains("has schema version 99; this build knows versions up to 3"),
         "{e}"
     );
     assert!(
@@ -148,6 +235,7 @@ fn a_newer_schema_or_no_server_is_refused_by_name() {
         url: "postgres://app:s3cret@127.0.0.1:1/none".into(),
         schema: "autoclose".into(),
         pool: 1,
+        lease_ttl: Duration::from_secs(1),
     };
     let e = connect(&nowhere, db.runtime.handle())
         .err()
