@@ -156,6 +156,51 @@ pub async fn reload(State(state): State<AppState>, headers: HeaderMap) -> Answer
     }
 }
 
+/// `GET /v1/admin/shards`: which node owns which shard, with its epoch and how long
+/// its lease lasts (the PostgreSQL store); with the redb store, this node owns all.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/shards",
+    tag = "admin",
+    responses(
+        (status = 200, description = "The store, this node's id and every shard's lease: shard, owner, epoch, expires_in_ms", body = Value),
+        (status = 401, description = "Missing or wrong token", body = Value),
+        (status = 403, description = "A tenant's token", body = Value),
+        (status = 503, description = "The database did not answer", body = Value),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn shards(State(state): State<AppState>, headers: HeaderMap) -> Answer {
+    if let Scope::Tenant { .. } = scope_of(&state, &headers)? {
+        return Err(Refusal::from(error(
+            StatusCode::FORBIDDEN,
+            "only the operator's token sees the shards",
+            Value::Null,
+        )));
+    }
+    let Some(leases) = &state.leases else {
+        return Ok(Json(json!({
+            "store": "redb",
+            "node": Value::Null,
+            "shards": (0..state.shards.len()).map(|shard| json!({"shard": shard, "owner": "this node"})).collect::<Vec<_>>(),
+        }))
+        .into_response());
+    };
+    match leases.shards().await {
+        Ok(shards) => Ok(Json(json!({
+            "store": "postgres",
+            "node": leases.node(),
+            "shards": shards,
+        }))
+        .into_response()),
+        Err(e) => Err(Refusal::from(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            e.to_string(),
+            Value::Null,
+        ))),
+    }
+}
+
 /// `GET /v1/admin/tenants`: the tenants the token may see, where their settings
 /// come from (`file` or `api`) and their version.
 #[utoipa::path(

@@ -81,6 +81,7 @@ fn routes(max_body_bytes: usize) -> OpenApiRouter<AppState> {
         .layer(DefaultBodyLimit::max(max_body_bytes));
     let admin = OpenApiRouter::new()
         .routes(routes!(admin::reload))
+        .routes(routes!(admin::shards))
         .routes(routes!(admin::list))
         .routes(routes!(admin::get, admin::put, admin::delete))
         .routes(routes!(admin::versions))
@@ -493,6 +494,6 @@ mod tests {
         );
         // Every route of the router is in it.
         let paths = generated["paths"].as_object().map(|p| p.len()).unwrap_or(0);
-        assert_eq!(paths, 10, "{generated}");
+        assert_eq!(paths, 11, "{generated}");
     }
 }

@@ -279,7 +279,11 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         healths.push(health);
         threads.push(thread);
     }
-    let leases = tokio::spawn(keep_leases(keepers.clone(), engine_done.clone()));
+    let leases = tokio::spawn(keep_leases(
+        keepers.clone(),
+        engine_done.clone(),
+        metrics.clone(),
+    ));
     drop(engine_done);
 
     let access = api_access(&built);
@@ -312,6 +316,11 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         registry: Arc::new(registry),
         reloader: reloader.clone(),
         access,
+        leases: keepers.first().map(|first| {
+            let mut all = first.clone();
+            all.leases = keepers.iter().flat_map(|k| k.leases.clone()).collect();
+            all
+        }),
     };
     // The handlers are installed before anyone is told the server listens: a SIGTERM
     // sent at once then stops it gracefully, instead of killing it (the default action
@@ -452,7 +461,11 @@ fn node_id() -> String {
 /// Renews the leases every third of their lifetime. When one is taken over, or none
 /// could be renewed for two thirds of it (before it can expire and another node take
 /// it), the node stops: it must not fire or send for a shard it may no longer own.
-async fn keep_leases(keepers: Vec<LeaseKeeper>, stop: tokio::sync::mpsc::Sender<()>) {
+async fn keep_leases(
+    keepers: Vec<LeaseKeeper>,
+    stop: tokio::sync::mpsc::Sender<()>,
+    metrics: Metrics,
+) {
     let Some(ttl) = keepers.iter().map(|k| k.ttl).min() else {
         return;
     };
@@ -463,7 +476,14 @@ async fn keep_leases(keepers: Vec<LeaseKeeper>, stop: tokio::sync::mpsc::Sender<
         every.tick().await;
         let mut all = true;
         for keeper in &keepers {
-            match keeper.renew().await {
+            let renewed = keeper.renew().await;
+            let outcome = match &renewed {
+                Ok(true) => "renewed",
+                Ok(false) => "lost",
+                Err(_) => "failed",
+            };
+            Metrics::count(&metrics.lease_renewals, outcome, 1);
+            match renewed {
                 Ok(true) => {}
                 Ok(false) => {
                     tracing::error!(

@@ -91,6 +91,9 @@ pub struct Metrics {
     pub reloads: Family<Outcome, Counter>,
     /// Tenants whose component is not running because it failed, by shard.
     pub failing_tenants: Family<ShardLabel, Gauge>,
+    /// Shard lease renewals of the PostgreSQL store by outcome (`renewed`; `lost`:
+    /// taken over, the node stops; `failed`: the database did not answer).
+    pub lease_renewals: Family<Outcome, Counter>,
     /// Tenant settings requests of the admin API by outcome (`put`, `delete`,
     /// `rollback`; `refused`: checked and not stored; `stale`: a lost update refused).
     pub tenant_changes: Family<Outcome, Counter>,
@@ -123,6 +126,7 @@ impl Metrics {
             reloads: Family::default(),
             failing_tenants: Family::default(),
             tenant_changes: Family::default(),
+            lease_renewals: Family::default(),
             seen: Default::default(),
         };
         let r = registry;
@@ -215,6 +219,11 @@ impl Metrics {
             "autoclose_failing_tenants",
             "Tenants whose component is not running because it failed (their events are held)",
             metrics.failing_tenants.clone(),
+        );
+        r.register(
+            "autoclose_lease_renewals",
+            "Shard lease renewals of the PostgreSQL store by outcome",
+            metrics.lease_renewals.clone(),
         );
         r.register(
             "autoclose_tenant_changes",

@@ -35,6 +35,9 @@ pub struct AppState {
     pub reloader: Reloader,
     /// The tokens.
     pub access: Access,
+    /// What keeps this node's shard leases (the PostgreSQL store), for the shards
+    /// route and health; `None` with the redb store.
+    pub leases: Option<autoclose_store::postgres::LeaseKeeper>,
 }
 
 /// A JSON error response.

@@ -109,6 +109,46 @@ pub async fn renew(
     Ok(updated == 1)
 }
 
+/// A shard's lease as every node can read it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ShardLease {
+    /// The shard.
+    pub shard: i32,
+    /// The node owning it (empty: never owned).
+    pub owner: String,
+    /// Its generation.
+    pub epoch: i64,
+    /// How long it lasts without renewal, in milliseconds on the database's clock
+    /// (negative: expired, free to take).
+    pub expires_in_ms: i64,
+}
+
+/// Every shard's lease, in shard order.
+pub async fn list(
+    client: &impl GenericClient,
+    schema: &str,
+) -> Result<Vec<ShardLease>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            &format!(
+                "SELECT shard, owner, epoch,
+                        (EXTRACT(EPOCH FROM expires_at - now()) * 1000)::bigint
+                 FROM {schema}.shard_leases ORDER BY shard"
+            ),
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| ShardLease {
+            shard: row.get(0),
+            owner: row.get(1),
+            epoch: row.get(2),
+            expires_in_ms: row.get(3),
+        })
+        .collect())
+}
+
 /// The statement a commit runs first, in its transaction: the shard's current epoch,
 /// with the row locked against a takeover until the commit ends.
 pub fn fence(schema: &str) -> String {

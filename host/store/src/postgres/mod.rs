@@ -87,6 +87,24 @@ impl LeaseKeeper {
         Ok(true)
     }
 
+    /// Every shard's lease in the database (this node's and the others').
+    pub async fn shards(&self) -> Result<Vec<lease::ShardLease>, StoreError> {
+        let failed = |reason: String| StoreError::Query {
+            database: self.place.clone(),
+            operation: "read the shard leases",
+            reason,
+        };
+        let client = self.pool.get().await.map_err(|e| failed(e.to_string()))?;
+        lease::list(&**client, &self.schema)
+            .await
+            .map_err(|e| failed(describe(&e)))
+    }
+
+    /// This node's id as its leases name it.
+    pub fn node(&self) -> Option<&str> {
+        self.leases.first().map(|l| l.owner.as_str())
+    }
+
     /// Lets the leases go (at a graceful stop), so that a restart or another node
     /// takes the shards at once instead of after their expiry.
     pub async fn release(&self) {
