@@ -63,6 +63,19 @@ fn scope_of(state: &AppState, headers: &HeaderMap) -> Result<Scope, Refusal> {
     })
 }
 
+/// Refuses a request that is not the operator's: `401` without a valid token, `403`
+/// for a tenant's token, saying that only the operator's token `does`.
+fn operator_only(state: &AppState, headers: &HeaderMap, does: &str) -> Result<(), Refusal> {
+    match scope_of(state, headers)? {
+        Scope::Admin => Ok(()),
+        Scope::Tenant { .. } => Err(Refusal::from(error(
+            StatusCode::FORBIDDEN,
+            format!("only the operator's token {does}"),
+            Value::Null,
+        ))),
+    }
+}
+
 /// The scope of a request on `tenant`'s settings, or the response refusing it.
 fn scope_for(state: &AppState, headers: &HeaderMap, tenant: &str) -> Result<Scope, Refusal> {
     let scope = scope_of(state, headers)?;
@@ -139,13 +152,7 @@ fn refused(e: SettingsError) -> Response {
     security(("bearer" = []))
 )]
 pub async fn reload(State(state): State<AppState>, headers: HeaderMap) -> Answer {
-    if let Scope::Tenant { .. } = scope_of(&state, &headers)? {
-        return Err(Refusal::from(error(
-            StatusCode::FORBIDDEN,
-            "only the operator's token reloads the configuration",
-            Value::Null,
-        )));
-    }
+    operator_only(&state, &headers, "reloads the configuration")?;
     match state.reloader.reload().await {
         Ok(report) => Ok((StatusCode::OK, Json(report)).into_response()),
         Err(reason) => Err(Refusal::from(error(
@@ -171,13 +178,7 @@ pub async fn reload(State(state): State<AppState>, headers: HeaderMap) -> Answer
     security(("bearer" = []))
 )]
 pub async fn shards(State(state): State<AppState>, headers: HeaderMap) -> Answer {
-    if let Scope::Tenant { .. } = scope_of(&state, &headers)? {
-        return Err(Refusal::from(error(
-            StatusCode::FORBIDDEN,
-            "only the operator's token sees the shards",
-            Value::Null,
-        )));
-    }
+    operator_only(&state, &headers, "sees the shards")?;
     let Some(leases) = &state.leases else {
         return Ok(Json(json!({
             "store": "redb",
