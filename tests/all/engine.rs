@@ -92,7 +92,7 @@ fn an_event_and_a_reload_in_the_same_round_lose_nothing() {
     let mut registry = prometheus_client::registry::Registry::default();
     let engine = Engine::new(
         gateway,
-        Box::new(store.clone()),
+        Some(Box::new(store.clone())),
         Callbacks::default(),
         callback.clone(),
         collector,

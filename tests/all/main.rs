@@ -7,6 +7,7 @@
 mod bad_input;
 mod batching;
 mod cli;
+mod cluster;
 mod delivery;
 mod differential;
 mod engine;

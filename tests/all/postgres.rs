@@ -30,6 +30,9 @@ fn serve_on_postgres_loses_no_timer_when_killed_and_keeps_nothing_on_its_disk() 
     );
     let env = [("AUTOCLOSE_DATABASE_URL", db.url.as_str())];
     let server = Server::start(BINARY, &config_path, &dir.join("data-1"), &env);
+    // Once the node serves its shard, an acknowledged event is applied, not only kept
+    // in the shard's inbox.
+    server.wait_for_state("/healthz", None, WAIT, |h| h["shards_owned"] == 1);
     // Tenant settings changed through the API are kept in the database too.
     let document = json!({"channels": {"web_chat": {"auto_close": {
         "warnings": [{"after": "2s", "message": "Still there?"}],
@@ -149,7 +152,7 @@ fn serve_refuses_to_start_on_a_newer_schema_or_an_unreachable_database() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{stderr}");
     assert!(
-        stderr.contains("has schema version 7; this build knows versions up to 3"),
+        stderr.contains("has schema version 7; this build knows versions up to 4"),
         "{stderr}"
     );
     assert_eq!(
@@ -159,10 +162,10 @@ fn serve_refuses_to_start_on_a_newer_schema_or_an_unreachable_database() {
 }
 
 /// A node paused past its lease (SIGSTOP) is taken over by another node on the same
-/// database; when it wakes (SIGCONT) it finds the shard gone and stops, committing
-/// nothing, while the new owner serves the sessions.
+/// database; when it wakes (SIGCONT) its commits are refused, it sends nothing it had
+/// not recorded, and it rejoins and takes a share of the shards again.
 #[test]
-fn a_node_paused_past_its_lease_is_fenced_and_stops() {
+fn a_node_paused_past_its_lease_is_fenced_and_rejoins() {
     let db = TestDatabase::create("serve_fence");
     let dir = scratch("serve-postgres-fence");
     let actions = Receiver::start(vec![]);
@@ -173,56 +176,83 @@ fn a_node_paused_past_its_lease_is_fenced_and_stops() {
         &on_postgres(&config(&actions, &push, "Still there?", 2)),
     );
     let env = [("AUTOCLOSE_DATABASE_URL", db.url.as_str())];
-    let old = Server::start(BINARY, &config_path, &dir.join("data-a"), &env);
+    let start = |data: &str| {
+        Server::start_with(
+            BINARY,
+            &config_path,
+            &dir.join(data),
+            &env,
+            &["--shards", "4"],
+        )
+    };
+    let old = start("data-a");
+    old.wait_for_state("/healthz", None, WAIT, |h| h["shards_owned"] == 4);
     old.ingest(
         Some(TOKEN),
         &json!([opened("f1", "web_chat"), said("f1", "agent")]),
     );
-    let epoch = |sql: &str| db.count(sql);
-    assert_eq!(
-        epoch("SELECT epoch FROM autoclose.shard_leases WHERE shard = 0"),
-        1
-    );
+    let shard = autoclose_serve::shards::shard_of("acme", "f1", 4);
+    let epoch = || {
+        db.count(&format!(
+            "SELECT epoch FROM autoclose.shard_leases WHERE shard = {shard}"
+        ))
+    };
+    assert_eq!(epoch(), 1);
     old.signal("STOP");
-    // The new node waits for the paused node's lease to expire, then takes the shard.
-    let new = Server::start(BINARY, &config_path, &dir.join("data-b"), &env);
-    assert_eq!(
-        epoch("SELECT epoch FROM autoclose.shard_leases WHERE shard = 0"),
-        2
-    );
+    // The new node sees the paused one's heartbeat and leases expire, and takes every
+    // shard.
+    let new = start("data-b");
+    new.wait_for_state("/healthz", None, WAIT, |h| h["shards_owned"] == 4);
+    assert_eq!(epoch(), 2);
     // The new node says who owns what.
     let shards = new.request("GET", "/v1/admin/shards", Some(TOKEN), &[], None);
     assert_eq!(shards.status, 200, "{:?}", shards.body);
-    let owner = shards.body["shards"][0]["owner"].as_str().unwrap_or("");
+    let owner = shards.body["shards"][shard]["owner"].as_str().unwrap_or("");
     assert_eq!(
         Some(owner),
         shards.body["node"].as_str(),
         "{:?}",
         shards.body
     );
-    assert_eq!(shards.body["shards"][0]["epoch"], 2, "{:?}", shards.body);
     assert!(
-        shards.body["shards"][0]["expires_in_ms"]
+        shards.body["shards"][shard]["expires_in_ms"]
             .as_i64()
             .unwrap_or(0)
             > 0
     );
-    // Woken, it fires f1's due timers: the commit is refused (or its lease keeper
-    // finds the lease gone first); either way it stops.
+    // Woken, it finds its leases gone (or its commit refused) and stops serving them.
     old.signal("CONT");
     let received = actions.wait_until("f1's close", WAIT, |r| has_close(r, "f1"));
-    let closes = received
+    old.wait_for_log("taken over", 1, WAIT);
+    // It rejoins: the new node gives it the shards placed on it.
+    old.wait_for_state("/healthz", None, WAIT, |h| {
+        h["shards_owned"].as_u64().is_some_and(|n| n > 0)
+    });
+    let nodes = new.wait_for_state("/v1/admin/nodes", Some(TOKEN), WAIT, |b| {
+        b["nodes"].as_array().is_some_and(|n| {
+            n.len() == 2
+                && n.iter()
+                    .map(|n| n["shards"].as_array().map_or(0, Vec::len))
+                    .sum::<usize>()
+                    == 4
+        })
+    });
+    assert_eq!(nodes["nodes"].as_array().map(Vec::len), Some(2), "{nodes}");
+    // Each of f1's actions went out under one id; any resend carries the same id.
+    let ids: std::collections::BTreeSet<String> = received
         .iter()
-        .filter(|r| body(r)["type"] == "close_session" && body(r)["session"] == "f1")
-        .count();
-    assert_eq!(closes, 1, "the session is closed once, by the new owner");
-    // It stops on its own, with an error: its commit is refused.
-    let (status, stderr) = old.wait_exit(WAIT);
-    assert!(!status.success(), "{stderr}");
-    assert!(
-        stderr.contains("was taken over (epoch 2, this node held 1)"),
-        "{stderr}"
-    );
-    let (status, stderr) = new.terminate(WAIT);
-    assert!(status.success(), "{stderr}");
+        .filter(|r| body(r)["session"] == "f1")
+        .filter_map(|r| {
+            r.headers
+                .get("webhook-id")?
+                .to_str()
+                .ok()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(ids.len(), 3, "warning, close message, close: {ids:?}");
+    for server in [old, new] {
+        let (status, stderr) = server.terminate(WAIT);
+        assert!(status.success(), "{stderr}");
+    }
 }

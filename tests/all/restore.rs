@@ -465,3 +465,55 @@ fn a_running_cycle_keeps_its_deadline_across_a_config_change() {
         .collect();
     assert_eq!(times, vec![3_601_000 + 600_000, 3_601_000 + 1_200_000]);
 }
+
+/// A shard given to another node: the core forgets everything it served without
+/// journaling it (the store keeps it for the new owner), fires nothing more, and can
+/// take the same sessions back later from the store as if it had never held them.
+#[test]
+fn a_core_that_forgets_everything_fires_nothing_and_can_take_it_back() {
+    use autoclose_tests::{message, opened, scenario};
+    let receiver = ScriptedReceiver::default();
+    let mut store = MapStore::default();
+    let mut core = new_gateway(&receiver);
+    core.track_changes();
+    autoclose_tests::handle_events(
+        &mut core,
+        &scenario(&[
+            (0, opened("acme", "s1", "web_chat")),
+            (1_000, message("acme", "s1", "agent")),
+        ]),
+    );
+    store.commit(core.take_changes());
+    core.take_actions();
+    assert!(core.pending_timers() > 0);
+
+    core.forget_everything();
+    assert_eq!(core.pending_timers(), 0);
+    assert_eq!(core.snapshot().sessions, Vec::new());
+    core.advance_to(3_600_000);
+    assert!(
+        core.take_actions().is_empty(),
+        "nothing fires once forgotten"
+    );
+    assert!(
+        core.take_changes().sessions.is_empty(),
+        "forgetting is not a change for the store"
+    );
+
+    // Taken back an hour later: the overdue warning fires at once (host time only
+    // moves forward) and the close follows it by the warning's two minutes.
+    core.restore(store.snapshot(), 3_600_000);
+    core.advance_to(7_200_000);
+    let closes: Vec<u64> = core
+        .take_actions()
+        .iter()
+        .filter(|a| {
+            matches!(
+                &a.kind,
+                autoclose_core::action::ActionKind::CloseSession { .. }
+            )
+        })
+        .map(|a| a.at_ms)
+        .collect();
+    assert_eq!(closes, vec![3_720_000]);
+}

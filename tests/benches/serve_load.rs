@@ -3,9 +3,13 @@
 //! generator: an in-process HTTP server that parses the same JSON and answers `202`
 //! without recording anything.
 //!
-//! Beside the redb store (one and two shards), the same load runs against one node on
-//! the PostgreSQL store (the machine's server, `AUTOCLOSE_TEST_POSTGRES`, in a
-//! database of its own).
+//! Beside the redb store (one and two shards), the same load runs against one node and
+//! against three nodes on the PostgreSQL store (the machine's server,
+//! `AUTOCLOSE_TEST_POSTGRES`, in a database of its own). The three nodes take the
+//! connections in turn, so two thirds of the events reach a node that does not serve
+//! their shard and go through the shard's inbox; they are counted once their owner
+//! applied them. For PostgreSQL the table also gives the transactions and the rows
+//! written (inserted, updated, deleted) per event, from the server's statistics.
 //!
 //! `cargo bench -p autoclose-tests --bench serve_load` prints the table. Bounded: by
 //! default 10,000 sessions x 10 events = 100,000 events per run, 64 connections
@@ -96,7 +100,13 @@ impl Run {
     }
 }
 
-fn load(runtime: &tokio::runtime::Runtime, url: &str, plan: &[Vec<Vec<u8>>], events: usize) -> Run {
+/// Sends `plan`, connection `c` to `urls[c % urls.len()]`.
+fn load(
+    runtime: &tokio::runtime::Runtime,
+    urls: &[String],
+    plan: &[Vec<Vec<u8>>],
+    events: usize,
+) -> Run {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(plan.len())
         .build()
@@ -104,9 +114,9 @@ fn load(runtime: &tokio::runtime::Runtime, url: &str, plan: &[Vec<Vec<u8>>], eve
     let started = Instant::now();
     let mut latencies: Vec<Duration> = runtime.block_on(async {
         let mut tasks = Vec::new();
-        for bodies in plan.iter().cloned() {
+        for (c, bodies) in plan.iter().cloned().enumerate() {
             let client = client.clone();
-            let url = url.to_owned();
+            let url = urls[c % urls.len()].clone();
             tasks.push(tokio::spawn(async move {
                 let mut latencies = Vec::with_capacity(bodies.len());
                 for body in bodies {
@@ -213,15 +223,21 @@ fn main() {
         };
         let base = load(
             &runtime,
-            &format!("http://{floor}/v1/events"),
+            &[format!("http://{floor}/v1/events")],
             &plan,
             events,
         );
         let mut rows = vec![("floor (parse, 202)".to_owned(), figures(&base))];
-        for (shards, postgres) in [(1usize, false), (2, false), (1, true)] {
-            let data = dir.join(format!("data-{batch}-{shards}-{postgres}"));
+        // (shards, nodes, on PostgreSQL)
+        for (shards, nodes, postgres) in [
+            (1usize, 1usize, false),
+            (2, 1, false),
+            (1, 1, true),
+            (6, 3, true),
+        ] {
             let count = shards.to_string();
-            let database = postgres.then(|| TestDatabase::create(&format!("bench_load_{batch}")));
+            let database =
+                postgres.then(|| TestDatabase::create(&format!("bench_load_{batch}_{nodes}")));
             let env: Vec<(&str, &str)> = database
                 .iter()
                 .map(|db| ("AUTOCLOSE_DATABASE_URL", db.url.as_str()))
@@ -231,27 +247,76 @@ fn main() {
             } else {
                 &config_path
             };
-            let server = Server::start_with(BINARY, path, &data, &env, &["--shards", &count]);
-            let run = load(&runtime, &server.url("/v1/events"), &plan, events);
-            let (_, metrics) = server.get("/metrics");
+            let servers: Vec<Server> = (0..nodes)
+                .map(|n| {
+                    let data = dir.join(format!("data-{batch}-{shards}-{postgres}-{n}"));
+                    Server::start_with(BINARY, path, &data, &env, &["--shards", &count])
+                })
+                .collect();
+            // Every shard served before the load starts (on PostgreSQL the nodes take
+            // their shards after they listen).
+            let owned = |s: &Server| {
+                let (_, body) = s.get("/healthz");
+                serde_json::from_str::<Value>(&body)
+                    .map_or(0, |h| h["shards_owned"].as_u64().unwrap_or(0))
+            };
+            wait(&format!("{shards} shards served"), || {
+                servers.iter().map(owned).sum::<u64>() == shards as u64
+                    && servers.iter().all(|s| owned(s) > 0)
+            });
+            let statistics = |db: &TestDatabase| {
+                (
+                    db.count("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"),
+                    db.count("SELECT COALESCE(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint FROM pg_stat_user_tables WHERE schemaname = 'autoclose'"),
+                )
+            };
+            let before = database.as_ref().map(statistics);
+            let urls: Vec<String> = servers.iter().map(|s| s.url("/v1/events")).collect();
+            let run = load(&runtime, &urls, &plan, events);
             let sum = |prefix: &str| -> f64 {
-                metrics
-                    .lines()
-                    .filter(|l| l.starts_with(prefix))
-                    .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                servers
+                    .iter()
+                    .map(|server| {
+                        let (_, metrics) = server.get("/metrics");
+                        metrics
+                            .lines()
+                            .filter(|l| l.starts_with(prefix))
+                            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                            .sum::<f64>()
+                    })
                     .sum()
             };
-            assert_eq!(
-                sum("autoclose_events_total{") as usize,
-                events,
-                "every event recorded"
-            );
+            // Events left in an inbox are applied within a poll of their owner.
+            wait("every event recorded", || {
+                sum("autoclose_events_total{") as usize == events
+            });
             let commits = sum("autoclose_commit_duration_seconds_count");
-            drop(server);
+            drop(servers);
+            let per_event = match (&database, before) {
+                (Some(db), Some((xacts, rows))) => {
+                    // A backend publishes what it counted when it ends: wait until the
+                    // nodes' connections are gone.
+                    wait("the nodes' connections closed", || {
+                        db.count("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()") == 0
+                    });
+                    let (xacts_after, rows_after) = statistics(db);
+                    format!(
+                        "; {:.3} transactions and {:.2} rows written per event",
+                        (xacts_after - xacts) as f64 / events as f64,
+                        (rows_after - rows) as f64 / events as f64
+                    )
+                }
+                _ => String::new(),
+            };
             let store = if postgres { "PostgreSQL, " } else { "" };
+            let node_text = if nodes == 1 {
+                String::new()
+            } else {
+                format!("{nodes} nodes, ")
+            };
             rows.push((
                 format!(
-                    "autoclose serve, {store}{shards} shard{} ({:.0} events per commit)",
+                    "autoclose serve, {store}{node_text}{shards} shard{} ({:.0} events per commit{per_event})",
                     if shards == 1 { "" } else { "s" },
                     events as f64 / commits.max(1.0)
                 ),
@@ -266,6 +331,16 @@ fn main() {
                 rate / base.events_per_s(),
             );
         }
+    }
+}
+
+/// Polls `done` every 20 ms, at most a minute: for state the servers report but
+/// announce nowhere.
+fn wait(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -85,3 +85,169 @@ impl Drop for TestDatabase {
         let _ = self.runtime.block_on(execute(&admin_url(), &sql));
     }
 }
+
+/// A PostgreSQL server of a test's own, for a test that stops and starts it (the
+/// machine's server is shared with the other tests and must stay up): `initdb` in a
+/// scratch directory, started with `pg_ctl` on a free port of 127.0.0.1 with trust
+/// authentication. The server programs come from `AUTOCLOSE_TEST_PG_BIN`, else the
+/// newest `/usr/lib/postgresql/*/bin` (Debian's `postgresql` package, which `.ci/run`
+/// installs when it is missing). Run as user `postgres` when the tests run as root,
+/// since PostgreSQL refuses to run as root.
+pub struct PrivateServer {
+    bin: std::path::PathBuf,
+    dir: std::path::PathBuf,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl PrivateServer {
+    /// Creates and starts a server named after `test`.
+    pub fn start(test: &str) -> Self {
+        let bin = std::env::var_os("AUTOCLOSE_TEST_PG_BIN")
+            .map(std::path::PathBuf::from)
+            .or_else(newest_bin)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no PostgreSQL server programs: install Debian's postgresql package or set AUTOCLOSE_TEST_PG_BIN"
+                )
+            });
+        let dir = std::env::temp_dir().join(format!("autoclose-pg-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or_else(|e| panic!("no free port: {e}"));
+        let server = PrivateServer { bin, dir, port };
+        if is_root() {
+            server.run(
+                "chown",
+                &["-R", "postgres:postgres", &server.dir_str()],
+                false,
+            );
+        }
+        let data = server.data();
+        server.run(
+            "initdb",
+            &["-D", &data, "-A", "trust", "-U", "postgres", "--no-sync"],
+            true,
+        );
+        server.up();
+        server
+    }
+
+    /// The URL of its `postgres` database.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Starts the server (again); returns once it accepts connections.
+    pub fn up(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1",
+            self.port,
+            self.dir_str()
+        );
+        let log = self.dir.join("server.log").display().to_string();
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data(),
+                "-o",
+                &options,
+                "-l",
+                &log,
+                "-w",
+                "start",
+            ],
+            true,
+        );
+    }
+
+    /// Stops the server at once, as a crash would (`immediate`: no checkpoint; what
+    /// was committed is recovered from the write-ahead log at the next start).
+    pub fn down(&self) {
+        self.run(
+            "pg_ctl",
+            &["-D", &self.data(), "-m", "immediate", "-w", "stop"],
+            true,
+        );
+    }
+
+    fn data(&self) -> String {
+        self.dir.join("data").display().to_string()
+    }
+
+    fn dir_str(&self) -> String {
+        self.dir.display().to_string()
+    }
+
+    /// Runs `program` (from the server's bin directory when `server`), as `postgres`
+    /// when we are root; panics with its output when it fails.
+    fn run(&self, program: &str, args: &[&str], server: bool) {
+        let program = if server {
+            self.bin.join(program).display().to_string()
+        } else {
+            program.to_owned()
+        };
+        let mut command = if server && is_root() {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--", &program]);
+            c
+        } else {
+            std::process::Command::new(&program)
+        };
+        let output = command
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{program}: {e}"));
+        assert!(
+            output.status.success(),
+            "{program} {args:?}: {}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+impl Drop for PrivateServer {
+    fn drop(&mut self) {
+        let data = self.data();
+        let mut command = if is_root() {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]);
+            c.arg(self.bin.join("pg_ctl"));
+            c
+        } else {
+            std::process::Command::new(self.bin.join("pg_ctl"))
+        };
+        let _ = command
+            .args(["-D", &data, "-m", "immediate", "-w", "stop"])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The newest `/usr/lib/postgresql/<version>/bin` that has `pg_ctl`.
+fn newest_bin() -> Option<std::path::PathBuf> {
+    let mut versions: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let version: u32 = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("pg_ctl").exists().then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin)
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}

@@ -145,28 +145,40 @@ impl Receiver {
         timeout: Duration,
         done: impl Fn(&[Received]) -> bool,
     ) -> Vec<Received> {
+        self.wait_for(timeout, done).unwrap_or_else(|received| {
+            let bodies: Vec<String> = received
+                .iter()
+                .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+                .collect();
+            panic!(
+                "timed out after {timeout:?} waiting for {what}; received {}:\n{}",
+                bodies.len(),
+                bodies.join("\n")
+            );
+        })
+    }
+
+    /// [`Receiver::wait_until`] that hands back what was received when it times out
+    /// (`Err`), for a caller that says better what is missing.
+    pub fn wait_for(
+        &self,
+        timeout: Duration,
+        done: impl Fn(&[Received]) -> bool,
+    ) -> Result<Vec<Received>, Vec<Received>> {
         let deadline = Instant::now() + timeout;
         let (lock, arrived) = &*self.shared.received;
         let mut received = lock.lock().unwrap_or_else(|p| p.into_inner());
         while !done(&received) {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                let bodies: Vec<String> = received
-                    .iter()
-                    .map(|r| String::from_utf8_lossy(&r.body).into_owned())
-                    .collect();
-                panic!(
-                    "timed out after {timeout:?} waiting for {what}; received {}:\n{}",
-                    bodies.len(),
-                    bodies.join("\n")
-                );
+                return Err(received.clone());
             }
             received = arrived
                 .wait_timeout(received, left)
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
-        received.clone()
+        Ok(received.clone())
     }
 }
 

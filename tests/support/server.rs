@@ -221,6 +221,34 @@ impl Server {
         assert_eq!(status, 202, "ingest refused: {body}\n{}", self.stderr());
     }
 
+    /// Polls `GET path` (with `token`) every 50 ms until `done` holds for the body, at
+    /// most `timeout`; returns the body. For state the server reports but announces
+    /// nowhere (which node owns which shard), there is nothing to be woken by.
+    pub fn wait_for_state(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        timeout: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let reply = self.request("GET", path, token, &[], None);
+            if reply.status == 200 && done(&reply.body) {
+                return reply.body;
+            }
+            if std::time::Instant::now() >= deadline {
+                panic!(
+                    "timed out after {timeout:?} waiting on {path}; last answer {} {}\n{}",
+                    reply.status,
+                    reply.body,
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// What the server wrote to stderr so far.
     pub fn stderr(&self) -> String {
         self.stderr

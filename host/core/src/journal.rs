@@ -178,6 +178,31 @@ impl Core {
         }
     }
 
+    /// Forgets every session, timer, delivery, held hook and action without recording
+    /// it: the store keeps them for whoever serves them next. Called when the sessions
+    /// this core serves went to another node (a shard given away or taken over), so
+    /// that nothing of them is fired or sent from here again. The tenants, their
+    /// instances and their configuration stay; host time only moves forward.
+    pub fn forget_everything(&mut self) {
+        let state = &mut *self.state;
+        state.sessions.clear();
+        state.timers.clear();
+        state.channel_users.clear();
+        state.gone.clear();
+        state.outbox = crate::outbox::Outbox::default();
+        self.actions.clear();
+        self.follow_ups.clear();
+        self.follow_up_counts.clear();
+        self.wakeups.clear();
+        self.closed_order.clear();
+        for tenant in &mut self.tenants {
+            tenant.queued.clear();
+        }
+        if let Some(journal) = &mut self.journal {
+            *journal = Journal::default();
+        }
+    }
+
     /// Puts back what `snapshot` holds, into a core that has handled nothing yet,
     /// and moves host time to at least `now`. Sessions and deliveries of tenants no
     /// longer configured, and deliveries to webhooks no longer configured, are left

@@ -79,6 +79,13 @@ pub struct Sessions {
 }
 
 impl Sessions {
+    /// Forgets every session, keeping the next handle: a handle is never reused, even
+    /// after the sessions it could name went to another node.
+    pub fn clear(&mut self) {
+        self.by_key.clear();
+        self.records.clear();
+    }
+
     /// The handle of the tenant's session `external`, creating the record on first sight.
     pub fn open_or_get(&mut self, tenant: TenantId, external: &str) -> SessionId {
         let ids = self.by_key.entry(tenant).or_default();

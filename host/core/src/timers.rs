@@ -43,6 +43,14 @@ pub struct TimerStore {
 }
 
 impl TimerStore {
+    /// Forgets every timer, keeping the set order: timers restored later still sort
+    /// after the ones set before.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.order.clear();
+        self.per_tenant.clear();
+    }
+
     /// Sets `key` to fire at `due`, replacing any timer with the same key.
     pub fn set(&mut self, key: TimerKey, tenant: TenantId, due: u64, payload: &[u8]) {
         self.set_redelivery(key, tenant, due, payload, 0);

@@ -179,7 +179,7 @@ pub async fn reload(State(state): State<AppState>, headers: HeaderMap) -> Answer
 )]
 pub async fn shards(State(state): State<AppState>, headers: HeaderMap) -> Answer {
     operator_only(&state, &headers, "sees the shards")?;
-    let Some(leases) = &state.leases else {
+    let Some(cluster) = &state.cluster else {
         return Ok(Json(json!({
             "store": "redb",
             "node": Value::Null,
@@ -187,19 +187,67 @@ pub async fn shards(State(state): State<AppState>, headers: HeaderMap) -> Answer
         }))
         .into_response());
     };
-    match leases.shards().await {
-        Ok(shards) => Ok(Json(json!({
-            "store": "postgres",
-            "node": leases.node(),
-            "shards": shards,
+    let shards = cluster.leases().await.map_err(unavailable)?;
+    Ok(Json(json!({
+        "store": "postgres",
+        "node": cluster.node(),
+        "shards": shards,
+    }))
+    .into_response())
+}
+
+/// `GET /v1/admin/nodes`: the live nodes of the cluster and the shards each owns (the
+/// PostgreSQL store); with the redb store, this node alone.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/nodes",
+    tag = "admin",
+    responses(
+        (status = 200, description = "This node's id and every live node: node, expires_in_ms, shards (the ones whose unexpired lease it holds)", body = Value),
+        (status = 401, description = "Missing or wrong token", body = Value),
+        (status = 403, description = "A tenant's token", body = Value),
+        (status = 503, description = "The database did not answer", body = Value),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn nodes(State(state): State<AppState>, headers: HeaderMap) -> Answer {
+    operator_only(&state, &headers, "sees the nodes")?;
+    let Some(cluster) = &state.cluster else {
+        return Ok(Json(json!({
+            "store": "redb",
+            "node": Value::Null,
+            "nodes": [{"node": "this node", "shards": (0..state.shards.len()).collect::<Vec<_>>()}],
         }))
-        .into_response()),
-        Err(e) => Err(Refusal::from(error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            e.to_string(),
-            Value::Null,
-        ))),
-    }
+        .into_response());
+    };
+    let nodes = cluster.nodes().await.map_err(unavailable)?;
+    let leases = cluster.leases().await.map_err(unavailable)?;
+    let nodes: Vec<Value> = nodes
+        .into_iter()
+        .map(|node| {
+            let owned: Vec<i32> = leases
+                .iter()
+                .filter(|l| l.owner == node.node && l.expires_in_ms > 0)
+                .map(|l| l.shard)
+                .collect();
+            json!({"node": node.node, "expires_in_ms": node.expires_in_ms, "shards": owned})
+        })
+        .collect();
+    Ok(Json(json!({
+        "store": "postgres",
+        "node": cluster.node(),
+        "nodes": nodes,
+    }))
+    .into_response())
+}
+
+/// The answer when the database does not answer.
+fn unavailable(e: autoclose_store::StoreError) -> Refusal {
+    Refusal::from(error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        e.to_string(),
+        Value::Null,
+    ))
 }
 
 /// `GET /v1/admin/tenants`: the tenants the token may see, where their settings

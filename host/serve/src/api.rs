@@ -82,6 +82,7 @@ fn routes(max_body_bytes: usize) -> OpenApiRouter<AppState> {
     let admin = OpenApiRouter::new()
         .routes(routes!(admin::reload))
         .routes(routes!(admin::shards))
+        .routes(routes!(admin::nodes))
         .routes(routes!(admin::list))
         .routes(routes!(admin::get, admin::put, admin::delete))
         .routes(routes!(admin::versions))
@@ -279,7 +280,8 @@ async fn ingest(
                 json!({"index": index}),
             )
         }
-        Err(Refused::Unavailable) => {
+        // NotOwned only reaches here without a shared store, which has no other node.
+        Err(Refused::Unavailable | Refused::NotOwned) => {
             Metrics::count(&state.metrics.ingest_requests, "unavailable", 1);
             error(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -325,43 +327,85 @@ async fn apply(state: &AppState, events: Vec<GatewayEvent>) -> Result<(), Refuse
         },
         other => other,
     };
+    let owned = |part: &Part| state.health[part.shard].owned.load(Ordering::SeqCst);
     if parts.len() > 1 {
+        // Parts for shards another node serves are checked by that node when it
+        // applies them.
         let mut checks = Vec::new();
-        for part in &parts {
+        for part in parts.iter().filter(|p| owned(p)) {
             let (reply, answer) = oneshot::channel();
             let events = part.events.clone();
             state.shards[part.shard]
                 .send(Request::Check { events, reply })
                 .map_err(|_| Refused::Unavailable)?;
-            checks.push(answer);
+            checks.push((part, answer));
         }
-        for (part, answer) in parts.iter().zip(checks) {
-            answer
-                .await
-                .map_err(|_| Refused::Unavailable)?
-                .map_err(|refused| in_request(part, refused))?;
+        for (part, answer) in checks {
+            match answer.await.map_err(|_| Refused::Unavailable)? {
+                Ok(()) | Err(Refused::NotOwned) => {}
+                Err(refused) => return Err(in_request(part, refused)),
+            }
         }
     }
     let mut answers = Vec::new();
     for part in &mut parts {
+        if !owned(part) && state.cluster.is_some() {
+            answers.push(None);
+            continue;
+        }
         let (reply, answer) = oneshot::channel();
-        let events = std::mem::take(&mut part.events);
+        // On a shared store the events are kept, in case the engine no longer
+        // serves the shard and they go to its inbox after all.
+        let events = if state.cluster.is_some() {
+            part.events.clone()
+        } else {
+            std::mem::take(&mut part.events)
+        };
         state.shards[part.shard]
             .send(Request::Ingest { events, reply })
             .map_err(|_| Refused::Unavailable)?;
-        answers.push(answer);
+        answers.push(Some(answer));
     }
     let mut first_error = None;
     for (part, answer) in parts.iter().zip(answers) {
-        let result = answer
-            .await
-            .map_err(|_| Refused::Unavailable)
-            .and_then(|r| r.map(|_| ()));
+        let result = match answer {
+            Some(answer) => answer
+                .await
+                .map_err(|_| Refused::Unavailable)
+                .and_then(|r| r.map(|_| ())),
+            None => Err(Refused::NotOwned),
+        };
+        let result = match (result, &state.cluster) {
+            (Err(Refused::NotOwned), Some(cluster)) => to_inbox(state, cluster, part).await,
+            (result, _) => result,
+        };
         if let Err(refused) = result {
             first_error.get_or_insert(in_request(part, refused));
         }
     }
     first_error.map_or(Ok(()), Err)
+}
+
+/// Makes a part durable in its shard's inbox, for the node that serves the shard.
+async fn to_inbox(
+    state: &AppState,
+    cluster: &autoclose_store::postgres::cluster::Cluster,
+    part: &Part,
+) -> Result<(), Refused> {
+    match cluster.push_inbox(part.shard, &part.events).await {
+        Ok(()) => {
+            Metrics::count(
+                &state.metrics.inbox_events,
+                "written",
+                part.events.len() as u64,
+            );
+            Ok(())
+        }
+        Err(e) => {
+            tracing::warn!(shard = part.shard, "cannot accept events: {e}");
+            Err(Refused::Unavailable)
+        }
+    }
 }
 
 /// Liveness for load balancers: `ok`, `degraded` (naming the failing tenants; still
@@ -403,9 +447,17 @@ async fn healthz(State(state): State<AppState>) -> Response {
         (true, true) => "ok",
         (true, false) => "degraded",
     };
+    let owned = state
+        .health
+        .iter()
+        .filter(|h| h.owned.load(Ordering::SeqCst))
+        .count();
     let body = json!({
         "status": status,
         "shards": state.health.len(),
+        // On the PostgreSQL store: the shards this node serves now, and its id.
+        "shards_owned": owned,
+        "node": state.cluster.as_ref().map(|c| c.node()),
         "last_commit_ms": last_commit_ms,
         "failing": failing,
     });
@@ -494,6 +546,6 @@ mod tests {
         );
         // Every route of the router is in it.
         let paths = generated["paths"].as_object().map(|p| p.len()).unwrap_or(0);
-        assert_eq!(paths, 11, "{generated}");
+        assert_eq!(paths, 12, "{generated}");
     }
 }

@@ -19,9 +19,10 @@ use autoclose_core::action::ActionKind;
 use autoclose_core::event::GatewayEvent;
 use autoclose_core::{Core, MAX_TIME_MS, Restored, TenantFailure};
 use autoclose_runtime::RequestId;
-use autoclose_store::{Batch, Store, StoreError};
+use autoclose_store::{Batch, Store, StoreError, Stored};
 use autoclose_webhook::outbound::{Attempt, Outbound};
 use autoclose_webhook::retry::AttemptResult;
+use tokio::sync::oneshot;
 
 use crate::callbacks::{Callbacks, Settled};
 use crate::dispatch::Dispatcher;
@@ -30,6 +31,11 @@ use crate::request::{Refused, Request, Target};
 
 /// Most requests applied in one round (one commit).
 pub const MAX_REQUESTS_PER_ROUND: usize = 4096;
+
+/// How often an engine that owns a shard of a shared store looks into the shard's
+/// inbox when nothing else wakes it: the longest an event accepted by another node
+/// waits before it is applied.
+pub const INBOX_POLL: Duration = Duration::from_millis(100);
 
 /// What the HTTP side may read of the engine's state.
 #[derive(Debug, Default)]
@@ -40,6 +46,9 @@ pub struct Health {
     pub last_commit_ms: AtomicU64,
     /// The tenants whose component is failing, as of the last round.
     pub failing: Mutex<Vec<TenantFailure>>,
+    /// Whether this node serves the shard: ingest hands its events to the engine
+    /// then, and to the shard's inbox otherwise.
+    pub owned: AtomicBool,
 }
 
 /// Collects the core's attempts; the engine sends them after the commit.
@@ -75,7 +84,14 @@ pub fn wall_ms() -> u64 {
 /// The engine's parts.
 pub struct Engine {
     core: Core,
-    store: Box<dyn Store>,
+    /// The shard's store while this node serves it; `None` while another node does.
+    store: Option<Box<dyn Store>>,
+    /// On a shared store: told of a shard this engine stopped serving on its own (its
+    /// commit refused or failed), so that the node takes it again or lets it go. On a
+    /// store of its own (`None`), a failing commit stops the engine.
+    lost: Option<tokio::sync::mpsc::UnboundedSender<usize>>,
+    /// Inbox entries applied since the last commit.
+    inbox_applied: Vec<u64>,
     callbacks: Callbacks,
     callback: GatewayCallback,
     collector: Collector,
@@ -93,12 +109,13 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// An engine over a core already restored from `store`. The core must send
-    /// its attempts to `collector`.
+    /// An engine over a core already restored from `store` (`None`: the shard is not
+    /// served here until [`Request::Own`]). The core must send its attempts to
+    /// `collector`.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         mut core: Core,
-        store: Box<dyn Store>,
+        store: Option<Box<dyn Store>>,
         callbacks: Callbacks,
         callback: GatewayCallback,
         collector: Collector,
@@ -111,9 +128,12 @@ impl Engine {
         if let Ok(mut failing) = health.failing.lock() {
             *failing = core.failing_tenants();
         }
+        health.owned.store(store.is_some(), Ordering::SeqCst);
         Engine {
             core,
             store,
+            lost: None,
+            inbox_applied: Vec::new(),
             callbacks,
             callback,
             collector,
@@ -130,6 +150,13 @@ impl Engine {
     /// Labels this engine's metrics as shard `index`.
     pub fn shard(mut self, index: usize) -> Self {
         self.shard = index;
+        self
+    }
+
+    /// On a shared store: a failing commit makes the engine stop serving the shard
+    /// (told to `lost`) instead of stopping it, and the inbox is polled.
+    pub fn shared(mut self, lost: tokio::sync::mpsc::UnboundedSender<usize>) -> Self {
+        self.lost = Some(lost);
         self
     }
 
@@ -158,9 +185,12 @@ impl Engine {
         // What was restored may be due already: fire it and send it first.
         self.round(Vec::new())?;
         loop {
-            let wait = self
+            let mut wait = self
                 .next_due()
                 .map(|due| Duration::from_millis(due.saturating_sub(wall_ms())));
+            if self.lost.is_some() && self.store.is_some() {
+                wait = Some(wait.map_or(INBOX_POLL, |w| w.min(INBOX_POLL)));
+            }
             let first = match wait {
                 Some(wait) => match requests.recv_timeout(wait) {
                     Ok(request) => Some(request),
@@ -201,30 +231,46 @@ impl Engine {
     /// sends.
     fn round(&mut self, requests: Vec<Request>) -> Result<(), StoreError> {
         let mut replies = Vec::new();
-        let mut events_in_round = 0u64;
+        let mut disowning = Vec::new();
+        // What other nodes accepted for the shard comes first: it was acknowledged
+        // before anything in this round was sent.
+        let mut events_in_round = match self.read_inbox() {
+            Ok(applied) => applied,
+            Err(e) => return self.store_failed(e, replies),
+        };
         for request in requests {
             match request {
                 Request::Ingest { events, reply } => {
+                    if self.store.is_none() {
+                        let _ = reply.send(Err(Refused::NotOwned));
+                        continue;
+                    }
                     let now = wall_ms();
                     if let Err((index, source)) = self.core.check(now, &events) {
                         let _ = reply.send(Err(Refused::Event { index, source }));
                         continue;
                     }
-                    for event in &events {
-                        if let Err(e) = self.core.handle(now, event) {
-                            tracing::warn!("event refused after its check: {e}");
-                        }
-                        self.metrics
-                            .events
-                            .get_or_create(&super::metrics::EventType {
-                                r#type: event_type(event).to_owned(),
-                            })
-                            .inc();
-                    }
+                    self.apply(now, &events);
                     events_in_round += events.len() as u64;
                     replies.push((reply, events.len()));
                 }
                 Request::Attempted { target, result } => self.attempted(target, result),
+                Request::Own {
+                    store,
+                    stored,
+                    reply,
+                } => {
+                    let restored = self.own(store, *stored);
+                    let _ = reply.send(restored);
+                    match self.read_inbox() {
+                        Ok(applied) => events_in_round += applied,
+                        Err(e) => return self.store_failed(e, replies),
+                    }
+                }
+                Request::Disown { reply } => disowning.push(reply),
+                Request::Check { reply, .. } if self.store.is_none() => {
+                    let _ = reply.send(Err(Refused::NotOwned));
+                }
                 Request::Check { events, reply } => {
                     let checked = self
                         .core
@@ -262,14 +308,19 @@ impl Engine {
         let callback_attempts = self.due_callbacks();
         let webhook_attempts = self.collector.take();
         if let Err(e) = self.commit(events_in_round) {
-            for (reply, _) in replies {
-                let _ = reply.send(Err(Refused::Unavailable));
-            }
-            tracing::error!("{e}: stopping; restart to resume from the last commit");
-            return Err(e);
+            return self.store_failed(e, replies);
         }
         for (reply, count) in replies {
             let _ = reply.send(Ok(count));
+        }
+        if !disowning.is_empty() {
+            // Given away: what this round recorded is sent by the next owner, with
+            // the same ids, rather than by both.
+            self.forget();
+            for reply in disowning {
+                let _ = reply.send(());
+            }
+            return Ok(());
         }
         self.outstanding += webhook_attempts.len() + callback_attempts.len();
         for attempt in webhook_attempts {
@@ -317,6 +368,112 @@ impl Engine {
         self.commit(0)?;
         self.publish();
         Ok(())
+    }
+
+    /// The store failed (or refused a commit after a takeover): nothing of the round
+    /// is acknowledged or sent. On a store of its own the engine stops (a restart
+    /// resumes from the last commit); on a shared one it stops serving the shard and
+    /// says so, and the node takes the shard again from the store once it can.
+    fn store_failed(
+        &mut self,
+        e: StoreError,
+        replies: Vec<(oneshot::Sender<Result<usize, Refused>>, usize)>,
+    ) -> Result<(), StoreError> {
+        for (reply, _) in replies {
+            let _ = reply.send(Err(Refused::Unavailable));
+        }
+        let Some(lost) = &self.lost else {
+            tracing::error!("{e}: stopping; restart to resume from the last commit");
+            return Err(e);
+        };
+        if matches!(e, StoreError::Fenced { .. }) {
+            self.metrics.fenced_commits.inc();
+        }
+        tracing::error!(
+            shard = self.shard,
+            "{e}: this node stops serving the shard; what was not committed is not sent, and the shard is served again from the store"
+        );
+        let _ = lost.send(self.shard);
+        self.forget();
+        Ok(())
+    }
+
+    /// Starts serving the shard from what `store` held.
+    fn own(&mut self, store: Box<dyn Store>, stored: Stored) -> Restored {
+        self.forget();
+        let (restored, callbacks) = restore(&mut self.core, stored, wall_ms());
+        for line in &restored.dropped {
+            tracing::warn!(shard = self.shard, "left out of the store: {line}");
+        }
+        self.callbacks = callbacks;
+        self.store = Some(store);
+        self.health.owned.store(true, Ordering::SeqCst);
+        self.publish();
+        restored
+    }
+
+    /// Forgets the shard's state: it is served elsewhere (or again later) from the
+    /// store. Results of attempts still on the wire are ignored when they come back.
+    fn forget(&mut self) {
+        self.health.owned.store(false, Ordering::SeqCst);
+        self.store = None;
+        self.core.forget_everything();
+        self.callbacks = Callbacks::restore(Vec::new(), 0, wall_ms());
+        self.carried = None;
+        self.inbox_applied.clear();
+        self.collector.take();
+        self.publish();
+    }
+
+    /// Applies the shard's inbox (events other nodes accepted for it); returns how
+    /// many events were applied. Entries the core refuses (a message for a session
+    /// never opened) are dropped and counted: they were acknowledged elsewhere, so
+    /// there is nobody to tell.
+    fn read_inbox(&mut self) -> Result<u64, StoreError> {
+        let Some(store) = self.store.as_mut() else {
+            return Ok(0);
+        };
+        if self.lost.is_none() {
+            return Ok(0);
+        }
+        let entries = store.inbox()?;
+        let mut applied = 0u64;
+        for entry in entries {
+            let now = wall_ms();
+            let count = entry.events.len() as u64;
+            match self.core.check(now, &entry.events) {
+                Ok(()) => {
+                    self.apply(now, &entry.events);
+                    applied += count;
+                    Metrics::count(&self.metrics.inbox_events, "applied", count);
+                }
+                Err((index, source)) => {
+                    Metrics::count(&self.metrics.inbox_events, "refused", count);
+                    tracing::warn!(
+                        shard = self.shard,
+                        seq = entry.seq,
+                        "events accepted by another node are refused here and dropped: events[{index}]: {source}"
+                    );
+                }
+            }
+            self.inbox_applied.push(entry.seq);
+        }
+        Ok(applied)
+    }
+
+    /// Applies checked events and counts them.
+    fn apply(&mut self, now: u64, events: &[GatewayEvent]) {
+        for event in events {
+            if let Err(e) = self.core.handle(now, event) {
+                tracing::warn!("event refused after its check: {e}");
+            }
+            self.metrics
+                .events
+                .get_or_create(&super::metrics::EventType {
+                    r#type: event_type(event).to_owned(),
+                })
+                .inc();
+        }
     }
 
     fn attempted(&mut self, target: Target, result: AttemptResult) {
@@ -457,17 +614,22 @@ impl Engine {
             }
             None => self.core.take_changes(),
         };
+        let Some(store) = self.store.as_mut() else {
+            // Not served here: nothing of it is this node's to write.
+            return Ok(());
+        };
         let batch = Batch {
             core: changes,
             callbacks,
             callbacks_ended,
             next_callback: self.callbacks.next_seq(),
+            inbox_applied: std::mem::take(&mut self.inbox_applied),
         };
         if batch.is_empty() {
             return Ok(());
         }
         let started = Instant::now();
-        self.store.commit(&batch)?;
+        store.commit(&batch)?;
         self.metrics
             .commit_seconds
             .observe(started.elapsed().as_secs_f64());
@@ -497,6 +659,19 @@ impl Engine {
             }
         }
     }
+}
+
+/// Puts a shard's stored state into `core` (tracking changes) and its callbacks into
+/// a queue, at `now`. Attempts that were on the wire when the state was written (a
+/// crash, or another node serving the shard) are made again, with their ids.
+pub fn restore(core: &mut Core, mut stored: Stored, now: u64) -> (Restored, Callbacks) {
+    for delivery in &mut stored.core.deliveries {
+        delivery.next_at.get_or_insert(now);
+    }
+    core.track_changes();
+    let restored = core.restore(stored.core, now);
+    let callbacks = Callbacks::restore(stored.callbacks, stored.next_callback, now);
+    (restored, callbacks)
 }
 
 /// Turns on what an engine needs of its core: change tracking, and hook timings

@@ -12,6 +12,8 @@
 //! - [`admin`]: the admin routes (reload, tenant settings, audit), behind [`access`].
 //! - [`settings`]: tenant settings changed one tenant at a time.
 //! - [`engine`]: applies events and timers in order, commits, then answers and sends.
+//! - [`membership`], [`placement`]: on the PostgreSQL store, which shards this node
+//!   serves among the live nodes.
 //! - [`callbacks`]: chat actions on their way to the gateway, in order per session.
 //! - [`dispatch`]: attempts on the wire.
 //! - [`reload`]: building the cores from the files, at start and on reload.
@@ -27,7 +29,9 @@ pub mod api;
 pub mod callbacks;
 pub mod dispatch;
 pub mod engine;
+pub mod membership;
 pub mod metrics;
+pub mod placement;
 pub mod reload;
 pub mod request;
 pub mod settings;
@@ -42,8 +46,8 @@ use std::time::Duration;
 use autoclose_config::{ConfigError, HostConfig, StoreSettings};
 use autoclose_core::CoreError;
 use autoclose_runtime::LoadError;
+use autoclose_store::postgres::cluster::Cluster;
 use autoclose_store::postgres::settings::PostgresSettingsStore;
-use autoclose_store::postgres::{LeaseKeeper, PostgresStore};
 use autoclose_store::redb::RedbStore;
 use autoclose_store::settings::{RedbSettings, SettingsStore};
 use autoclose_store::{Store, StoreError};
@@ -188,7 +192,7 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     let store_settings = file.store.clone();
     let handle = tokio::runtime::Handle::current();
     let opened_data = data.clone();
-    let (stores, settings, managed, keepers) = tokio::task::spawn_blocking(move || {
+    let (stores, settings, managed, cluster) = tokio::task::spawn_blocking(move || {
         open_stores(&store_settings, &opened_data, shards, &handle)
     })
     .await
@@ -223,30 +227,32 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         .into_iter()
         .zip(stores)
         .zip(collectors.iter());
+    let (lost_tx, lost_rx) = tokio::sync::mpsc::unbounded_channel();
     for (index, ((mut core, opened), collector)) in cores.enumerate() {
-        let OpenedStore {
-            name,
-            store,
-            mut stored,
-        } = opened;
-        // Attempts that were on the wire at the crash are made again, with their ids.
-        for delivery in &mut stored.core.deliveries {
-            delivery.next_at.get_or_insert(now);
-        }
-        core.track_changes();
-        let restored = core.restore(stored.core, now);
-        for line in &restored.dropped {
-            tracing::warn!("left out of the store: {line}");
-        }
-        let callbacks = Callbacks::restore(stored.callbacks, stored.next_callback, now);
-        tracing::info!(
-            store = %name,
-            sessions = restored.sessions,
-            timers = restored.timers,
-            deliveries = restored.deliveries,
-            callbacks = callbacks.len(),
-            "state restored"
-        );
+        // On redb the shard's state is here; on PostgreSQL the engine starts without
+        // it and is handed it when this node takes the shard's lease.
+        let (store, callbacks) = match opened {
+            Some(OpenedStore {
+                name,
+                store,
+                stored,
+            }) => {
+                let (restored, callbacks) = engine::restore(&mut core, stored, now);
+                for line in &restored.dropped {
+                    tracing::warn!("left out of the store: {line}");
+                }
+                tracing::info!(
+                    store = %name,
+                    sessions = restored.sessions,
+                    timers = restored.timers,
+                    deliveries = restored.deliveries,
+                    callbacks = callbacks.len(),
+                    "state restored"
+                );
+                (Some(store), callbacks)
+            }
+            None => (None, Callbacks::restore(Vec::new(), 0, now)),
+        };
         let health = Arc::new(Health::default());
         let (engine_tx, engine_rx) = std::sync::mpsc::channel::<Request>();
         let dispatcher = Dispatcher::new(
@@ -254,7 +260,7 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
             clients.clone(),
             engine_tx.clone(),
         );
-        let engine = Engine::new(
+        let mut engine = Engine::new(
             core,
             store,
             callbacks,
@@ -266,6 +272,9 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         )
         .forget_closed_after(forget_closed_after)
         .shard(index);
+        if cluster.is_some() {
+            engine = engine.shared(lost_tx.clone());
+        }
         let done = engine_done.clone();
         let thread = std::thread::Builder::new()
             .name(format!("autoclose-engine-{index}"))
@@ -279,12 +288,28 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         healths.push(health);
         threads.push(thread);
     }
-    let leases = tokio::spawn(keep_leases(
-        keepers.clone(),
-        engine_done.clone(),
-        metrics.clone(),
-    ));
+    drop(lost_tx);
     drop(engine_done);
+    let held: membership::Held = Default::default();
+    let membership = cluster.as_ref().map(|cluster| {
+        metrics.shards_owned.set(0);
+        tokio::spawn(
+            membership::Membership {
+                cluster: cluster.clone(),
+                engines: senders.clone(),
+                healths: healths.clone(),
+                held: held.clone(),
+                metrics: metrics.clone(),
+                lost: lost_rx,
+            }
+            .run(),
+        )
+    });
+    if cluster.is_none() {
+        metrics
+            .shards_owned
+            .set(i64::try_from(shards).unwrap_or(i64::MAX));
+    }
 
     let access = api_access(&built);
     let reloader = Reloader::new(
@@ -316,11 +341,7 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         registry: Arc::new(registry),
         reloader: reloader.clone(),
         access,
-        leases: keepers.first().map(|first| {
-            let mut all = first.clone();
-            all.leases = keepers.iter().flat_map(|k| k.leases.clone()).collect();
-            all
-        }),
+        cluster: cluster.clone(),
     };
     // The handlers are installed before anyone is told the server listens: a SIGTERM
     // sent at once then stops it gracefully, instead of killing it (the default action
@@ -342,6 +363,11 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         tracing::error!("server error: {e}");
     }
     tracing::info!("stopping: ingest closed; finishing attempts under way");
+    // No shard is taken or given from now on.
+    if let Some(membership) = membership {
+        membership.abort();
+        let _ = membership.await;
+    }
     for sender in &senders {
         let _ = sender.send(Request::Stop {
             grace: shutdown_grace,
@@ -361,9 +387,8 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     }
     // The engines committed their last changes: the shards can go to another node
     // (or this one, restarted) at once.
-    leases.abort();
-    for keeper in &keepers {
-        keeper.release().await;
+    if let Some(cluster) = &cluster {
+        membership::leave(cluster, &held).await;
     }
     tracing::info!("stopped");
     Ok(())
@@ -376,14 +401,15 @@ struct OpenedStore {
     stored: autoclose_store::Stored,
 }
 
-/// The stores `serve` runs on: each shard's, with what it held, the tenant settings
-/// store with the managed tenants' current versions, and what keeps the PostgreSQL
-/// store's shard leases.
+/// The stores `serve` runs on: each shard's with what it held (on redb; `None` on
+/// PostgreSQL, where shards are taken as the cluster places them), the tenant
+/// settings store with the managed tenants' current versions, and on PostgreSQL the
+/// node's handle on the cluster.
 type Opened = (
-    Vec<OpenedStore>,
+    Vec<Option<OpenedStore>>,
     Arc<dyn SettingsStore>,
     Managed,
-    Vec<LeaseKeeper>,
+    Option<Arc<Cluster>>,
 );
 
 /// Opens the store of every shard and reads what it holds, and the tenant settings
@@ -397,7 +423,7 @@ fn open_stores(
     handle: &tokio::runtime::Handle,
 ) -> Result<Opened, ServeError> {
     let mut stores = Vec::with_capacity(shards);
-    let mut keepers = Vec::new();
+    let mut cluster = None;
     let tenant_settings: Arc<dyn SettingsStore> = match settings {
         StoreSettings::Redb => {
             let foreign = shards::foreign_store_files(data, shards);
@@ -412,29 +438,26 @@ fn open_stores(
                 let store = RedbStore::open_file(data, &shards::store_file(index, shards))?;
                 let stored = store.load()?;
                 let name = store.path().display().to_string();
-                stores.push(OpenedStore {
+                stores.push(Some(OpenedStore {
                     name,
                     store: Box::new(store),
                     stored,
-                });
+                }));
             }
             Arc::new(RedbSettings::open(data)?)
         }
         StoreSettings::Postgres(postgres) => {
             let pool = autoclose_store::postgres::connect(postgres, handle)?;
             let node = node_id();
-            for index in 0..shards {
-                let store =
-                    PostgresStore::open(pool.clone(), postgres, handle, (index, shards), &node)?;
-                let stored = store.load()?;
-                let name = format!("{} shard {index}", postgres.place());
-                keepers.push(store.keeper(postgres.lease_ttl));
-                stores.push(OpenedStore {
-                    name,
-                    store: Box::new(store),
-                    stored,
-                });
-            }
+            tracing::info!(node, database = %postgres.place(), shards, "joining the cluster");
+            cluster = Some(Arc::new(Cluster::new(
+                pool.clone(),
+                postgres,
+                handle,
+                &node,
+                shards,
+            )?));
+            stores.resize_with(shards, || None);
             Arc::new(PostgresSettingsStore::new(pool, postgres, handle))
         }
     };
@@ -444,7 +467,7 @@ fn open_stores(
         .into_iter()
         .map(|v| (v.tenant.clone(), v))
         .collect();
-    Ok((stores, tenant_settings, managed, keepers))
+    Ok((stores, tenant_settings, managed, cluster))
 }
 
 /// This process's name as a shard owner: host, process id and start time, so that a
@@ -456,59 +479,6 @@ fn node_id() -> String {
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".to_owned());
     format!("{host}:{}:{}", std::process::id(), wall_ms())
-}
-
-/// Renews the leases every third of their lifetime. When one is taken over, or none
-/// could be renewed for two thirds of it (before it can expire and another node take
-/// it), the node stops: it must not fire or send for a shard it may no longer own.
-async fn keep_leases(
-    keepers: Vec<LeaseKeeper>,
-    stop: tokio::sync::mpsc::Sender<()>,
-    metrics: Metrics,
-) {
-    let Some(ttl) = keepers.iter().map(|k| k.ttl).min() else {
-        return;
-    };
-    let mut last_renewed = std::time::Instant::now();
-    let mut every = tokio::time::interval(ttl / 3);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        every.tick().await;
-        let mut all = true;
-        for keeper in &keepers {
-            let renewed = keeper.renew().await;
-            let outcome = match &renewed {
-                Ok(true) => "renewed",
-                Ok(false) => "lost",
-                Err(_) => "failed",
-            };
-            Metrics::count(&metrics.lease_renewals, outcome, 1);
-            match renewed {
-                Ok(true) => {}
-                Ok(false) => {
-                    tracing::error!(
-                        "a shard's lease was taken over by another node; stopping (this node may no longer fire or send for it)"
-                    );
-                    let _ = stop.try_send(());
-                    return;
-                }
-                Err(e) => {
-                    all = false;
-                    tracing::warn!("cannot renew the shard leases: {e}");
-                }
-            }
-        }
-        if all {
-            last_renewed = std::time::Instant::now();
-        } else if last_renewed.elapsed() >= ttl * 2 / 3 {
-            tracing::error!(
-                "the shard leases could not be renewed for {:?}; stopping before they can expire",
-                last_renewed.elapsed()
-            );
-            let _ = stop.try_send(());
-            return;
-        }
-    }
 }
 
 /// The tokens of a started configuration.

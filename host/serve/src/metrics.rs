@@ -92,8 +92,22 @@ pub struct Metrics {
     /// Tenants whose component is not running because it failed, by shard.
     pub failing_tenants: Family<ShardLabel, Gauge>,
     /// Shard lease renewals of the PostgreSQL store by outcome (`renewed`; `lost`:
-    /// taken over, the node stops; `failed`: the database did not answer).
+    /// taken over, the node stops serving the shard; `failed`: the database did not
+    /// answer).
     pub lease_renewals: Family<Outcome, Counter>,
+    /// Shards this node owns (the PostgreSQL store; all of them on redb).
+    pub shards_owned: Gauge,
+    /// Shards that changed hands on this node, by move (`taken`; `given`: to the node
+    /// the placement puts it on; `lost`: taken over, or its store failed).
+    pub shard_moves: Family<Outcome, Counter>,
+    /// Time from taking a shard's lease to serving it (reading its state and inbox).
+    pub takeover_seconds: Histogram,
+    /// Commits refused because another node took the shard over.
+    pub fenced_commits: Counter,
+    /// Events through the shard inboxes, by outcome (`written`: accepted here for a
+    /// shard another node owns; `applied` by this node as owner; `refused` by the
+    /// owner's check, and dropped).
+    pub inbox_events: Family<Outcome, Counter>,
     /// Tenant settings requests of the admin API by outcome (`put`, `delete`,
     /// `rollback`; `refused`: checked and not stored; `stale`: a lost update refused).
     pub tenant_changes: Family<Outcome, Counter>,
@@ -127,6 +141,11 @@ impl Metrics {
             failing_tenants: Family::default(),
             tenant_changes: Family::default(),
             lease_renewals: Family::default(),
+            shards_owned: Gauge::default(),
+            shard_moves: Family::default(),
+            takeover_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+            fenced_commits: Counter::default(),
+            inbox_events: Family::default(),
             seen: Default::default(),
         };
         let r = registry;
@@ -224,6 +243,31 @@ impl Metrics {
             "autoclose_lease_renewals",
             "Shard lease renewals of the PostgreSQL store by outcome",
             metrics.lease_renewals.clone(),
+        );
+        r.register(
+            "autoclose_shards_owned",
+            "Shards this node owns",
+            metrics.shards_owned.clone(),
+        );
+        r.register(
+            "autoclose_shard_moves",
+            "Shards taken, given away or lost by this node",
+            metrics.shard_moves.clone(),
+        );
+        r.register(
+            "autoclose_takeover_duration_seconds",
+            "Time from taking a shard's lease to serving it",
+            metrics.takeover_seconds.clone(),
+        );
+        r.register(
+            "autoclose_fenced_commits",
+            "Commits refused because another node took the shard over",
+            metrics.fenced_commits.clone(),
+        );
+        r.register(
+            "autoclose_inbox_events",
+            "Events through the shard inboxes by outcome",
+            metrics.inbox_events.clone(),
         );
         r.register(
             "autoclose_tenant_changes",

@@ -9,6 +9,7 @@ use std::time::Duration;
 use autoclose_config::{GatewayCallback, TenantConfig};
 use autoclose_core::event::GatewayEvent;
 use autoclose_core::{Core, CoreError, EventError, PluginComponent, Restored};
+use autoclose_store::{Store, Stored};
 use autoclose_webhook::retry::AttemptResult;
 use tokio::sync::oneshot;
 
@@ -54,6 +55,23 @@ pub enum Request {
         /// Gets the outcome.
         reply: oneshot::Sender<Result<(), Refused>>,
     },
+    /// Serve this shard from now on: its state as the store holds it (this node just
+    /// took its lease). The engine restores it, applies the shard's inbox, and fires
+    /// and sends for it.
+    Own {
+        /// The shard's store, fenced by the lease just taken.
+        store: Box<dyn Store>,
+        /// What the store held.
+        stored: Box<Stored>,
+        /// Gets what was restored.
+        reply: oneshot::Sender<Restored>,
+    },
+    /// Stop serving this shard: commit what is pending, then forget the shard's state
+    /// (another node takes it from the store) and send nothing more for it.
+    Disown {
+        /// Answered once the last commit is done (or failed).
+        reply: oneshot::Sender<()>,
+    },
     /// Stop firing timers and sending; finish what is under way, commit, and end.
     Stop {
         /// Longest wait for attempts under way.
@@ -84,6 +102,10 @@ pub enum Refused {
     /// The store failed: nothing of the request is acknowledged.
     #[error("the store failed; try again later")]
     Unavailable,
+    /// This node does not serve the events' shard (another node owns it): they go to
+    /// the shard's inbox instead.
+    #[error("the shard is served by another node")]
+    NotOwned,
 }
 
 /// The sending half engines are reached through.

@@ -35,9 +35,9 @@ pub struct AppState {
     pub reloader: Reloader,
     /// The tokens.
     pub access: Access,
-    /// What keeps this node's shard leases (the PostgreSQL store), for the shards
-    /// route and health; `None` with the redb store.
-    pub leases: Option<autoclose_store::postgres::LeaseKeeper>,
+    /// This node's handle on the cluster (the PostgreSQL store): the shard inboxes
+    /// and what the shards and nodes routes list; `None` with the redb store.
+    pub cluster: Option<Arc<autoclose_store::postgres::cluster::Cluster>>,
 }
 
 /// A JSON error response.

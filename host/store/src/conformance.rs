@@ -88,6 +88,7 @@ pub(crate) fn what_is_committed_is_loaded_back<S: Store>(mut open: impl FnMut() 
         }],
         callbacks_ended: vec![],
         next_callback: 4,
+        inbox_applied: vec![],
     };
     store.commit(&first).expect("commit");
     let second = Batch {

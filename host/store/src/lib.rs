@@ -16,6 +16,7 @@ pub mod settings;
 
 use std::path::PathBuf;
 
+use autoclose_core::event::GatewayEvent;
 use autoclose_core::records::{CallbackRecord, Changes, Snapshot};
 
 /// Why the store failed. Every variant names the file.
@@ -76,18 +77,6 @@ pub enum StoreError {
         /// The newest this build knows.
         expected: i32,
     },
-    /// Another node owns the shard and keeps renewing its lease.
-    #[error(
-        "the store {database}: shard {shard} is owned by node {owner}, which keeps renewing its lease: another serve runs on this database with this shard"
-    )]
-    Owned {
-        /// The database, without user or password.
-        database: String,
-        /// The shard.
-        shard: i32,
-        /// The node owning it.
-        owner: String,
-    },
     /// A commit was refused because another node took the shard over: nothing of
     /// the commit landed, and this node must stop firing and sending for the shard.
     #[error(
@@ -147,13 +136,29 @@ pub struct Batch {
     pub callbacks_ended: Vec<u64>,
     /// The next callback sequence number.
     pub next_callback: u64,
+    /// Inbox entries applied in this batch, by sequence number: removed in the same
+    /// transaction, so an entry is applied exactly once by whoever owns the shard.
+    pub inbox_applied: Vec<u64>,
 }
 
 impl Batch {
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.core.is_empty() && self.callbacks.is_empty() && self.callbacks_ended.is_empty()
+        self.core.is_empty()
+            && self.callbacks.is_empty()
+            && self.callbacks_ended.is_empty()
+            && self.inbox_applied.is_empty()
     }
+}
+
+/// Events a node that does not own their shard made durable for its owner: one
+/// ingest request's part for the shard, all of it applied or none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inboxed {
+    /// Its place in the shard's inbox; applied in this order.
+    pub seq: u64,
+    /// The events, in the order they came.
+    pub events: Vec<GatewayEvent>,
 }
 
 /// A durable home for the core's state.
@@ -164,4 +169,10 @@ pub trait Store: Send {
     /// Writes `batch` atomically; when this returns `Ok`, the batch survives a crash
     /// of the process or the machine.
     fn commit(&mut self, batch: &Batch) -> Result<(), StoreError>;
+
+    /// The events other nodes left for this shard, oldest first (at most a round's
+    /// worth). A store only one node uses has none.
+    fn inbox(&mut self) -> Result<Vec<Inboxed>, StoreError> {
+        Ok(Vec::new())
+    }
 }

@@ -109,6 +109,16 @@ pub async fn renew(
     Ok(updated == 1)
 }
 
+/// Lets `lease` go at once (its expiry set to now), so that another node takes the
+/// shard without waiting; `false` when it was no longer ours anyway.
+pub async fn release(
+    client: &impl GenericClient,
+    schema: &str,
+    lease: &Lease,
+) -> Result<bool, tokio_postgres::Error> {
+    renew(client, schema, lease, Duration::ZERO).await
+}
+
 /// A shard's lease as every node can read it.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct ShardLease {

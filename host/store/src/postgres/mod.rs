@@ -11,10 +11,13 @@
 //! connections (deadpool-postgres). A commit is one transaction: all of the batch or
 //! none, durable when `COMMIT` returns (with the server's default `synchronous_commit`).
 //!
-//! This is the first step of the cluster: one node, its shards in one database. Leases
-//! and fencing (a commit checked against the shard's epoch in its transaction) come
-//! next; every table already has the shard in its key for them.
+//! Several nodes share one database: each shard is owned by one node at a time through
+//! a lease ([`lease`]), every commit checks the lease's epoch in its own transaction,
+//! and a node that does not own a shard leaves that shard's events in its inbox
+//! ([`cluster`]) for the owner, which applies them in its rounds and deletes them in
+//! the same fenced commit.
 
+pub mod cluster;
 pub mod lease;
 pub mod schema;
 pub mod settings;
@@ -26,95 +29,32 @@ use tokio::runtime::Handle;
 use tokio_postgres::NoTls;
 
 use autoclose_config::PostgresSettings;
+use autoclose_core::event::GatewayEvent;
 use autoclose_core::records::{
     CallbackRecord, DeliveryRecord, HeldRecord, SessionRecord, Snapshot,
 };
 use autoclose_runtime::RequestId;
 
-use std::time::Duration;
-
-use crate::{Batch, Store, StoreError, Stored};
-use lease::{Lease, Taken};
+use crate::{Batch, Inboxed, Store, StoreError, Stored};
+use lease::Lease;
 use schema::{Migrated, SCHEMA_VERSION};
 
 const NEXT_REQUEST_KEY: &str = "next_request";
 const NEXT_CALLBACK_KEY: &str = "next_callback";
 const NOW_KEY: &str = "now";
-const SHARDS_KEY: &str = "shards";
+/// Most inbox entries applied in one round.
+const INBOX_PER_ROUND: i64 = 512;
 
 /// The store of one shard in a PostgreSQL database.
 pub struct PostgresStore {
-    pool: Pool,
-    handle: Handle,
-    schema: String,
-    shard: i32,
+    pub(crate) pool: Pool,
+    pub(crate) handle: Handle,
+    pub(crate) schema: String,
+    pub(crate) shard: i32,
     /// The database as errors name it (no password).
-    place: String,
+    pub(crate) place: String,
     /// The shard's lease: every commit checks its epoch.
-    lease: Lease,
-}
-
-/// Keeps a node's leases alive from the async runtime while the engines use them.
-#[derive(Clone)]
-pub struct LeaseKeeper {
-    pool: Pool,
-    schema: String,
-    place: String,
-    /// The leases it renews.
-    pub leases: Vec<Lease>,
-    /// How long each renewal extends a lease.
-    pub ttl: Duration,
-}
-
-impl LeaseKeeper {
-    /// Renews every lease; `Ok(false)` when one was taken over (the node must stop
-    /// firing and sending for it).
-    pub async fn renew(&self) -> Result<bool, StoreError> {
-        let failed = |reason: String| StoreError::Query {
-            database: self.place.clone(),
-            operation: "renew the leases",
-            reason,
-        };
-        let client = self.pool.get().await.map_err(|e| failed(e.to_string()))?;
-        for held in &self.leases {
-            let ours = lease::renew(&**client, &self.schema, held, self.ttl)
-                .await
-                .map_err(|e| failed(describe(&e)))?;
-            if !ours {
-                return Ok(false);
-            }
-        }
-        Ok(true)
-    }
-
-    /// Every shard's lease in the database (this node's and the others').
-    pub async fn shards(&self) -> Result<Vec<lease::ShardLease>, StoreError> {
-        let failed = |reason: String| StoreError::Query {
-            database: self.place.clone(),
-            operation: "read the shard leases",
-            reason,
-        };
-        let client = self.pool.get().await.map_err(|e| failed(e.to_string()))?;
-        lease::list(&**client, &self.schema)
-            .await
-            .map_err(|e| failed(describe(&e)))
-    }
-
-    /// This node's id as its leases name it.
-    pub fn node(&self) -> Option<&str> {
-        self.leases.first().map(|l| l.owner.as_str())
-    }
-
-    /// Lets the leases go (at a graceful stop), so that a restart or another node
-    /// takes the shards at once instead of after their expiry.
-    pub async fn release(&self) {
-        let Ok(client) = self.pool.get().await else {
-            return;
-        };
-        for held in &self.leases {
-            let _ = lease::renew(&**client, &self.schema, held, Duration::ZERO).await;
-        }
-    }
+    pub(crate) lease: Lease,
 }
 
 /// Opens the pool and brings the schema to this build's version. Fails with a clear
@@ -144,9 +84,16 @@ pub fn connect(settings: &PostgresSettings, handle: &Handle) -> Result<Pool, Sto
     let schema = settings.schema.clone();
     let migrated = handle.block_on(async {
         let mut client = pool.get().await.map_err(|e| unreachable(e.to_string()))?;
-        schema::migrate(&mut client, &schema)
-            .await
-            .map_err(|e| unreachable(describe(&e)))
+        let mut tries = 0;
+        loop {
+            match schema::migrate(&mut client, &schema).await {
+                Ok(migrated) => break Ok(migrated),
+                // Nodes starting together on an empty database race to create the
+                // schema; the loser finds it there on the next try.
+                Err(e) if tries < 5 && schema::lost_a_creation_race(&e) => tries += 1,
+                Err(e) => break Err(unreachable(describe(&e))),
+            }
+        }
     })?;
     match migrated {
         Migrated::Current { from } => {
@@ -184,109 +131,6 @@ fn to_i64(value: u64, what: &'static str) -> Result<i64, StoreError> {
 }
 
 impl PostgresStore {
-    /// The store of shard `shard` of `shards` in `pool`'s database. The shard count is
-    /// recorded at first use; another one is refused (sessions would map to other
-    /// shards), as the redb store refuses files of another count.
-    ///
-    /// The shard's lease is taken for `owner` (this node): a lease another node holds
-    /// is waited for until it expires (a crashed node's), at most `settings.lease_ttl`
-    /// and a second; one renewed meanwhile (a live node) refuses the start.
-    pub fn open(
-        pool: Pool,
-        settings: &PostgresSettings,
-        handle: &Handle,
-        (shard, shards): (usize, usize),
-        owner: &str,
-    ) -> Result<Self, StoreError> {
-        let shard = i32::try_from(shard).unwrap_or(i32::MAX);
-        let place = settings.place();
-        let ttl = settings.lease_ttl;
-        let schema = settings.schema.clone();
-        let give_up = std::time::Instant::now() + ttl + Duration::from_secs(1);
-        let lease = loop {
-            let taken = handle.block_on(async {
-                let failed = |reason: String| StoreError::Query {
-                    database: place.clone(),
-                    operation: "take the shard's lease",
-                    reason,
-                };
-                let mut client = pool.get().await.map_err(|e| failed(e.to_string()))?;
-                lease::take(&mut client, &schema, shard, owner, ttl)
-                    .await
-                    .map_err(|e| failed(describe(&e)))
-            })?;
-            match taken {
-                Taken::Ours(lease) => break lease,
-                Taken::Held {
-                    owner: holder,
-                    left,
-                } => {
-                    if std::time::Instant::now() + left > give_up {
-                        return Err(StoreError::Owned {
-                            database: place,
-                            shard,
-                            owner: holder,
-                        });
-                    }
-                    tracing::info!(
-                        shard,
-                        holder,
-                        left_ms = left.as_millis() as u64,
-                        "the shard's lease is held by another node; waiting for it to expire"
-                    );
-                    // Waiting for the database's clock to pass the other lease's
-                    // expiry: there is nothing to wake on.
-                    std::thread::sleep(left + Duration::from_millis(50));
-                }
-            }
-        };
-        tracing::info!(shard, epoch = lease.epoch, "took the shard's lease");
-        let store = PostgresStore {
-            pool,
-            handle: handle.clone(),
-            schema,
-            shard,
-            place,
-            lease,
-        };
-        let shards_value = i64::try_from(shards).unwrap_or(i64::MAX);
-        let recorded: i64 = store.run("record the shard count", async |client| {
-            let row = client
-                .query_one(
-                    &format!(
-                        "INSERT INTO {s}.meta (shard, key, value) VALUES (-1, $1, $2)
-                         ON CONFLICT (shard, key) DO UPDATE SET value = {s}.meta.value
-                         RETURNING value",
-                        s = store.schema
-                    ),
-                    &[&SHARDS_KEY, &shards_value],
-                )
-                .await?;
-            Ok(row.get(0))
-        })?;
-        if recorded != shards_value {
-            return Err(StoreError::Query {
-                database: store.place.clone(),
-                operation: "open",
-                reason: format!(
-                    "the store was written with --shards {recorded}, not {shards}; start with the shard count it was written with"
-                ),
-            });
-        }
-        Ok(store)
-    }
-
-    /// What keeps this store's lease alive, for a task on the async runtime.
-    pub fn keeper(&self, ttl: Duration) -> LeaseKeeper {
-        LeaseKeeper {
-            pool: self.pool.clone(),
-            schema: self.schema.clone(),
-            place: self.place.clone(),
-            leases: vec![self.lease.clone()],
-            ttl,
-        }
-    }
-
     /// Runs `work` on a pooled connection on the async runtime, from the engine's
     /// thread.
     fn run<T>(
@@ -429,6 +273,11 @@ impl Store for PostgresStore {
             .iter()
             .map(|seq| to_i64(*seq, "commit"))
             .collect::<Result<_, _>>()?;
+        let inbox_applied: Vec<i64> = batch
+            .inbox_applied
+            .iter()
+            .map(|seq| to_i64(*seq, "commit"))
+            .collect::<Result<_, _>>()?;
         let callback_keys: Vec<i64> = batch
             .callbacks
             .iter()
@@ -532,6 +381,12 @@ impl Store for PostgresStore {
                 vec![&shard, &callbacks_ended],
             ));
         }
+        if !inbox_applied.is_empty() {
+            statements.push((
+                format!("DELETE FROM {s}.inbox WHERE shard = $1 AND seq = ANY($2)"),
+                vec![&shard, &inbox_applied],
+            ));
+        }
         if !callbacks.is_empty() {
             statements.push((
                 upsert(&s, "callbacks", "seq"),
@@ -574,6 +429,30 @@ impl Store for PostgresStore {
             epoch: self.lease.epoch,
             current,
         })
+    }
+
+    fn inbox(&mut self) -> Result<Vec<Inboxed>, StoreError> {
+        let s = &self.schema;
+        let shard = self.shard;
+        let rows = self.run("read the shard's inbox", async |client| {
+            let statement = client
+                .prepare_cached(&format!(
+                    "SELECT seq, events FROM {s}.inbox WHERE shard = $1 ORDER BY seq LIMIT $2"
+                ))
+                .await?;
+            client.query(&statement, &[&shard, &INBOX_PER_ROUND]).await
+        })?;
+        rows.into_iter()
+            .map(|row| {
+                let seq: i64 = row.get(0);
+                let events: Vec<GatewayEvent> =
+                    self.decode("inbox", seq.to_string(), row.get(1))?;
+                Ok(Inboxed {
+                    seq: u64::try_from(seq).unwrap_or(0),
+                    events,
+                })
+            })
+            .collect()
     }
 }
 

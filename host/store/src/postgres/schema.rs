@@ -9,7 +9,7 @@
 use tokio_postgres::Client;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// The statements of each migration, in order: `MIGRATIONS[0]` takes an empty schema
 /// to version 1. `{schema}` is replaced by the (checked) schema name.
@@ -73,6 +73,20 @@ CREATE TABLE {schema}.shard_leases (
     expires_at timestamptz NOT NULL
 );
 "#,
+    r#"
+CREATE TABLE {schema}.nodes (
+    node text PRIMARY KEY,
+    started_at timestamptz NOT NULL,
+    expires_at timestamptz NOT NULL
+);
+CREATE TABLE {schema}.inbox (
+    shard integer NOT NULL,
+    seq bigserial NOT NULL,
+    events jsonb NOT NULL,
+    received_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (shard, seq)
+);
+"#,
 ];
 
 /// What migrating found.
@@ -123,4 +137,20 @@ pub async fn migrate(client: &mut Client, schema: &str) -> Result<Migrated, toki
     .await?;
     txn.commit().await?;
     Ok(Migrated::Current { from: found })
+}
+
+/// Whether `e` is another node's concurrent `CREATE ... IF NOT EXISTS` winning: two
+/// sessions creating the same schema or table at once may both pass the check, and the
+/// second fails on the catalog's unique index instead of skipping.
+pub fn lost_a_creation_race(e: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    e.code().is_some_and(|code| {
+        [
+            SqlState::UNIQUE_VIOLATION,
+            SqlState::DUPLICATE_SCHEMA,
+            SqlState::DUPLICATE_TABLE,
+            SqlState::DUPLICATE_OBJECT,
+        ]
+        .contains(code)
+    })
 }

@@ -64,14 +64,20 @@ impl TestDatabase {
         shards: usize,
         node: &str,
     ) -> Result<PostgresStore, StoreError> {
+        let cluster = self.join(shards, node)?;
+        match self.runtime.block_on(cluster.take(shard))? {
+            Some(lease) => Ok(cluster.store(lease)),
+            None => Err(StoreError::Query {
+                database: cluster.place().to_owned(),
+                operation: "take a shard's lease",
+                reason: format!("shard {shard} is held by another node"),
+            }),
+        }
+    }
+
+    fn join(&self, shards: usize, node: &str) -> Result<cluster::Cluster, StoreError> {
         let pool = connect(&self.settings, self.runtime.handle())?;
-        PostgresStore::open(
-            pool,
-            &self.settings,
-            self.runtime.handle(),
-            (shard, shards),
-            node,
-        )
+        cluster::Cluster::new(pool, &self.settings, self.runtime.handle(), node, shards)
     }
 
     fn execute(&self, sql: &str) {
@@ -148,7 +154,7 @@ fn a_taken_over_shard_refuses_the_old_owners_commits() {
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(
-        refused.contains("shard 0 is owned by node node-a"),
+        refused.contains("shard 0 is held by another node"),
         "{refused}"
     );
     // node-a pauses past its lease; node-b takes the shard.
@@ -174,10 +180,15 @@ fn a_taken_over_shard_refuses_the_old_owners_commits() {
         .collect();
     assert_eq!(sessions, vec!["before".to_owned(), "new".to_owned()]);
     // The old owner's lease cannot be renewed either.
-    let keeper = old.keeper(Duration::from_secs(1));
-    assert_eq!(db.runtime.block_on(keeper.renew()).ok(), Some(false));
-    let keeper = new.keeper(Duration::from_secs(1));
-    assert_eq!(db.runtime.block_on(keeper.renew()).ok(), Some(true));
+    let cluster = db.join(1, "node-a").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        db.runtime.block_on(cluster.renew(&old.lease)).ok(),
+        Some(false)
+    );
+    assert_eq!(
+        db.runtime.block_on(cluster.renew(&new.lease)).ok(),
+        Some(true)
+    );
 }
 
 #[test]
@@ -223,7 +234,7 @@ fn a_newer_schema_or_no_server_is_refused_by_name() {
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(
-        e.contains("has schema version 99; this build knows versions up to 3"),
+        e.contains("has schema version 99; this build knows versions up to 4"),
         "{e}"
     );
     assert!(
@@ -246,4 +257,94 @@ fn a_newer_schema_or_no_server_is_refused_by_name() {
         "{e}"
     );
     assert!(!e.contains("s3cret"), "{e}");
+}
+
+/// Events left in a shard's inbox by a node that does not own it come back to the
+/// owner in order, and are gone once a commit applied them; a commit fenced after a
+/// takeover leaves them for the new owner.
+#[test]
+fn the_inbox_is_read_in_order_and_emptied_only_by_the_owners_commit() {
+    let db = TestDatabase::create("inbox");
+    let elsewhere = db.join(2, "node-b").unwrap_or_else(|e| panic!("{e}"));
+    let closed = |session: &str| {
+        GatewayEvent::SessionClosed(autoclose_core::event::ClosedEvent {
+            tenant: "acme".into(),
+            session: session.into(),
+        })
+    };
+    for session in ["i1", "i2", "i3"] {
+        db.runtime
+            .block_on(elsewhere.push_inbox(1, &[closed(session)]))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let mut owner = db.open_as(1, 2, "node-a").unwrap_or_else(|e| panic!("{e}"));
+    let other = db.open_as(0, 2, "node-a").unwrap_or_else(|e| panic!("{e}"));
+    let read = |store: &mut PostgresStore| -> Vec<Inboxed> {
+        store.inbox().unwrap_or_else(|e| panic!("{e}"))
+    };
+    let inbox = read(&mut owner);
+    let sessions: Vec<&str> = inbox
+        .iter()
+        .flat_map(|i| i.events.iter().map(|e| e.session()))
+        .collect();
+    assert_eq!(sessions, vec!["i1", "i2", "i3"]);
+    assert!(inbox.windows(2).all(|w| w[0].seq < w[1].seq));
+    let mut other = other;
+    assert_eq!(read(&mut other), Vec::new(), "shards keep apart");
+
+    // The first two applied: gone; the third stays.
+    owner
+        .commit(&Batch {
+            inbox_applied: inbox.iter().take(2).map(|i| i.seq).collect(),
+            ..Batch::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    let left = read(&mut owner);
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].events, vec![closed("i3")]);
+
+    // Taken over: the old owner's commit of it lands nothing.
+    db.execute("UPDATE autoclose.shard_leases SET expires_at = now() - interval '1 second'");
+    let mut new = db.open_as(1, 2, "node-b").unwrap_or_else(|e| panic!("{e}"));
+    let fenced = owner.commit(&Batch {
+        inbox_applied: vec![left[0].seq],
+        ..Batch::default()
+    });
+    assert!(
+        matches!(fenced, Err(StoreError::Fenced { .. })),
+        "{fenced:?}"
+    );
+    assert_eq!(read(&mut new), left);
+}
+
+/// Heartbeats say who is alive: a node that stops beating drops out once its row
+/// expires, one that leaves drops out at once.
+#[test]
+fn live_nodes_are_the_ones_that_keep_beating() {
+    let db = TestDatabase::create("nodes");
+    let a = db.join(4, "node-a").unwrap_or_else(|e| panic!("{e}"));
+    let b = db.join(4, "node-b").unwrap_or_else(|e| panic!("{e}"));
+    let names =
+        |nodes: Vec<cluster::Node>| -> Vec<String> { nodes.into_iter().map(|n| n.node).collect() };
+    let beat = |c: &cluster::Cluster| {
+        db.runtime
+            .block_on(c.heartbeat())
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    assert_eq!(names(beat(&a)), vec!["node-a"]);
+    assert_eq!(names(beat(&b)), vec!["node-a", "node-b"]);
+    db.execute(
+        "UPDATE autoclose.nodes SET expires_at = now() - interval '1 second' WHERE node = 'node-a'",
+    );
+    assert_eq!(names(beat(&b)), vec!["node-b"]);
+    beat(&a);
+    db.runtime.block_on(b.leave());
+    assert_eq!(names(beat(&a)), vec!["node-a"]);
+    // Every node must use the shard count the database was started with.
+    let e = db
+        .join(8, "node-c")
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(e.contains("written with --shards 4, not 8"), "{e}");
 }
