@@ -256,3 +256,71 @@ fn a_node_paused_past_its_lease_is_fenced_and_rejoins() {
         assert!(status.success(), "{stderr}");
     }
 }
+
+/// A database that takes TLS connections only: `sslmode=require` in the URL with the
+/// server's certificate in `store.ca_file` reaches it and serves; without the
+/// certificate the server is not trusted, and without TLS it refuses; each start that
+/// fails names the database and why.
+#[test]
+fn serve_reaches_a_database_over_verified_tls() {
+    let pg = autoclose_tests::postgres::PrivateServer::start_tls("tls");
+    let dir = scratch("serve-postgres-tls");
+    let actions = Receiver::start(vec![]);
+    let push = Receiver::start(vec![]);
+    let with = |ca_file: Option<&std::path::Path>| {
+        let mut value: Value =
+            serde_json::from_str(&on_postgres(&config(&actions, &push, "Still there?", 1)))
+                .unwrap_or(Value::Null);
+        if let Some(file) = ca_file {
+            value["store"]["ca_file"] = json!(file.display().to_string());
+        }
+        value.to_string()
+    };
+    let secure = format!(
+        "postgres://postgres@127.0.0.1:{}/postgres?sslmode=require",
+        pg.port
+    );
+    let plain = format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port);
+    let refused = |config: &str, url: &str, data: &str| {
+        let path = dir.join(format!("{data}.json"));
+        write(&path, config);
+        let child = spawn(
+            BINARY,
+            &path,
+            &dir.join(data),
+            &[("AUTOCLOSE_DATABASE_URL", url)],
+        );
+        let output = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+        assert!(!output.status.success());
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let stderr = refused(&with(None), &secure, "untrusted");
+    assert!(
+        stderr.contains(&format!(
+            "cannot reach the store postgres://127.0.0.1:{}",
+            pg.port
+        )) && stderr.contains("certificate"),
+        "{stderr}"
+    );
+    let stderr = refused(&with(None), &plain, "plain");
+    assert!(stderr.contains("no encryption"), "{stderr}");
+    let stderr = refused(&with(Some(&pg.certificate())), &plain, "ca-without-tls");
+    assert!(stderr.contains("add ?sslmode=require"), "{stderr}");
+
+    let path = dir.join("tls.json");
+    write(&path, &with(Some(&pg.certificate())));
+    let server = Server::start(
+        BINARY,
+        &path,
+        &dir.join("tls"),
+        &[("AUTOCLOSE_DATABASE_URL", secure.as_str())],
+    );
+    server.wait_for_state("/healthz", None, WAIT, |h| h["shards_owned"] == 1);
+    server.ingest(
+        Some(TOKEN),
+        &json!([opened("t1", "web_chat"), said("t1", "agent")]),
+    );
+    actions.wait_until("t1's close", WAIT, |r| has_close(r, "t1"));
+    let (status, stderr) = server.terminate(WAIT);
+    assert!(status.success(), "{stderr}");
+}

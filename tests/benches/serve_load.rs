@@ -260,9 +260,10 @@ fn main() {
                 serde_json::from_str::<Value>(&body)
                     .map_or(0, |h| h["shards_owned"].as_u64().unwrap_or(0))
             };
+            // The placement settled: every node its fair share.
             wait(&format!("{shards} shards served"), || {
                 servers.iter().map(owned).sum::<u64>() == shards as u64
-                    && servers.iter().all(|s| owned(s) > 0)
+                    && servers.iter().all(|s| owned(s) == (shards / nodes) as u64)
             });
             let statistics = |db: &TestDatabase| {
                 (

@@ -98,11 +98,29 @@ pub struct PrivateServer {
     dir: std::path::PathBuf,
     /// Its port on 127.0.0.1.
     pub port: u16,
+    /// Whether it takes TLS connections only.
+    tls: bool,
 }
 
 impl PrivateServer {
     /// Creates and starts a server named after `test`.
     pub fn start(test: &str) -> Self {
+        Self::start_with(test, false)
+    }
+
+    /// A server that takes TLS connections only (`hostssl` in its `pg_hba.conf`, every
+    /// other connection rejected), with a certificate for 127.0.0.1 signed by a CA made
+    /// with `openssl`; [`PrivateServer::certificate`] is the CA's.
+    pub fn start_tls(test: &str) -> Self {
+        Self::start_with(test, true)
+    }
+
+    /// The certificate (PEM) of the CA that signed a TLS server's.
+    pub fn certificate(&self) -> std::path::PathBuf {
+        self.dir.join("ca.crt")
+    }
+
+    fn start_with(test: &str, tls: bool) -> Self {
         let bin = std::env::var_os("AUTOCLOSE_TEST_PG_BIN")
             .map(std::path::PathBuf::from)
             .or_else(newest_bin)
@@ -118,7 +136,12 @@ impl PrivateServer {
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .unwrap_or_else(|e| panic!("no free port: {e}"));
-        let server = PrivateServer { bin, dir, port };
+        let server = PrivateServer {
+            bin,
+            dir,
+            port,
+            tls,
+        };
         if is_root() {
             server.run(
                 "chown",
@@ -132,6 +155,80 @@ impl PrivateServer {
             &["-D", &data, "-A", "trust", "-U", "postgres", "--no-sync"],
             true,
         );
+        if tls {
+            // A private CA and a server certificate it signed, as an operator's would be
+            // (a self-signed server certificate is a CA certificate, which TLS clients
+            // refuse as a server's).
+            let file = |name: &str| server.dir.join(name).display().to_string();
+            let (ca_key, ca, key, csr, cert, ext) = (
+                file("ca.key"),
+                file("ca.crt"),
+                file("server.key"),
+                file("server.csr"),
+                file("server.crt"),
+                file("server.ext"),
+            );
+            std::fs::write(&ext, "subjectAltName=IP:127.0.0.1\n")
+                .unwrap_or_else(|e| panic!("{ext}: {e}"));
+            let openssl = |args: &[&str]| server.run("openssl", args, false);
+            openssl(&[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=autoclose test CA",
+                "-keyout",
+                &ca_key,
+                "-out",
+                &ca,
+            ]);
+            openssl(&[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                &key,
+                "-out",
+                &csr,
+            ]);
+            openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                &ca,
+                "-CAkey",
+                &ca_key,
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                &ext,
+                "-out",
+                &cert,
+            ]);
+            std::fs::write(
+                server.dir.join("data/pg_hba.conf"),
+                "hostssl all all 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 reject\nlocal all all trust\n",
+            )
+            .unwrap_or_else(|e| panic!("pg_hba.conf: {e}"));
+            server.run("chmod", &["600", &file("server.key")], false);
+            if is_root() {
+                server.run(
+                    "chown",
+                    &["-R", "postgres:postgres", &server.dir_str()],
+                    false,
+                );
+            }
+        }
         server.up();
         server
     }
@@ -143,11 +240,17 @@ impl PrivateServer {
 
     /// Starts the server (again); returns once it accepts connections.
     pub fn up(&self) {
-        let options = format!(
+        let mut options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1",
             self.port,
             self.dir_str()
         );
+        if self.tls {
+            options.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={0}/server.crt -c ssl_key_file={0}/server.key",
+                self.dir_str()
+            ));
+        }
         let log = self.dir.join("server.log").display().to_string();
         self.run(
             "pg_ctl",

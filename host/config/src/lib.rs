@@ -376,7 +376,9 @@ impl HostConfig {
         }
         let store = match raw.store {
             None => StoreSettings::Redb,
-            Some(raw) => raw.parse(&env).map_err(|e| invalid(e.path, e.reason))?,
+            Some(raw) => raw
+                .parse(&env, base)
+                .map_err(|e| invalid(e.path, e.reason))?,
         };
         Ok(HostConfig {
             store,

@@ -31,6 +31,10 @@ pub struct PostgresSettings {
     /// How long a shard's lease lasts without renewal: how long a crashed node's
     /// shards wait before another node (or its restart) takes them.
     pub lease_ttl: std::time::Duration,
+    /// The certificates (PEM) that may sign the database server's, beside the public
+    /// roots: for a private CA or a self-signed server. Resolved against the
+    /// configuration file's directory.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// Default lease of a shard: 10 s.
@@ -79,6 +83,10 @@ pub(crate) struct RawStore {
     /// For `postgres`: how long a shard's lease lasts without renewal, e.g. "10s" (the
     /// default): how long a crashed node's shards wait before they are taken again.
     lease_ttl: Option<String>,
+    /// For `postgres`: a PEM file of the certificates that may sign the server's (a
+    /// private CA, or the server's own self-signed one), trusted beside the public roots
+    /// for connections with `sslmode=require` in the URL. Relative to this file.
+    ca_file: Option<String>,
 }
 
 /// The kinds of store.
@@ -96,6 +104,7 @@ impl RawStore {
     pub(crate) fn parse(
         self,
         env: &impl Fn(&str) -> Option<String>,
+        base: &std::path::Path,
     ) -> Result<StoreSettings, FieldError> {
         match self.kind {
             StoreKind::Redb => {
@@ -103,10 +112,12 @@ impl RawStore {
                     || self.schema.is_some()
                     || self.pool.is_some()
                     || self.lease_ttl.is_some()
+                    || self.ca_file.is_some()
                 {
                     return Err(FieldError::new(
                         "store".into(),
-                        "url, schema, pool and lease_ttl are for \"kind\": \"postgres\"".into(),
+                        "url, schema, pool, lease_ttl and ca_file are for \"kind\": \"postgres\""
+                            .into(),
                     ));
                 }
                 Ok(StoreSettings::Redb)
@@ -162,11 +173,21 @@ impl RawStore {
                         std::time::Duration::from_millis(ms)
                     }
                 };
+                let ca_file = self.ca_file.map(|file| base.join(file));
+                if let Some(file) = &ca_file
+                    && !file.is_file()
+                {
+                    return Err(FieldError::new(
+                        "store.ca_file".into(),
+                        format!("{} is not a file", file.display()),
+                    ));
+                }
                 Ok(StoreSettings::Postgres(PostgresSettings {
                     url,
                     schema,
                     pool,
                     lease_ttl,
+                    ca_file,
                 }))
             }
         }

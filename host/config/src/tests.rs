@@ -374,7 +374,14 @@ fn a_postgres_store_is_checked_and_its_password_never_shown() {
     );
     let e = with_store(r#"{"kind": "redb", "pool": 3}"#).unwrap_err();
     assert!(
-        e.contains("store: url, schema, pool and lease_ttl are for"),
+        e.contains("store: url, schema, pool, lease_ttl and ca_file are for"),
+        "{e}"
+    );
+    let e =
+        with_store(r#"{"kind": "postgres", "url": "postgres://h/d", "ca_file": "no-such-ca.pem"}"#)
+            .unwrap_err();
+    assert!(
+        e.contains("store.ca_file: ") && e.contains("no-such-ca.pem is not a file"),
         "{e}"
     );
     let e = with_store(r#"{"kind": "sqlite"}"#).unwrap_err();

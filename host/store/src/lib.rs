@@ -170,8 +170,9 @@ pub trait Store: Send {
     /// of the process or the machine.
     fn commit(&mut self, batch: &Batch) -> Result<(), StoreError>;
 
-    /// The events other nodes left for this shard, oldest first (at most a round's
-    /// worth). A store only one node uses has none.
+    /// The events other nodes left for this shard, oldest first: all of them, since
+    /// the owner must apply every acknowledged one before the events sent to it
+    /// directly. A store only one node uses has none.
     fn inbox(&mut self) -> Result<Vec<Inboxed>, StoreError> {
         Ok(Vec::new())
     }

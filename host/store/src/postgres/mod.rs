@@ -42,8 +42,8 @@ use schema::{Migrated, SCHEMA_VERSION};
 const NEXT_REQUEST_KEY: &str = "next_request";
 const NEXT_CALLBACK_KEY: &str = "next_callback";
 const NOW_KEY: &str = "now";
-/// Most inbox entries applied in one round.
-const INBOX_PER_ROUND: i64 = 512;
+/// Inbox entries read per query.
+const INBOX_PAGE: i64 = 512;
 
 /// The store of one shard in a PostgreSQL database.
 pub struct PostgresStore {
@@ -69,13 +69,13 @@ pub fn connect(settings: &PostgresSettings, handle: &Handle) -> Result<Pool, Sto
         .url
         .parse()
         .map_err(|e: tokio_postgres::Error| unreachable(format!("store.url: {}", describe(&e))))?;
-    let manager = Manager::from_config(
-        config,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
+    let recycling = || ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    };
+    let manager = match tls(&config, settings).map_err(unreachable)? {
+        Some(tls) => Manager::from_config(config, tls, recycling()),
+        None => Manager::from_config(config, NoTls, recycling()),
+    };
     let pool = Pool::builder(manager)
         .max_size(settings.pool)
         .runtime(deadpool_postgres::Runtime::Tokio1)
@@ -83,7 +83,7 @@ pub fn connect(settings: &PostgresSettings, handle: &Handle) -> Result<Pool, Sto
         .map_err(|e| unreachable(e.to_string()))?;
     let schema = settings.schema.clone();
     let migrated = handle.block_on(async {
-        let mut client = pool.get().await.map_err(|e| unreachable(e.to_string()))?;
+        let mut client = pool.get().await.map_err(|e| unreachable(chain(&e)))?;
         let mut tries = 0;
         loop {
             match schema::migrate(&mut client, &schema).await {
@@ -108,6 +108,72 @@ pub fn connect(settings: &PostgresSettings, handle: &Handle) -> Result<Pool, Sto
             expected: SCHEMA_VERSION,
         }),
     }
+}
+
+/// The TLS connector for `config`: with `sslmode=require` in the URL, TLS whose server
+/// certificate is verified (its chain against the public roots and `store.ca_file`, its
+/// name against the URL's host, as libpq's `verify-full`); otherwise none, so that a
+/// server's self-signed default certificate does not stop an unencrypted local setup.
+fn tls(
+    config: &tokio_postgres::Config,
+    settings: &PostgresSettings,
+) -> Result<Option<tokio_postgres_rustls::MakeRustlsConnect>, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let required = matches!(
+        config.get_ssl_mode(),
+        tokio_postgres::config::SslMode::Require
+    );
+    if !required {
+        return match &settings.ca_file {
+            Some(_) => Err(
+                "store.ca_file is given but store.url does not ask for TLS: add ?sslmode=require to the URL".into(),
+            ),
+            None => Ok(None),
+        };
+    }
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    if let Some(file) = &settings.ca_file {
+        let certificates = CertificateDer::pem_file_iter(file)
+            .and_then(|certificates| certificates.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| format!("store.ca_file: {}: {e}", file.display()))?;
+        if certificates.is_empty() {
+            return Err(format!(
+                "store.ca_file: {}: no certificate in it",
+                file.display()
+            ));
+        }
+        for certificate in certificates {
+            roots
+                .add(certificate)
+                .map_err(|e| format!("store.ca_file: {}: {e}", file.display()))?;
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Some(tokio_postgres_rustls::MakeRustlsConnect::new(client)))
+}
+
+/// An error with every cause under it: a pool's "error performing TLS handshake" says
+/// why only in its sources (an unknown issuer, a name mismatch).
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// A driver error in full: its kind and, for an error the server sent, the server's
@@ -434,25 +500,36 @@ impl Store for PostgresStore {
     fn inbox(&mut self) -> Result<Vec<Inboxed>, StoreError> {
         let s = &self.schema;
         let shard = self.shard;
-        let rows = self.run("read the shard's inbox", async |client| {
-            let statement = client
-                .prepare_cached(&format!(
-                    "SELECT seq, events FROM {s}.inbox WHERE shard = $1 ORDER BY seq LIMIT $2"
-                ))
-                .await?;
-            client.query(&statement, &[&shard, &INBOX_PER_ROUND]).await
-        })?;
-        rows.into_iter()
-            .map(|row| {
+        // Everything committed so far, in pages: the owner applies all of it before
+        // the events sent to it directly, which may follow an entry of any page.
+        let mut entries = Vec::new();
+        let mut after: i64 = -1;
+        loop {
+            let rows = self.run("read the shard's inbox", async |client| {
+                let statement = client
+                    .prepare_cached(&format!(
+                        "SELECT seq, events FROM {s}.inbox WHERE shard = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+                    ))
+                    .await?;
+                client
+                    .query(&statement, &[&shard, &after, &INBOX_PAGE])
+                    .await
+            })?;
+            let full = rows.len() as i64 == INBOX_PAGE;
+            for row in rows {
                 let seq: i64 = row.get(0);
                 let events: Vec<GatewayEvent> =
                     self.decode("inbox", seq.to_string(), row.get(1))?;
-                Ok(Inboxed {
+                after = after.max(seq);
+                entries.push(Inboxed {
                     seq: u64::try_from(seq).unwrap_or(0),
                     events,
-                })
-            })
-            .collect()
+                });
+            }
+            if !full {
+                return Ok(entries);
+            }
+        }
     }
 }
 

@@ -50,6 +50,7 @@ impl TestDatabase {
                 schema: "autoclose".into(),
                 pool: 2,
                 lease_ttl: Duration::from_secs(1),
+                ca_file: None,
             },
         }
     }
@@ -247,6 +248,7 @@ fn a_newer_schema_or_no_server_is_refused_by_name() {
         schema: "autoclose".into(),
         pool: 1,
         lease_ttl: Duration::from_secs(1),
+        ca_file: None,
     };
     let e = connect(&nowhere, db.runtime.handle())
         .err()
@@ -347,4 +349,33 @@ fn live_nodes_are_the_ones_that_keep_beating() {
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(e.contains("written with --shards 4, not 8"), "{e}");
+}
+
+/// An inbox longer than a page comes back whole and in order: the owner applies every
+/// acknowledged entry before anything sent to it directly.
+#[test]
+fn a_long_inbox_comes_back_whole() {
+    let db = TestDatabase::create("inbox_long");
+    let elsewhere = db.join(1, "node-b").unwrap_or_else(|e| panic!("{e}"));
+    let total = INBOX_PAGE as usize * 2 + 7;
+    db.runtime.block_on(async {
+        for i in 0..total {
+            let event = GatewayEvent::SessionClosed(autoclose_core::event::ClosedEvent {
+                tenant: "acme".into(),
+                session: format!("l{i}"),
+            });
+            elsewhere
+                .push_inbox(0, &[event])
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+    });
+    let mut owner = db.open_as(0, 1, "node-a").unwrap_or_else(|e| panic!("{e}"));
+    let inbox = owner.inbox().unwrap_or_else(|e| panic!("{e}"));
+    let sessions: Vec<String> = inbox
+        .iter()
+        .map(|i| i.events[0].session().to_owned())
+        .collect();
+    let expected: Vec<String> = (0..total).map(|i| format!("l{i}")).collect();
+    assert_eq!(sessions, expected);
 }
