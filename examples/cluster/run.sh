@@ -68,16 +68,26 @@ nodes() {
   curl -fsS -H "Authorization: Bearer $AUTOCLOSE_ADMIN_TOKEN" "${urls[0]}/v1/admin/nodes"
 }
 
-# The shards move to their nodes within a few lease renewals (a third of lease_ttl each).
+# The shards move to their nodes within a few lease renewals (a third of lease_ttl
+# each, one shard given away per node and round: about 30 s from a cold start);
+# settled, each of the three nodes serves 4 of the 12.
+settled() {
+  local arrays sizes
+  arrays="$(printf '%s' "$1" | grep -o '"shards":\[[0-9,]*\]')" || return 1
+  sizes="$(printf '%s\n' "$arrays" | while read -r array; do
+    inner="${array#*[}"; inner="${inner%]}"
+    if [ -z "$inner" ]; then echo 0; else echo "$inner" | tr ',' '\n' | wc -l; fi
+  done | tr '\n' ' ')"
+  [ "$sizes" = "4 4 4 " ]
+}
 split=""
-for _ in $(seq 1 300); do
+for _ in $(seq 1 600); do
   split="$(nodes || true)"
-  owners="$(printf '%s' "$split" | grep -o '"shards":\[[0-9,]*[0-9]\]' | wc -l)"
-  [ "$owners" = 3 ] && break
+  settled "$split" && break
   sleep 0.2
 done
 echo "$split"
-[ "$owners" = 3 ] || { echo "the nodes did not split the shards" >&2; exit 1; }
+settled "$split" || { echo "the nodes did not split the shards" >&2; exit 1; }
 
 event='{"type":"session_opened","tenant":"acme","session":"cluster-example","channel":"web_chat"}'
 status="$(curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $AUTOCLOSE_INGEST_TOKEN" \

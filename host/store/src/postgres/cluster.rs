@@ -17,7 +17,7 @@ use autoclose_config::PostgresSettings;
 use autoclose_core::event::GatewayEvent;
 
 use super::lease::{self, Lease, ShardLease, Taken};
-use super::{PostgresStore, describe};
+use super::{PostgresStore, on_connection};
 use crate::StoreError;
 
 /// The meta key under which the shard count is recorded, once, by the first node.
@@ -111,13 +111,7 @@ impl Cluster {
         operation: &'static str,
         work: impl AsyncFnOnce(&mut deadpool_postgres::Client) -> Result<T, tokio_postgres::Error>,
     ) -> Result<T, StoreError> {
-        let failed = |reason: String| StoreError::Query {
-            database: self.place.clone(),
-            operation,
-            reason,
-        };
-        let mut client = self.pool.get().await.map_err(|e| failed(e.to_string()))?;
-        work(&mut client).await.map_err(|e| failed(describe(&e)))
+        on_connection(&self.pool, &self.place, operation, work).await
     }
 
     /// Says this node is alive for another `ttl` and returns every live node

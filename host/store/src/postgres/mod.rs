@@ -160,6 +160,23 @@ fn tls(
     Ok(Some(tokio_postgres_rustls::MakeRustlsConnect::new(client)))
 }
 
+/// Runs `work` on a connection of `pool`; errors name `operation` and the database
+/// (`place`), with the cause in full.
+pub(crate) async fn on_connection<T>(
+    pool: &Pool,
+    place: &str,
+    operation: &'static str,
+    work: impl AsyncFnOnce(&mut deadpool_postgres::Client) -> Result<T, tokio_postgres::Error>,
+) -> Result<T, StoreError> {
+    let failed = |reason: String| StoreError::Query {
+        database: place.to_owned(),
+        operation,
+        reason,
+    };
+    let mut client = pool.get().await.map_err(|e| failed(chain(&e)))?;
+    work(&mut client).await.map_err(|e| failed(describe(&e)))
+}
+
 /// An error with every cause under it: a pool's "error performing TLS handshake" says
 /// why only in its sources (an unknown issuer, a name mismatch).
 pub(crate) fn chain(e: &dyn std::error::Error) -> String {
@@ -204,15 +221,8 @@ impl PostgresStore {
         operation: &'static str,
         work: impl AsyncFnOnce(&mut deadpool_postgres::Client) -> Result<T, tokio_postgres::Error>,
     ) -> Result<T, StoreError> {
-        let failed = |reason: String| StoreError::Query {
-            database: self.place.clone(),
-            operation,
-            reason,
-        };
-        self.handle.block_on(async {
-            let mut client = self.pool.get().await.map_err(|e| failed(e.to_string()))?;
-            work(&mut client).await.map_err(|e| failed(describe(&e)))
-        })
+        self.handle
+            .block_on(on_connection(&self.pool, &self.place, operation, work))
     }
 
     fn decode<T: DeserializeOwned>(
