@@ -619,3 +619,64 @@ fn batch_changes_no_transcript() {
         assert_eq!(text(&batched.stdout), text(&plain.stdout), "{scenario}");
     }
 }
+
+/// The realistic reply times are what make a what-if worth running: replayed with a
+/// 5-minute and a 10-minute close, a realistic log closes clearly fewer chats at 10
+/// minutes (the answers between 5 and 10 minutes are rescued), while the uniform
+/// model's answers (all within 4 minutes) close the same chats under both.
+#[test]
+fn realistic_reply_times_tell_a_5_minute_close_from_a_10_minute_one() {
+    let dir = scratch("whatif-generate");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let five = std::fs::read_to_string(repo().join("examples/config.json"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ten = five.replacen(r#""after": "5m""#, r#""after": "10m""#, 1);
+    assert_ne!(five, ten);
+    let ten_path = dir.join("ten.json");
+    std::fs::write(&ten_path, &ten).unwrap_or_else(|e| panic!("{e}"));
+    let closes = |replies: &str, config: &str| -> usize {
+        let scenario = dir.join(format!("{replies}.jsonl"));
+        let out = cli(&[
+            "generate",
+            "--sessions",
+            "2000",
+            "--tenants",
+            "acme",
+            "--channels",
+            "web_chat",
+            "--reply-times",
+            replies,
+            "--business-hours",
+            "--spread-ms",
+            "86400000",
+            "-o",
+            &scenario.display().to_string(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let out = cli(&[
+            "replay",
+            "--config",
+            config,
+            &scenario.display().to_string(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        lines(&out.stdout)
+            .iter()
+            .filter(|a| a["action"] == "close_session")
+            .count()
+    };
+    let ten = ten_path.display().to_string();
+    let (realistic_5, realistic_10) = (
+        closes("realistic", "examples/config.json"),
+        closes("realistic", &ten),
+    );
+    assert!(
+        realistic_5 >= realistic_10 + 40,
+        "5m closes {realistic_5}, 10m closes {realistic_10}"
+    );
+    assert_eq!(
+        closes("uniform", "examples/config.json"),
+        closes("uniform", &ten),
+        "uniform answers all come within 4 minutes"
+    );
+}

@@ -29,6 +29,59 @@ pub struct Spec {
     pub max_rounds: u64,
     /// Chance, in percent, that the end user answers a round (and the next one starts).
     pub reply_percent: u64,
+    /// How long an end user who answers takes.
+    pub replies: Replies,
+    /// Sessions start mostly in business hours (09:00 to 17:00 of the virtual day, less
+    /// in the evening and early morning, few at night) instead of evenly: with a
+    /// spread of a day or more, the closes by hour of day look like a contact centre's.
+    pub business_hours: bool,
+}
+
+/// How long an end user who answers takes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Replies {
+    /// Evenly between 5 s and 4 minutes (the generator's first model, kept so that
+    /// files made with it stay reproducible).
+    #[default]
+    Uniform,
+    /// As people answer: most within a minute, a long tail past typical warnings
+    /// (1 to 5 minutes) and closes (5 to 20 minutes), so that a 5-minute and a
+    /// 10-minute close differ ([`realistic_reply_ms`]).
+    Realistic,
+}
+
+/// A reply time drawn the way people answer a chat: 70% within 5 to 60 s, 20% within
+/// 1 to 5 minutes, 10% within 5 to 20 minutes (each evenly within its band). Those who
+/// never answer are the rounds `reply_percent` leaves unanswered.
+pub fn realistic_reply_ms(rng: &mut Rng) -> u64 {
+    match rng.range(0, 100) {
+        0..70 => rng.range(5_000, 60_000),
+        70..90 => rng.range(60_000, 300_000),
+        _ => rng.range(300_000, 1_200_000),
+    }
+}
+
+/// The weight, in percent, of a session starting at `at_ms` of the virtual clock
+/// (hour of the day, UTC) with business hours on.
+pub fn business_weight(at_ms: u64) -> u64 {
+    match (at_ms / 3_600_000) % 24 {
+        9..17 => 100,
+        7..9 | 17..20 => 30,
+        _ => 5,
+    }
+}
+
+/// A start time within `spread_ms`, weighted by [`business_weight`] (rejection
+/// sampling, at most 64 draws).
+fn business_start(rng: &mut Rng, spread_ms: u64) -> u64 {
+    let mut at = 0;
+    for _ in 0..64 {
+        at = rng.range(0, spread_ms.max(1));
+        if rng.range(0, 100) < business_weight(at) {
+            break;
+        }
+    }
+    at
 }
 
 impl Spec {
@@ -43,6 +96,8 @@ impl Spec {
             spread_ms: 3_600_000,
             max_rounds: 4,
             reply_percent: 65,
+            replies: Replies::Uniform,
+            business_hours: false,
         }
     }
 }
@@ -86,7 +141,11 @@ pub fn generate(spec: &Spec, out: &mut impl Write) -> std::io::Result<usize> {
         let tenant = spec.tenants[index % spec.tenants.len()].clone();
         let channel = spec.channels[(index / spec.tenants.len()) % spec.channels.len()].clone();
         let session = format!("s{index}");
-        let mut at = rng.range(0, spec.spread_ms.max(1));
+        let mut at = if spec.business_hours {
+            business_start(&mut rng, spec.spread_ms)
+        } else {
+            rng.range(0, spec.spread_ms.max(1))
+        };
         let mut push = |at: u64, event: GatewayEvent| {
             let order = events.len();
             events.push((at, order, event));
@@ -155,7 +214,10 @@ pub fn generate(spec: &Spec, out: &mut impl Write) -> std::io::Result<usize> {
                 break; // the end user goes quiet: the plugin takes it from here
             }
             // Replies sometimes come after the warning (3 minutes in the examples).
-            at = at.saturating_add(rng.range(5_000, 240_000));
+            at = at.saturating_add(match spec.replies {
+                Replies::Uniform => rng.range(5_000, 240_000),
+                Replies::Realistic => realistic_reply_ms(&mut rng),
+            });
             push(at, message(Sender::EndUser, id, None));
             id += 1;
         }
@@ -216,5 +278,49 @@ mod tests {
         let mut other = Vec::new();
         generate(&spec(8), &mut other).unwrap_or_else(|e| panic!("{e}"));
         assert_ne!(first, other);
+    }
+
+    #[test]
+    fn realistic_replies_are_mostly_quick_with_a_long_tail() {
+        let mut rng = Rng(3);
+        let delays: Vec<u64> = (0..10_000).map(|_| realistic_reply_ms(&mut rng)).collect();
+        let share = |f: &dyn Fn(u64) -> bool| delays.iter().filter(|d| f(**d)).count();
+        let within_a_minute = share(&|d| d < 60_000);
+        assert!(
+            (6_700..7_300).contains(&within_a_minute),
+            "{within_a_minute}"
+        );
+        // Between a 5- and a 10-minute close: the answers that tell them apart.
+        let between = share(&|d| (300_000..600_000).contains(&d));
+        assert!((300..700).contains(&between), "{between}");
+        assert!(delays.iter().all(|d| (5_000..1_200_000).contains(d)));
+    }
+
+    #[test]
+    fn business_hours_put_most_starts_in_the_working_day() {
+        let day = Spec {
+            sessions: 2_000,
+            spread_ms: 86_400_000,
+            business_hours: true,
+            ..spec(5)
+        };
+        let mut out = Vec::new();
+        generate(&day, &mut out).unwrap_or_else(|e| panic!("{e}"));
+        let text = String::from_utf8(out).unwrap_or_else(|e| panic!("{e}"));
+        let starts: Vec<u64> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["type"] == "session_opened")
+            .filter_map(|v| v["at_ms"].as_u64())
+            .collect();
+        assert_eq!(starts.len(), 2_000);
+        let working = starts
+            .iter()
+            .filter(|at| business_weight(**at) == 100)
+            .count();
+        // 8 of 24 hours; with the weights, about 80% of the starts.
+        assert!(working > 1_500, "{working} of 2,000 in 09:00 to 17:00");
+        assert_eq!(business_weight(3 * 3_600_000), 5);
+        assert_eq!(business_weight(8 * 3_600_000 + 59_000), 30);
     }
 }

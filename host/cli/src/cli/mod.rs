@@ -190,6 +190,14 @@ enum Command {
         /// Chance in percent that the end user answers a round.
         #[arg(long, default_value_t = 65, value_parser = clap::value_parser!(u64).range(0..=100))]
         reply_percent: u64,
+        /// How long an answer takes: `uniform` (5 s to 4 minutes) or `realistic` (most
+        /// within a minute, a long tail to 20 minutes).
+        #[arg(long, value_enum, default_value = "uniform")]
+        reply_times: generate::Replies,
+        /// Start sessions mostly in business hours of the virtual day (use with a
+        /// `--spread-ms` of a day or more).
+        #[arg(long)]
+        business_hours: bool,
         /// Output file (default stdout).
         #[arg(long, short)]
         output: Option<PathBuf>,
@@ -353,6 +361,8 @@ fn run(cli: Cli) -> Result<()> {
             spread_ms,
             max_rounds,
             reply_percent,
+            reply_times,
+            business_hours,
             output,
         } => {
             anyhow::ensure!(
@@ -367,6 +377,8 @@ fn run(cli: Cli) -> Result<()> {
                 spread_ms,
                 max_rounds,
                 reply_percent,
+                replies: reply_times,
+                business_hours,
             };
             let mut out: Box<dyn Write> = match &output {
                 Some(path) => Box::new(BufWriter::new(
