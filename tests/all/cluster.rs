@@ -53,7 +53,19 @@ impl Cluster {
             &["--shards", SHARDS],
         )
     }
+
+    /// Starts the nodes `names`, waits until they have split the shards, and returns
+    /// them with their URLs for a [`Load`].
+    fn start_spread(&self, names: &[&str]) -> (Vec<Server>, Urls) {
+        let servers: Vec<Server> = names.iter().map(|n| self.start(n)).collect();
+        wait_spread(&servers[0], names.len());
+        let urls = servers.iter().map(|s| s.url("")).collect();
+        (servers, std::sync::Arc::new(std::sync::Mutex::new(urls)))
+    }
 }
+
+/// The base URLs a [`Load`] posts to, changed as nodes come and go.
+type Urls = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
 
 /// Waits until `nodes` live nodes own every shard between them, each its fair share;
 /// returns each node's id with its shards.
@@ -198,11 +210,7 @@ fn a_fourth_node_joins_under_load_takes_its_share_and_nothing_is_lost() {
     let actions = Receiver::start(vec![]);
     let push = Receiver::start(vec![]);
     let cluster = Cluster::new("join", &actions, &push, 3);
-    let mut servers: Vec<Server> = ["a", "b", "c"].iter().map(|n| cluster.start(n)).collect();
-    wait_spread(&servers[0], 3);
-    let urls = std::sync::Arc::new(std::sync::Mutex::new(
-        servers.iter().map(|s| s.url("")).collect::<Vec<_>>(),
-    ));
+    let (mut servers, urls) = cluster.start_spread(&["a", "b", "c"]);
     let load = Load::start("j", urls.clone());
     actions.wait_until("load under way", WAIT, |r| r.len() >= 10);
     let moves = |server: &Server, outcome: &str| {
@@ -253,7 +261,7 @@ struct Load {
 }
 
 impl Load {
-    fn start(prefix: &str, nodes: std::sync::Arc<std::sync::Mutex<Vec<String>>>) -> Self {
+    fn start(prefix: &str, nodes: Urls) -> Self {
         use std::sync::atomic::Ordering;
         let acked: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
         let refused: std::sync::Arc<std::sync::atomic::AtomicUsize> = Default::default();
@@ -421,11 +429,7 @@ fn a_rolling_restart_under_load_loses_nothing() {
     let actions = Receiver::start(vec![]);
     let push = Receiver::start(vec![]);
     let cluster = Cluster::new("rolling", &actions, &push, 3);
-    let mut servers: Vec<Server> = ["a", "b", "c"].iter().map(|n| cluster.start(n)).collect();
-    wait_spread(&servers[0], 3);
-    let urls = std::sync::Arc::new(std::sync::Mutex::new(
-        servers.iter().map(|s| s.url("")).collect::<Vec<_>>(),
-    ));
+    let (mut servers, urls) = cluster.start_spread(&["a", "b", "c"]);
     let load = Load::start("r", urls.clone());
     for (round, name) in ["a2", "b2", "c2"].iter().enumerate() {
         let before = load.acked();
