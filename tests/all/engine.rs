@@ -94,7 +94,10 @@ fn an_event_and_a_reload_in_the_same_round_lose_nothing() {
         gateway,
         Some(Box::new(store.clone())),
         Callbacks::default(),
-        callback.clone(),
+        autoclose_serve::gateway::Gateway {
+            callback: Some(callback.clone()),
+            chatwoot: None,
+        },
         collector,
         dispatcher,
         Metrics::new(&mut registry),
@@ -113,7 +116,10 @@ fn an_event_and_a_reload_in_the_same_round_lose_nothing() {
     let (reloaded, reload_answer) = oneshot::channel();
     tx.send(Request::Reload {
         core: Box::new(replacement),
-        callback: Box::new(callback),
+        gateway: Box::new(autoclose_serve::gateway::Gateway {
+            callback: Some(callback),
+            chatwoot: None,
+        }),
         reply: reloaded,
     })
     .unwrap_or_else(|e| panic!("{e}"));

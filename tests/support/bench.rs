@@ -20,6 +20,7 @@ pub fn open_sessions(gw: &mut Core, sessions: u64) -> Vec<GatewayEvent> {
             session: format!("s{s}"),
             channel: "web_chat".into(),
             attributes: Default::default(),
+            reopen: false,
         });
         gw.handle(0, &opened).unwrap_or_else(|e| panic!("{e}"));
     }
@@ -34,6 +35,7 @@ pub fn open_sessions(gw: &mut Core, sessions: u64) -> Vec<GatewayEvent> {
                 channel: None,
                 origin: None,
                 attachment: false,
+                seq: None,
                 sender_name: None,
             })
         })

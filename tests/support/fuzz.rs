@@ -146,6 +146,7 @@ pub fn hooks(data: &[u8]) {
                     channel: ["web_chat", "http_api", "sms", &text][usize::from(next() % 4)]
                         .to_owned(),
                     attributes: [("locale".to_owned(), text.clone())].into_iter().collect(),
+                    reopen: next() % 8 == 0,
                 }),
                 1..=3 => GatewayEvent::Message(MessageEvent {
                     tenant,
@@ -157,6 +158,7 @@ pub fn hooks(data: &[u8]) {
                     channel: (next() % 2 == 0).then(|| "web_chat".to_owned()),
                     origin: (next() % 4 == 0).then(|| "autoclose".to_owned()),
                     attachment: next() % 2 == 0,
+                    seq: None,
                     sender_name: (next() % 2 == 0).then(|| text.clone()),
                 }),
                 6 => GatewayEvent::Hold(HoldEvent {

@@ -12,6 +12,7 @@ use autoclose_webhook::outbound::ScriptedReceiver;
 use serde_json::Value;
 
 pub mod bench;
+pub mod chatwoot;
 pub mod fuzz;
 pub mod postgres;
 pub mod receiver;

@@ -160,6 +160,7 @@ pub fn generate(spec: &Spec, out: &mut impl Write) -> std::io::Result<usize> {
                 channel: None,
                 origin: origin.map(str::to_owned),
                 attachment: false,
+                seq: None,
                 sender_name: None,
             })
         };
@@ -175,6 +176,7 @@ pub fn generate(spec: &Spec, out: &mut impl Write) -> std::io::Result<usize> {
                 session: session.clone(),
                 channel,
                 attributes,
+                reopen: false,
             }),
         );
         let mut id = 0;

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::FieldError;
+use crate::chatwoot::{ChatwootSettings, RawChatwoot};
 
 /// The gateway's callback for chat actions (post a message, close a session): signed
 /// and retried like a webhook. `Debug` redacts header values.
@@ -110,7 +111,10 @@ pub struct Egress {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawGateway {
-    actions_url: String,
+    /// The gateway's own endpoint for chat actions (the generic callback of
+    /// docs/contract.md); tenants no platform adapter serves send their actions here.
+    #[serde(default)]
+    actions_url: Option<String>,
     #[serde(default)]
     headers: BTreeMap<String, String>,
     #[serde(default)]
@@ -119,6 +123,9 @@ pub(crate) struct RawGateway {
     timeout: Option<autoclose_duration::Duration>,
     #[serde(default)]
     retry: Option<RawRetry>,
+    /// Chatwoot accounts served through Chatwoot's own webhooks and REST API.
+    #[serde(default)]
+    chatwoot: Option<RawChatwoot>,
 }
 
 /// How `autoclose serve` takes events.
@@ -264,13 +271,28 @@ pub(crate) fn resolve_env(
 }
 
 impl RawGateway {
-    /// The gateway's callback, checked as an endpoint. Errors name the field.
+    /// The gateway's callback, checked as an endpoint, and the platform adapters.
+    /// Errors name the field.
     pub(crate) fn parse(
         self,
         env: &impl Fn(&str) -> Option<String>,
-    ) -> Result<GatewayCallback, FieldError> {
+    ) -> Result<(Option<GatewayCallback>, Option<ChatwootSettings>), FieldError> {
+        let chatwoot = self.chatwoot.map(|c| c.parse(env)).transpose()?;
+        let Some(actions_url) = self.actions_url else {
+            let callback_fields = !self.headers.is_empty()
+                || self.secret.is_some()
+                || self.timeout.is_some()
+                || self.retry.is_some();
+            if callback_fields || chatwoot.is_none() {
+                return Err(FieldError::new(
+                    "gateway.actions_url".into(),
+                    "missing: the generic callback needs its URL (or configure a platform such as gateway.chatwoot)".into(),
+                ));
+            }
+            return Ok((None, chatwoot));
+        };
         let raw = RawWebhook {
-            url: self.actions_url,
+            url: actions_url,
             method: None,
             headers: self.headers,
             secret: self.secret,
@@ -279,7 +301,7 @@ impl RawGateway {
             format: None,
         };
         let endpoint = parse_endpoint(raw, "gateway", "actions_url", env)?;
-        Ok(GatewayCallback { endpoint })
+        Ok((Some(GatewayCallback { endpoint }), chatwoot))
     }
 }
 

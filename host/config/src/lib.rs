@@ -13,6 +13,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 mod admin;
+mod chatwoot;
+mod credential;
 mod endpoint;
 mod error;
 mod fields;
@@ -27,6 +29,12 @@ use admin::RawAdmin;
 pub use admin::{Admin, MIN_TOKEN_CHARS, TenantGrant};
 pub use autoclose_runtime::Limits;
 use autoclose_runtime::{Interrupt, RuntimeOptions};
+pub use chatwoot::{
+    ChatwootAccount, ChatwootInbound, ChatwootSettings, DEFAULT_CHATWOOT_TIMEOUT_MS,
+    DEFAULT_MAX_CLOCK_SKEW_MS, DEFAULT_RECONCILE_EVERY_MS, DEFAULT_RECONCILE_WINDOW_MS,
+    MIN_URL_TOKEN_CHARS,
+};
+pub use credential::Credential;
 pub use endpoint::{
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_EVENTS_PER_REQUEST, DEFAULT_WEBHOOK_TIMEOUT_MS, Egress,
     GatewayCallback, Ingest, Webhook,
@@ -53,6 +61,8 @@ pub struct HostConfig {
     pub tenants: Vec<TenantConfig>,
     /// Where `autoclose serve` sends chat actions (`gateway` key); replay ignores it.
     pub gateway: Option<GatewayCallback>,
+    /// The Chatwoot accounts `serve` speaks to directly (`gateway.chatwoot`).
+    pub chatwoot: Option<ChatwootSettings>,
     /// How `autoclose serve` takes events (`ingest` key).
     pub ingest: Ingest,
     /// How instances are allocated (`runtime` key).
@@ -274,11 +284,23 @@ impl HostConfig {
                 parse_endpoint(raw, &path, "url", &env).map_err(|e| invalid(e.path, e.reason))?;
             webhooks.insert(name, webhook);
         }
-        let gateway = raw
-            .gateway
-            .map(|g| g.parse(&env))
-            .transpose()
-            .map_err(|e| invalid(e.path, e.reason))?;
+        let (gateway, chatwoot) = match raw.gateway {
+            None => (None, None),
+            Some(g) => g.parse(&env).map_err(|e| invalid(e.path, e.reason))?,
+        };
+        if let Some(chatwoot) = &chatwoot
+            && let Some(tenant) = chatwoot
+                .accounts
+                .keys()
+                .find(|t| !raw.tenants.contains_key(*t))
+        {
+            return Err(invalid(
+                format!("gateway.chatwoot.accounts.{tenant}"),
+                format!(
+                    "no tenant {tenant:?} in tenants: an account is served as a tenant of this file"
+                ),
+            ));
+        }
         let ingest = match raw.ingest {
             None => Ingest::default(),
             Some(raw) => raw.parse(&env).map_err(|e| invalid(e.path, e.reason))?,
@@ -387,6 +409,7 @@ impl HostConfig {
             limits,
             tenants,
             gateway,
+            chatwoot,
             ingest,
             runtime: raw.runtime,
             admin,
@@ -432,6 +455,7 @@ impl HostConfig {
             limits: self.limits,
             tenants: Vec::new(),
             gateway: self.gateway.clone(),
+            chatwoot: self.chatwoot.clone(),
             ingest: self.ingest.clone(),
             runtime: self.runtime,
             admin: self.admin.clone(),

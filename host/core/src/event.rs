@@ -83,6 +83,12 @@ pub struct OpenedEvent {
     /// Attributes such as `locale` or the end user's name.
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
+    /// The platform reopened a closed conversation under the same id (Chatwoot does
+    /// when a resolved conversation gets a new message): a closed session starts
+    /// afresh, an open one is left as it is. Without it a closed session ignores the
+    /// event, as a late or repeated open.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reopen: bool,
 }
 
 /// The end user's client reported its visibility.
@@ -159,6 +165,12 @@ pub struct MessageEvent {
     /// The message carries an attachment.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub attachment: bool,
+    /// A number that grows with every message of the session, such as the platform's
+    /// message id (Chatwoot's ids grow): a message whose `seq` is not above the
+    /// highest seen in its session is a repeated or stale delivery and is dropped, so
+    /// a webhook delivered twice, or found again by reconciliation, applies once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
 }
 
 impl GatewayEvent {

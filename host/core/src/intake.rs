@@ -47,6 +47,34 @@ impl Core {
         let Some(record) = self.state.sessions.get_mut(session) else {
             return Ok(None);
         };
+        if record.closed
+            && let GatewayEvent::SessionOpened(OpenedEvent { reopen: true, .. }) = event
+        {
+            // The platform reopened the conversation: a new life under the same id.
+            // The timers went with the close; what the plugin kept goes now.
+            record.closed = false;
+            record.closed_at = 0;
+            record.plugin_state.clear();
+            record.presence = Presence::Unknown;
+        } else if let GatewayEvent::SessionOpened(OpenedEvent { reopen: true, .. }) = event {
+            if record.channel.is_some() {
+                // Already open: nothing to start again.
+                return Ok(None);
+            }
+        } else if let GatewayEvent::Message(crate::event::MessageEvent { seq: Some(seq), .. }) =
+            event
+        {
+            if record.last_seq.is_some_and(|last| *seq <= last) {
+                tracing::debug!(
+                    tenant = event.tenant(),
+                    session = event.session(),
+                    seq,
+                    "message seen before (its seq is not above the last): ignored"
+                );
+                return Ok(None);
+            }
+            record.last_seq = Some(*seq);
+        }
         if record.closed {
             tracing::debug!(
                 tenant = event.tenant(),

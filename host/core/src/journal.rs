@@ -245,6 +245,7 @@ impl Core {
                 };
                 s.closed = record.closed;
                 s.closed_at = record.closed_at.unwrap_or(0);
+                s.last_seq = record.last_seq;
             }
             if record.closed {
                 self.closed_order
@@ -378,6 +379,7 @@ impl Core {
             },
             closed: record.closed,
             closed_at: record.closed.then_some(record.closed_at),
+            last_seq: record.last_seq,
             timers: self
                 .state
                 .timers
@@ -451,6 +453,7 @@ impl Core {
                             _ => None,
                         }),
                         attachment: m.has_attachment,
+                        seq: None,
                     }),
                 )
             }
@@ -468,6 +471,7 @@ impl Core {
                             .iter()
                             .cloned()
                             .collect(),
+                        reopen: false,
                         session,
                     }),
                     SessionChange::Presence(p) => GatewayEvent::Presence(PresenceEvent {

@@ -44,6 +44,10 @@ pub struct SessionRecord {
     /// What the plugin keeps for the session, base64.
     #[serde(default, with = "base64_bytes", skip_serializing_if = "Vec::is_empty")]
     pub state: Vec<u8>,
+    /// The highest message `seq` seen, so that a repeated webhook stays a repeat after
+    /// a restart or on another node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seq: Option<u64>,
 }
 
 /// The end user's presence as stored.

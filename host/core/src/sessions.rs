@@ -65,6 +65,9 @@ pub struct Session {
     pub closed: bool,
     /// Host time of the close (meaningful once `closed`).
     pub closed_at: u64,
+    /// The highest message `seq` the gateway gave in this session: later messages at
+    /// or below it are repeats (see `MessageEvent::seq`).
+    pub last_seq: Option<u64>,
 }
 
 /// All sessions, addressable by handle or by (tenant, gateway id).
@@ -105,6 +108,7 @@ impl Sessions {
                 plugin_state: Vec::new(),
                 closed: false,
                 closed_at: 0,
+                last_seq: None,
             },
         );
         ids.insert(external.into(), id);

@@ -10,6 +10,9 @@ use axum::http::{HeaderMap, header};
 
 use autoclose_config::{Admin, Ingest};
 
+use crate::gateway::Chatwoot;
+use autoclose_webhook::signing::constant_time_eq as same;
+
 /// What a request's token lets it do on the admin routes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Scope {
@@ -48,15 +51,9 @@ impl Scope {
 pub struct Access {
     ingest: Option<String>,
     admin: Arc<RwLock<Admin>>,
-}
-
-/// Compares two byte strings in time that depends on their lengths only.
-fn same(given: &[u8], expected: &[u8]) -> bool {
-    let mut diff = given.len() ^ expected.len();
-    for (i, x) in expected.iter().enumerate() {
-        diff |= usize::from(x ^ given.get(i).copied().unwrap_or(0));
-    }
-    diff == 0
+    /// The Chatwoot adapter, whose accounts sign the webhooks of `/v1/chatwoot/...`;
+    /// a reload replaces it.
+    chatwoot: Arc<RwLock<Option<Arc<Chatwoot>>>>,
 }
 
 /// The bearer token of a request, or empty.
@@ -74,7 +71,20 @@ impl Access {
         Access {
             ingest: ingest.token.clone(),
             admin: Arc::new(RwLock::new(admin)),
+            chatwoot: Arc::default(),
         }
+    }
+
+    /// Takes the Chatwoot adapter of a (re)loaded configuration.
+    pub fn replace_chatwoot(&self, chatwoot: Option<Arc<Chatwoot>>) {
+        if let Ok(mut slot) = self.chatwoot.write() {
+            *slot = chatwoot;
+        }
+    }
+
+    /// The Chatwoot adapter, if one is configured.
+    pub fn chatwoot(&self) -> Option<Arc<Chatwoot>> {
+        self.chatwoot.read().ok().and_then(|c| c.clone())
     }
 
     /// Takes the admin tokens of a reloaded configuration.

@@ -4,6 +4,7 @@
 //! | route | what |
 //! | --- | --- |
 //! | `POST /v1/events` | one event or a JSON array of events; `202` once durable |
+//! | `POST /v1/chatwoot/{tenant}` | a Chatwoot account webhook ([`crate::chatwoot`]) |
 //! | `/v1/admin/...` | reload, tenant settings, audit ([`crate::admin`]) |
 //! | `GET /healthz` | `200` while the engine runs (`degraded` naming failing tenants), `503` after it stopped |
 //! | `GET /metrics` | Prometheus text format |
@@ -78,6 +79,7 @@ impl utoipa::Modify for BearerAuth {
 fn routes(max_body_bytes: usize) -> OpenApiRouter<AppState> {
     let events = OpenApiRouter::new()
         .routes(routes!(ingest))
+        .routes(routes!(crate::chatwoot::webhook))
         .layer(DefaultBodyLimit::max(max_body_bytes));
     let admin = OpenApiRouter::new()
         .routes(routes!(admin::reload))
@@ -303,7 +305,7 @@ struct Part {
 /// committed its part. A request within one shard is checked and applied in one step;
 /// one that spans shards is checked by every shard first, so that a refused event
 /// applies nothing anywhere. Errors carry the event's index in the request.
-async fn apply(state: &AppState, events: Vec<GatewayEvent>) -> Result<(), Refused> {
+pub(crate) async fn apply(state: &AppState, events: Vec<GatewayEvent>) -> Result<(), Refused> {
     let shards = state.shards.len();
     let mut parts: Vec<Part> = Vec::new();
     for (index, event) in events.into_iter().enumerate() {

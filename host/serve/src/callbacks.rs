@@ -164,6 +164,11 @@ impl Callbacks {
         true
     }
 
+    /// The pending callback `seq`.
+    pub fn get(&self, seq: u64) -> Option<&CallbackRecord> {
+        self.records.get(&seq)
+    }
+
     /// When the next attempt is due.
     pub fn next_due(&self) -> Option<u64> {
         self.schedule.first().map(|(at, _)| *at)

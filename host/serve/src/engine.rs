@@ -14,18 +14,18 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use autoclose_config::GatewayCallback;
 use autoclose_core::action::ActionKind;
 use autoclose_core::event::GatewayEvent;
 use autoclose_core::{Core, MAX_TIME_MS, Restored, TenantFailure};
 use autoclose_runtime::RequestId;
 use autoclose_store::{Batch, Store, StoreError, Stored};
 use autoclose_webhook::outbound::{Attempt, Outbound};
-use autoclose_webhook::retry::AttemptResult;
+use autoclose_webhook::retry::{AttemptResult, RetryPolicy};
 use tokio::sync::oneshot;
 
 use crate::callbacks::{Callbacks, Settled};
-use crate::dispatch::Dispatcher;
+use crate::dispatch::{ChatwootJob, Dispatcher};
+use crate::gateway::{Gateway, Route};
 use crate::metrics::Metrics;
 use crate::request::{Refused, Request, Target};
 
@@ -49,6 +49,14 @@ pub struct Health {
     /// Whether this node serves the shard: ingest hands its events to the engine
     /// then, and to the shard's inbox otherwise.
     pub owned: AtomicBool,
+}
+
+/// A chat action due now, as it leaves the engine.
+enum Outgoing {
+    /// A request to the generic callback.
+    Http(Attempt),
+    /// REST calls of a platform adapter.
+    Chatwoot(ChatwootJob),
 }
 
 /// Collects the core's attempts; the engine sends them after the commit.
@@ -93,7 +101,7 @@ pub struct Engine {
     /// Inbox entries applied since the last commit.
     inbox_applied: Vec<u64>,
     callbacks: Callbacks,
-    callback: GatewayCallback,
+    gateway: Gateway,
     collector: Collector,
     dispatcher: Dispatcher,
     metrics: Metrics,
@@ -117,7 +125,7 @@ impl Engine {
         mut core: Core,
         store: Option<Box<dyn Store>>,
         callbacks: Callbacks,
-        callback: GatewayCallback,
+        gateway: Gateway,
         collector: Collector,
         dispatcher: Dispatcher,
         metrics: Metrics,
@@ -135,7 +143,7 @@ impl Engine {
             lost: None,
             inbox_applied: Vec::new(),
             callbacks,
-            callback,
+            gateway,
             collector,
             dispatcher,
             metrics,
@@ -280,10 +288,10 @@ impl Engine {
                 }
                 Request::Reload {
                     core,
-                    callback,
+                    gateway,
                     reply,
                 } => {
-                    let restored = self.reload(*core, *callback);
+                    let restored = self.reload(*core, *gateway);
                     let _ = reply.send(restored);
                 }
                 Request::ReplaceTenant {
@@ -327,9 +335,13 @@ impl Engine {
             self.dispatcher
                 .send(Target::Webhook(attempt.request), attempt);
         }
-        for attempt in callback_attempts {
-            self.dispatcher
-                .send(Target::Callback(attempt.request), attempt);
+        for outgoing in callback_attempts {
+            match outgoing {
+                Outgoing::Http(attempt) => self
+                    .dispatcher
+                    .send(Target::Callback(attempt.request), attempt),
+                Outgoing::Chatwoot(job) => self.dispatcher.send_chatwoot(job, self.metrics.clone()),
+            }
         }
         self.publish();
         Ok(())
@@ -482,22 +494,36 @@ impl Engine {
             Target::Webhook(request) => self.core.complete_attempt(RequestId(request), result),
             Target::Callback(seq) => {
                 let now = wall_ms();
-                match self
+                let Some((tenant, session)) = self
                     .callbacks
-                    .settle(seq, &result, now, &self.callback.endpoint.retry)
-                {
+                    .get(seq)
+                    .map(|r| (r.tenant.clone(), r.session.clone()))
+                else {
+                    return;
+                };
+                let chatwoot = matches!(self.gateway.route(&tenant), Route::Chatwoot(..));
+                let policy = self.gateway.retry(&tenant);
+                match self.callbacks.settle(seq, &result, now, &policy) {
                     Settled::Delivered => Metrics::count(&self.metrics.actions, "delivered", 1),
                     Settled::Retry(at) => {
                         Metrics::count(&self.metrics.retries, "callback", 1);
+                        if chatwoot {
+                            Metrics::count(&self.metrics.chatwoot_actions, "retried", 1);
+                        }
                         tracing::info!(
                             seq,
+                            tenant,
+                            session,
                             retry_at_ms = at,
-                            "gateway callback failed ({result}); retrying"
+                            "chat action failed ({result}); retrying"
                         );
                     }
                     Settled::GaveUp(reason) => {
                         Metrics::count(&self.metrics.actions, "given_up", 1);
-                        tracing::warn!(seq, "gave up on a gateway callback: {reason}");
+                        if chatwoot {
+                            Metrics::count(&self.metrics.chatwoot_actions, "final", 1);
+                        }
+                        tracing::warn!(seq, tenant, session, "gave up on a chat action: {reason}");
                     }
                     Settled::Unknown => {}
                 }
@@ -505,7 +531,7 @@ impl Engine {
         }
     }
 
-    fn reload(&mut self, mut core: Core, callback: GatewayCallback) -> Restored {
+    fn reload(&mut self, mut core: Core, gateway: Gateway) -> Restored {
         // What the old core did in this round is kept: its actions become
         // callbacks, its changes are committed with the round.
         self.collect_actions();
@@ -527,7 +553,7 @@ impl Engine {
         self.publish();
         self.metrics.reset_tenant_baseline(self.shard);
         self.core = core;
-        self.callback = callback;
+        self.gateway = gateway;
         restored
     }
 
@@ -535,8 +561,10 @@ impl Engine {
     fn collect_actions(&mut self) {
         for action in self.core.drain_actions() {
             match &action.kind {
-                ActionKind::PostMessage { .. } | ActionKind::CloseSession { .. } => {
-                    self.callbacks.push(&action, &self.callback.endpoint.retry);
+                ActionKind::PostMessage { tenant, .. }
+                | ActionKind::CloseSession { tenant, .. } => {
+                    let policy = self.gateway.retry(tenant);
+                    self.callbacks.push(&action, &policy);
                 }
                 ActionKind::Webhook {
                     tenant,
@@ -565,19 +593,28 @@ impl Engine {
         }
     }
 
-    /// The callbacks due now, as attempts.
-    fn due_callbacks(&mut self) -> Vec<Attempt> {
+    /// The callbacks due now, as attempts on the wire (the generic callback) or as
+    /// platform jobs (REST calls).
+    fn due_callbacks(&mut self) -> Vec<Outgoing> {
         let now = wall_ms();
-        let endpoint = &self.callback.endpoint;
-        let mut attempts = Vec::new();
+        let mut due = Vec::new();
         while let Some(next) = self.callbacks.pop_due(now) {
-            match next {
-                Ok(record) => {
+            let record = match next {
+                Ok(record) => record,
+                Err((id, reason)) => {
+                    Metrics::count(&self.metrics.actions, "given_up", 1);
+                    tracing::warn!(id, "gave up on a chat action: {reason}");
+                    continue;
+                }
+            };
+            match self.gateway.route(&record.tenant) {
+                Route::Callback(callback) => {
+                    let endpoint = &callback.endpoint;
                     let kind = serde_json::from_slice::<serde_json::Value>(&record.body)
                         .ok()
                         .and_then(|v| v["type"].as_str().map(str::to_owned))
                         .unwrap_or_default();
-                    attempts.push(Attempt {
+                    due.push(Outgoing::Http(Attempt {
                         request: record.seq,
                         number: record.attempts,
                         webhook: "gateway".into(),
@@ -594,15 +631,33 @@ impl Engine {
                         body: record.body.into(),
                         timeout_ms: endpoint.timeout_ms,
                         allow_private_networks: true,
-                    });
+                    }));
                 }
-                Err((id, reason)) => {
+                Route::Chatwoot(chatwoot, _) => due.push(Outgoing::Chatwoot(ChatwootJob {
+                    seq: record.seq,
+                    attempt: record.attempts,
+                    tenant: record.tenant,
+                    session: record.session,
+                    body: record.body,
+                    chatwoot: chatwoot.clone(),
+                })),
+                Route::Nowhere => {
+                    // Settled at once: nothing can take it.
+                    let refused = AttemptResult::Refused(format!(
+                        "tenant {:?} has no gateway (no gateway.actions_url, and no platform serves it)",
+                        record.tenant
+                    ));
+                    self.callbacks
+                        .settle(record.seq, &refused, now, &RetryPolicy::default());
                     Metrics::count(&self.metrics.actions, "given_up", 1);
-                    tracing::warn!(id, "gave up on a gateway callback: {reason}");
+                    tracing::warn!(
+                        tenant = record.tenant,
+                        "a chat action has no gateway: dropped"
+                    );
                 }
             }
         }
-        attempts
+        due
     }
 
     fn commit(&mut self, events: u64) -> Result<(), StoreError> {

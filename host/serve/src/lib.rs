@@ -15,6 +15,9 @@
 //! - [`membership`], [`placement`]: on the PostgreSQL store, which shards this node
 //!   serves among the live nodes.
 //! - [`callbacks`]: chat actions on their way to the gateway, in order per session.
+//! - [`gateway`]: where each tenant's actions go (the callback or a platform).
+//! - [`chatwoot`]: Chatwoot's webhooks in and reconciliation (the mapping is in
+//!   `autoclose-platforms`).
 //! - [`dispatch`]: attempts on the wire.
 //! - [`reload`]: building the cores from the files, at start and on reload.
 //! - [`request`]: what an engine is asked to do.
@@ -27,8 +30,10 @@ pub mod access;
 pub mod admin;
 pub mod api;
 pub mod callbacks;
+pub mod chatwoot;
 pub mod dispatch;
 pub mod engine;
+pub mod gateway;
 pub mod membership;
 pub mod metrics;
 pub mod placement;
@@ -67,13 +72,17 @@ pub enum ServeError {
     /// The configuration was refused.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The configuration has no `gateway` section.
+    /// Some tenant's chat actions could go nowhere: no generic callback, and no
+    /// platform adapter serves it.
     #[error(
-        "{file}: gateway: serve needs the gateway's callback for chat actions: add \"gateway\": {{\"actions_url\": \"http://...\"}}"
+        "{file}: gateway: serve needs somewhere to send chat actions: add \"gateway\": {{\"actions_url\": \"http://...\"}}, or serve every tenant through a platform (gateway.chatwoot.accounts){}",
+        if tenants.is_empty() { String::new() } else { format!("; no gateway for tenant {tenants}") }
     )]
     NoCallback {
         /// The configuration file.
         file: PathBuf,
+        /// The tenants without one (empty: no gateway at all).
+        tenants: String,
     },
     /// A component could not be loaded.
     #[error(transparent)]
@@ -264,7 +273,7 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
             core,
             store,
             callbacks,
-            built.callback.clone(),
+            built.gateway.clone(),
             collector.clone(),
             dispatcher,
             metrics.clone(),
@@ -353,12 +362,14 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
 
     let Signals { term, int, hup } = signals;
     tokio::spawn(reload_on_sighup(reloader, hup));
+    let reconciling = tokio::spawn(chatwoot::reconcile_forever(state.clone()));
     let server = axum::serve(listener, api::router(state)).with_graceful_shutdown(stop_signal(
         term,
         int,
         engine_stopped,
     ));
     let served = server.await;
+    reconciling.abort();
     if let Err(e) = &served {
         tracing::error!("server error: {e}");
     }
@@ -483,7 +494,9 @@ fn node_id() -> String {
 
 /// The tokens of a started configuration.
 fn api_access(built: &Built) -> access::Access {
-    access::Access::new(&built.ingest, built.file.admin.clone())
+    let access = access::Access::new(&built.ingest, built.file.admin.clone());
+    access.replace_chatwoot(built.gateway.chatwoot.clone());
+    access
 }
 
 /// The signals `serve` handles, installed together.

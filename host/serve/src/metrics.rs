@@ -111,6 +111,17 @@ pub struct Metrics {
     /// Tenant settings requests of the admin API by outcome (`put`, `delete`,
     /// `rollback`; `refused`: checked and not stored; `stale`: a lost update refused).
     pub tenant_changes: Family<Outcome, Counter>,
+    /// Chatwoot webhook deliveries by outcome (`accepted`; `ignored`: nothing of ours,
+    /// such as a private note; `unauthorized`: a bad signature or token, refused with
+    /// `401`; `bad_request`; `unavailable`).
+    pub chatwoot_webhooks: Family<Outcome, Counter>,
+    /// Chatwoot chat actions by outcome (`made`; `skipped`: the conversation was not
+    /// open, or an earlier attempt had posted; `retried`; `final`: Chatwoot refused it
+    /// (401, 403, 404: a revoked token, a deleted conversation), or it gave up).
+    pub chatwoot_actions: Family<Outcome, Counter>,
+    /// Events submitted by Chatwoot reconciliation (the engine drops those already
+    /// applied), and failed rounds under `failed`.
+    pub chatwoot_reconciled: Family<Outcome, Counter>,
     /// The tenant stats already counted, so that counters grow by the difference
     /// (a reload starts the gateway's own counts again).
     seen: std::sync::Arc<std::sync::Mutex<HashMap<(usize, String), TenantStats>>>,
@@ -146,6 +157,9 @@ impl Metrics {
             takeover_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             fenced_commits: Counter::default(),
             inbox_events: Family::default(),
+            chatwoot_webhooks: Family::default(),
+            chatwoot_actions: Family::default(),
+            chatwoot_reconciled: Family::default(),
             seen: Default::default(),
         };
         let r = registry;
@@ -273,6 +287,21 @@ impl Metrics {
             "autoclose_tenant_changes",
             "Tenant settings changes through the admin API by outcome",
             metrics.tenant_changes.clone(),
+        );
+        r.register(
+            "autoclose_chatwoot_webhooks",
+            "Chatwoot webhook deliveries by outcome",
+            metrics.chatwoot_webhooks.clone(),
+        );
+        r.register(
+            "autoclose_chatwoot_actions",
+            "Chat actions made through Chatwoot's API by outcome",
+            metrics.chatwoot_actions.clone(),
+        );
+        r.register(
+            "autoclose_chatwoot_reconciled",
+            "Events submitted by Chatwoot reconciliation (and failed rounds)",
+            metrics.chatwoot_reconciled.clone(),
         );
         metrics
     }

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::sync::{Mutex, oneshot};
 
-use autoclose_config::{GatewayCallback, HostConfig, Ingest};
+use autoclose_config::{HostConfig, Ingest};
 use autoclose_core::{Core, PluginComponent, Runtime, start};
 use autoclose_store::settings::{SettingsStore, TenantVersion};
 
@@ -36,8 +36,8 @@ use crate::request::{EngineSender, Request};
 pub struct Built {
     /// One configured core per shard (nothing restored yet).
     pub cores: Vec<Core>,
-    /// The gateway callback settings.
-    pub callback: GatewayCallback,
+    /// Where the tenants' chat actions go.
+    pub gateway: crate::gateway::Gateway,
     /// The ingest settings.
     pub ingest: Ingest,
     /// The wasmtime runtime it runs on.
@@ -162,11 +162,7 @@ pub fn build(
         config,
         refused: refused_before,
     } = loaded;
-    let Some(callback) = config.gateway.clone() else {
-        return Err(ServeError::NoCallback {
-            file: sources.config.clone(),
-        });
-    };
+    let gateway = crate::gateway::Gateway::new(&config, &sources.config)?;
     let reuse = previous
         .as_ref()
         .filter(|p| start::runtime_fits(p.runtime, &config));
@@ -250,7 +246,7 @@ pub fn build(
     }
     Ok(Built {
         cores,
-        callback,
+        gateway,
         ingest: applied.ingest.clone(),
         runtime,
         default,
@@ -489,12 +485,13 @@ impl Reloader {
             engine
                 .send(Request::Reload {
                     core: Box::new(core),
-                    callback: Box::new(built.callback.clone()),
+                    gateway: Box::new(built.gateway.clone()),
                     reply,
                 })
                 .map_err(|_| ReloadError::Stopped)?;
             answers.push(answer);
         }
+        self.access.replace_chatwoot(built.gateway.chatwoot.clone());
         let (mut applied, mut unchanged) = (Vec::new(), Vec::new());
         for tenant in &built.config.tenants {
             if built.refused.iter().any(|r| r.tenant == tenant.name) {

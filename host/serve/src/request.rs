@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::mpsc::Sender;
 use std::time::Duration;
 
-use autoclose_config::{GatewayCallback, TenantConfig};
+use autoclose_config::TenantConfig;
 use autoclose_core::event::GatewayEvent;
 use autoclose_core::{Core, CoreError, EventError, PluginComponent, Restored};
 use autoclose_store::{Store, Stored};
@@ -33,8 +33,8 @@ pub enum Request {
     Reload {
         /// The new core (already configured).
         core: Box<Core>,
-        /// The new callback settings.
-        callback: Box<GatewayCallback>,
+        /// The new gateways (callback and platform adapters).
+        gateway: Box<crate::gateway::Gateway>,
         /// Gets what was carried over.
         reply: oneshot::Sender<Restored>,
     },

@@ -62,6 +62,17 @@ pub fn derived_id(prefix: &str, parts: &[&str]) -> String {
     id
 }
 
+/// Compares two byte strings in time that depends on their lengths only: a token
+/// compared with an early exit on the first differing byte would tell, by the time
+/// the answer takes, how much of a guess was right.
+pub fn constant_time_eq(given: &[u8], expected: &[u8]) -> bool {
+    let mut diff = given.len() ^ expected.len();
+    for (i, x) in expected.iter().enumerate() {
+        diff |= usize::from(x ^ given.get(i).copied().unwrap_or(0));
+    }
+    diff == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -40,6 +40,7 @@ pub fn run(
         session: SESSION.to_owned(),
         channel: channel.to_owned(),
         attributes: BTreeMap::from([("locale".to_owned(), "en".to_owned())]),
+        reopen: false,
     });
     let message = GatewayEvent::Message(MessageEvent {
         tenant: tenant.to_owned(),
@@ -50,6 +51,7 @@ pub fn run(
         channel: None,
         origin: None,
         attachment: false,
+        seq: None,
         sender_name: None,
     });
     core.handle(start, &opened)?;

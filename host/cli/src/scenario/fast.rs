@@ -133,6 +133,7 @@ pub(super) fn event_line(raw: &str) -> Option<(u64, GatewayEvent)> {
                 session,
                 channel: channel??,
                 attributes: attributes.unwrap_or_default(),
+                reopen: false,
             })
         }
         Kind::Message if !other_keys(&["channel"]) => GatewayEvent::Message(MessageEvent {
@@ -145,6 +146,7 @@ pub(super) fn event_line(raw: &str) -> Option<(u64, GatewayEvent)> {
             origin: origin.flatten(),
             sender_name: sender_name.flatten(),
             attachment: attachment.unwrap_or(false),
+            seq: None,
         }),
         Kind::Presence if !message_keys && !other_keys(&["state"]) => {
             GatewayEvent::Presence(PresenceEvent {

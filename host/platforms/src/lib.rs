@@ -1,0 +1,18 @@
+//! Platform adapters: `serve` speaking a contact-centre platform's own webhooks and
+//! REST API, so that the platform needs no gateway of its own.
+//!
+//! Each adapter has the same three parts, pure where it can be:
+//! - inbound: a webhook delivery authenticated, then mapped to [`GatewayEvent`]s
+//!   (our own posts, echoed back, carry `origin: "autoclose"` and change nothing);
+//! - outbound: a chat action (the callback record the engine keeps in order per
+//!   session) made as the platform's REST calls, with an [`AttemptResult`] that the
+//!   engine's retry policy settles;
+//! - reconciliation: what the webhooks would have said, read back through the API, for
+//!   the deliveries that reached no node.
+//!
+//! [`GatewayEvent`]: autoclose_core::event::GatewayEvent
+//! [`AttemptResult`]: autoclose_webhook::retry::AttemptResult
+
+#![warn(missing_docs)]
+
+pub mod chatwoot;

@@ -1,0 +1,206 @@
+//! The Chatwoot adapter's HTTP side: the account webhooks (`POST
+//! /v1/chatwoot/{tenant}`) and reconciliation through the REST API. The mapping
+//! itself is `autoclose_platforms::chatwoot`; this module authenticates, hands the
+//! events to the engines like any ingest, and counts.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use autoclose_platforms::chatwoot::signature::{self, Delivery};
+use autoclose_platforms::chatwoot::{inbound, reconcile};
+
+use crate::api::apply;
+use crate::engine::wall_ms;
+use crate::gateway::Chatwoot;
+use crate::metrics::Metrics;
+use crate::request::Refused;
+use crate::state::{AppState, error};
+
+/// The query of a webhook URL: the token of Chatwoot versions that sign nothing.
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct WebhookQuery {
+    /// `webhook_url_token` of the account (Chatwoot before 4.11.2).
+    #[serde(default)]
+    token: Option<String>,
+}
+
+/// A Chatwoot account webhook. Point the account's webhook (Settings → Integrations
+/// → Webhooks) here, subscribed to conversation and message events.
+#[utoipa::path(
+    post,
+    path = "/v1/chatwoot/{tenant}",
+    tag = "ingest",
+    params(
+        ("tenant" = String, Path, description = "The tenant the Chatwoot account is (gateway.chatwoot.accounts)"),
+        WebhookQuery,
+    ),
+    request_body(content = Value, description = "Chatwoot's webhook payload, as Chatwoot sends it", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Applied (durable), or nothing to apply (a private note, an event not used)", body = Value),
+        (status = 400, description = "Not a Chatwoot payload, another account's, or no Chatwoot account is configured for this tenant", body = Value),
+        (status = 401, description = "A missing or wrong signature, a timestamp too far off, or a wrong URL token", body = Value),
+        (status = 503, description = "Shutting down or the store failed; reconciliation catches up", body = Value),
+    )
+)]
+pub async fn webhook(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    Query(query): Query<WebhookQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let count = |outcome: &str| Metrics::count(&state.metrics.chatwoot_webhooks, outcome, 1);
+    let Some(chatwoot) = state.access.chatwoot() else {
+        count("bad_request");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "no Chatwoot accounts are configured (gateway.chatwoot)",
+            Value::Null,
+        );
+    };
+    let Some(account) = chatwoot.account(&tenant) else {
+        count("bad_request");
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("no Chatwoot account for tenant {tenant:?} (gateway.chatwoot.accounts)"),
+            Value::Null,
+        );
+    };
+    let now = wall_ms();
+    // Checked in a block of its own: the header lookup borrows `headers` and must not
+    // live across an await (the handler's future must be Send).
+    let verified = {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let delivery = Delivery {
+            header: &header,
+            url_token: query.token.as_deref(),
+            body: &body,
+        };
+        signature::verify(
+            &account.inbound,
+            &delivery,
+            now,
+            chatwoot.settings.max_clock_skew_ms,
+        )
+    };
+    if let Err(refused) = verified {
+        count("unauthorized");
+        tracing::warn!(tenant, "chatwoot webhook refused: {refused}");
+        return error(StatusCode::UNAUTHORIZED, refused.to_string(), Value::Null);
+    }
+    let mapped = match inbound::map(&tenant, account.account_id, &body, now) {
+        Ok(mapped) => mapped,
+        Err(unreadable) => {
+            count("bad_request");
+            tracing::warn!(tenant, "chatwoot webhook not read: {unreadable}");
+            return error(StatusCode::BAD_REQUEST, unreadable.to_string(), Value::Null);
+        }
+    };
+    if let Some(why) = mapped.ignored {
+        count("ignored");
+        tracing::debug!(tenant, "chatwoot webhook: nothing to apply: {why}");
+        return (
+            StatusCode::OK,
+            axum::Json(json!({"applied": 0, "ignored": why})),
+        )
+            .into_response();
+    }
+    let applied = mapped.events.len();
+    match apply(&state, mapped.events).await {
+        Ok(()) => {
+            count("accepted");
+            (StatusCode::OK, axum::Json(json!({ "applied": applied }))).into_response()
+        }
+        Err(Refused::Event { index, source }) => {
+            count("bad_request");
+            tracing::warn!(tenant, "chatwoot webhook: event {index} refused: {source}");
+            error(
+                StatusCode::BAD_REQUEST,
+                format!("events[{index}]: {source}"),
+                Value::Null,
+            )
+        }
+        Err(Refused::Unavailable | Refused::NotOwned) => {
+            count("unavailable");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not accepting events (shutting down or the store failed); reconciliation catches up",
+                Value::Null,
+            )
+        }
+    }
+}
+
+/// Reconciles every Chatwoot account now and then every `reconcile_every`, for as
+/// long as the server runs. On a cluster only the node serving shard 0 does, so the
+/// API is read once per round, not once per node.
+pub async fn reconcile_forever(state: AppState) {
+    // With `reconcile_every` 0, one round at start only.
+    let mut done_once = false;
+    loop {
+        let mut wait = Duration::from_secs(5);
+        if let Some(chatwoot) = state.access.chatwoot() {
+            let every = chatwoot.settings.reconcile_every_ms;
+            let ours = state.cluster.is_none() || state.health[0].owned.load(Ordering::SeqCst);
+            if ours && !(done_once && every == 0) {
+                reconcile_once(&state, &chatwoot).await;
+                done_once = true;
+                if every > 0 {
+                    wait = Duration::from_millis(every);
+                }
+            }
+        }
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// One round over every account: reads the open conversations and submits each
+/// recent last message (the engines drop those already applied).
+pub async fn reconcile_once(state: &AppState, chatwoot: &Chatwoot) {
+    for (tenant, account) in &chatwoot.settings.accounts {
+        let api = Chatwoot::api(account);
+        let conversations = match reconcile::open_conversations(&chatwoot.client, api).await {
+            Ok(conversations) => conversations,
+            Err(e) => {
+                Metrics::count(&state.metrics.chatwoot_reconciled, "failed", 1);
+                tracing::warn!(tenant, "chatwoot reconciliation failed: {e}");
+                continue;
+            }
+        };
+        let events = reconcile::catch_up(
+            tenant,
+            &conversations,
+            wall_ms(),
+            chatwoot.settings.reconcile_window_ms,
+        );
+        let submitted = events.len();
+        // In slices, so that one refused event (a conversation of a tenant that fails
+        // its check) does not hold back the others.
+        for chunk in events.chunks(100) {
+            match apply(state, chunk.to_vec()).await {
+                Ok(()) => {}
+                Err(refused) => {
+                    tracing::warn!(tenant, "chatwoot reconciliation: events refused: {refused}");
+                }
+            }
+        }
+        Metrics::count(
+            &state.metrics.chatwoot_reconciled,
+            "submitted",
+            submitted as u64,
+        );
+        tracing::info!(
+            tenant,
+            open = conversations.len(),
+            submitted,
+            "chatwoot reconciliation done"
+        );
+    }
+}
