@@ -548,6 +548,6 @@ mod tests {
         );
         // Every route of the router is in it.
         let paths = generated["paths"].as_object().map(|p| p.len()).unwrap_or(0);
-        assert_eq!(paths, 12, "{generated}");
+        assert_eq!(paths, 13, "{generated}");
     }
 }
