@@ -13,7 +13,9 @@ use chat_gateway_sdk::{
 };
 
 use crate::config::{self, Settings, TenantSettings};
-use crate::policy::{self, Change, Fire, Plan, Presence, Sender, SessionState, TimerOp};
+use crate::policy::{
+    self, AGENT_NOTICE, Change, Fire, Plan, Presence, Sender, SessionState, TimerOp,
+};
 use crate::{explain, push};
 
 /// What auto-close keeps for one tenant.
@@ -81,7 +83,8 @@ fn presence(presence: HostPresence) -> Presence {
     }
 }
 
-/// Carries out a plan in the documented order: state, post, push, timer, close.
+/// Carries out a plan in the documented order: state, post, agent notice, push,
+/// timer, close.
 /// `attributes` are the session's, when the hook has already read them (a push needs
 /// them; each read is a call that copies every attribute into the guest).
 fn execute(
@@ -104,6 +107,14 @@ fn execute(
         session.log(
             Level::Warn,
             &format!("posting the {} failed: {e}", notice.post_kind()),
+        );
+    }
+    if let Some(text) = &plan.agent_notice
+        && let Err(e) = session.post(AGENT_NOTICE, text)
+    {
+        session.log(
+            Level::Warn,
+            &format!("posting the agent notice failed: {e}"),
         );
     }
     if let Some(p) = &plan.push {

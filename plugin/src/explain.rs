@@ -56,10 +56,15 @@ fn explain_one(out: &mut String, resolved: &Resolved) {
     for (i, warning) in settings.warnings.iter().enumerate() {
         let _ = writeln!(
             out,
-            "    after {:<8} warning {}: {}",
+            "    after {:<8} warning {}: {}{}",
             warning.after.to_string(),
             i + 1,
-            delivery(settings, warning.post, warning.push)
+            delivery(settings, warning.post, warning.push),
+            if warning.agent_notice.is_some() {
+                ", with a note to the agents"
+            } else {
+                ""
+            }
         );
     }
     let close = match &settings.close.message {

@@ -332,6 +332,10 @@ pub enum Notice {
     Close,
 }
 
+/// The `kind` label of a post meant for the agents only: the gateway shows it to
+/// them, not to the end user.
+pub const AGENT_NOTICE: &str = "agent_notice";
+
 impl Notice {
     /// The `kind` label of the post in the chat.
     pub fn post_kind(self) -> &'static str {
@@ -391,6 +395,8 @@ pub struct Plan {
     pub state: Option<SessionState>,
     /// A message to post into the chat: its notice kind and text.
     pub post: Option<(Notice, String)>,
+    /// A note for the agents only (post kind [`AGENT_NOTICE`]).
+    pub agent_notice: Option<String>,
     /// A webhook to call.
     pub push: Option<Push>,
     /// What to do with the session's timer.
@@ -664,9 +670,14 @@ pub fn on_timer(settings: Option<&Settings>, payload: &[u8], fire: Fire<'_>) -> 
     let push = push_for(Notice::Warning, warning.push, &text);
     let note = (warning.push && push.is_none() && settings.push.is_some())
         .then_some("the end user is looking at the chat: warning not pushed");
+    let agent_notice = warning
+        .agent_notice
+        .as_ref()
+        .map(|t| t.pick(locale).render(values));
     Plan {
         state,
         post: warning.post.then_some((Notice::Warning, text)),
+        agent_notice,
         push,
         timer,
         close: false,

@@ -71,7 +71,13 @@ fn an_agent_message_gets_a_warning_a_push_and_a_resolve_and_our_echo_changes_not
         chatwoot::deliver(&hook, &payload, chatwoot::WEBHOOK_SECRET),
         200
     );
-    // Delivered twice: applied once (the cycle is not restarted later).
+    // Delivered again once the warning is out: applied once, or it would restart the
+    // cycle and warn a second time.
+    fake.wait_until(WAIT, "the warning", |messages, _| {
+        messages
+            .iter()
+            .any(|m| m.conversation == 42 && m.content == "Still there?")
+    });
     assert_eq!(
         chatwoot::deliver(&hook, &payload, chatwoot::WEBHOOK_SECRET),
         200
@@ -92,7 +98,9 @@ fn an_agent_message_gets_a_warning_a_push_and_a_resolve_and_our_echo_changes_not
         .unwrap_or_else(|r| panic!("no push: {r:?}"));
     let metrics = server.get("/metrics").1;
     assert!(
-        metrics.contains("autoclose_chatwoot_webhooks_total{outcome=\"unauthorized\"} 1"),
+        metrics.contains(
+            "autoclose_platform_webhooks_total{platform=\"chatwoot\",outcome=\"unauthorized\"} 1"
+        ),
         "{metrics}"
     );
     // The warning's echo did not restart the cycle: exactly one warning, then the close.
@@ -151,6 +159,57 @@ fn an_end_user_reply_cancels_and_a_resolve_missed_by_webhook_stops_the_warning()
 }
 
 #[test]
+fn a_snooze_holds_the_clock_until_it_ends() {
+    let fake = FakeChatwoot::start();
+    let push = Receiver::start(Vec::new());
+    let server = start("chatwoot-snooze", &fake, &push, "10m");
+    let hook = server.url("/v1/chatwoot/acme");
+    fake.open(11);
+    let agent = fake.write(11, "outgoing", "user", "Let me check with the warehouse.");
+    let start_s = agent.created_at;
+    assert_eq!(
+        chatwoot::deliver(
+            &hook,
+            &chatwoot::message_created(&agent),
+            chatwoot::WEBHOOK_SECRET
+        ),
+        200
+    );
+    // The agent snoozes the conversation for 4 seconds: the warning due 2s after the
+    // agent spoke waits for the snooze, then a new cycle gives the contact 2s again.
+    let until = start_s + 4;
+    fake.snooze(11, until);
+    assert_eq!(
+        chatwoot::deliver(
+            &hook,
+            &chatwoot::snoozed_until(11, until),
+            chatwoot::WEBHOOK_SECRET
+        ),
+        200
+    );
+    fake.wait_until(WAIT, "the warning after the snooze", |messages, _| {
+        messages
+            .iter()
+            .any(|m| m.conversation == 11 && m.content == "Still there?")
+    });
+    let warning = fake
+        .posted(11)
+        .into_iter()
+        .find(|m| m.content == "Still there?")
+        .unwrap_or_else(|| panic!("no warning"));
+    assert!(
+        warning.created_at >= until + 2,
+        "warned at {} though snoozed until {until} (the agent spoke at {start_s})",
+        warning.created_at
+    );
+    fake.wait_until(WAIT, "the resolve", |_, statuses| {
+        statuses.get(&11).map(String::as_str) == Some("resolved")
+    });
+    let (status, log) = server.terminate(WAIT);
+    assert!(status.success(), "{log}");
+}
+
+#[test]
 fn a_failing_post_is_posted_once_and_a_revoked_token_is_final() {
     let fake = FakeChatwoot::start();
     let push = Receiver::start(Vec::new());
@@ -182,12 +241,14 @@ fn a_failing_post_is_posted_once_and_a_revoked_token_is_final() {
     // The token is revoked: the closing message and the close are refused with 401,
     // reported, not retried.
     fake.revoke();
-    server.wait_for_log("chatwoot refused the call; not retried", 2, WAIT);
+    server.wait_for_log("the platform refused the call; not retried", 2, WAIT);
     let before = fake.calls().len();
     std::thread::sleep(Duration::from_secs(2));
     let metrics = server.get("/metrics").1;
     assert!(
-        metrics.contains("autoclose_chatwoot_actions_total{outcome=\"final\"} 2"),
+        metrics.contains(
+            "autoclose_platform_actions_total{platform=\"chatwoot\",outcome=\"final\"} 2"
+        ),
         "{metrics}"
     );
     assert_eq!(

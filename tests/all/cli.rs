@@ -302,6 +302,8 @@ fn schema_describes_the_config_file() {
         "examples/config.json",
         "examples/serve.json",
         "examples/multi-tenant/config.json",
+        "examples/chatwoot/config.json",
+        "examples/rocketchat/config.json",
     ] {
         let text = std::fs::read_to_string(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -468,6 +470,116 @@ fn the_serve_example_needs_its_secrets_from_the_environment_and_never_prints_the
     let all = format!("{}{}", text(&with.stdout), text(&with.stderr));
     assert!(with.status.success(), "{all}");
     assert!(!all.contains(token) && !all.contains("MfKQ9r8"), "{all}");
+}
+
+/// Platforms number their messages (`seq`): a repeat is dropped, but our own warning's
+/// echo does not count, so a reply written just before the warning, whose webhook
+/// comes after the echo, still cancels the close; and the agent note comes with the
+/// warning.
+#[test]
+fn a_reply_overtaken_by_our_echo_still_cancels_and_a_repeat_is_dropped() {
+    let config = scratch("seq-config.json");
+    std::fs::write(
+        &config,
+        r#"{"tenants": {"globex": {"channels": {"web_chat": {"auto_close": {
+             "warnings": [{"after": "2s", "message": "Still there?", "agent_notice": "closing soon"}],
+             "close": {"after": "4s"}}}}}}}"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let scenario = scratch("seq.jsonl");
+    let write = |lines: &[&str]| {
+        std::fs::write(&scenario, lines.join("\n") + "\n").unwrap_or_else(|e| panic!("{e}"))
+    };
+    let opened = r#"{"type":"session_opened","tenant":"globex","session":"s1","channel":"web_chat","at_ms":0}"#;
+    let agent = r#"{"type":"message","tenant":"globex","session":"s1","sender":"agent","text":"hi","seq":10,"at_ms":100}"#;
+    let echo = r#"{"type":"message","tenant":"globex","session":"s1","sender":"bot","text":"Still there?","origin":"autoclose","seq":12,"at_ms":2150}"#;
+    let reply = r#"{"type":"message","tenant":"globex","session":"s1","sender":"end_user","text":"yes!","seq":11,"at_ms":2200}"#;
+    let kinds = |out: &std::process::Output| -> Vec<String> {
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        lines(&out.stdout)
+            .iter()
+            .map(|a| {
+                format!(
+                    "{} {}",
+                    a["action"].as_str().unwrap_or(""),
+                    a["kind"].as_str().unwrap_or("")
+                )
+            })
+            .collect()
+    };
+    let config_arg = config.to_string_lossy().into_owned();
+    let scenario_arg = scenario.to_string_lossy().into_owned();
+    let replay = || cli(&["replay", "--config", &config_arg, &scenario_arg]);
+
+    write(&[opened, agent, echo, reply]);
+    assert_eq!(
+        kinds(&replay()),
+        ["post_message warning", "post_message agent_notice"],
+        "the reply cancelled the close"
+    );
+    // Without the reply the cycle closes; the agent message delivered again after the
+    // warning is dropped (applied, it would start a new cycle and warn again).
+    let repeat = r#"{"type":"message","tenant":"globex","session":"s1","sender":"agent","text":"hi","seq":10,"at_ms":2300}"#;
+    write(&[opened, agent, echo, repeat]);
+    assert_eq!(
+        kinds(&replay()),
+        [
+            "post_message warning",
+            "post_message agent_notice",
+            "close_session "
+        ]
+    );
+}
+
+/// The platform guides' configurations check with their secrets from the environment,
+/// show the agent note in the timeline, and print no secret.
+#[test]
+fn the_platform_examples_check_and_never_print_their_secrets() {
+    let secrets = [
+        ("CHATWOOT_API_TOKEN", "cw-token-that-must-not-leak"),
+        ("CHATWOOT_WEBHOOK_SECRET", "cw-secret-that-must-not-leak"),
+        ("ROCKETCHAT_BOT_USER_ID", "rcbotuser01"),
+        ("ROCKETCHAT_BOT_TOKEN", "rc-token-that-must-not-leak"),
+        (
+            "ROCKETCHAT_WEBHOOK_TOKEN",
+            "rc-webhook-token-that-must-not-leak",
+        ),
+        ("AUTOCLOSE_INGEST_TOKEN", "ingest-token-that-must-not-leak"),
+        (
+            "PUSH_WEBHOOK_SECRET",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        ),
+    ];
+    for example in [
+        "examples/chatwoot/config.json",
+        "examples/rocketchat/config.json",
+    ] {
+        let without = cli(&["check-config", example]);
+        assert!(!without.status.success(), "{example} needs its secrets");
+        assert!(
+            text(&without.stderr).contains("environment variable"),
+            "{}",
+            text(&without.stderr)
+        );
+        let mut command = Command::new(env!("CARGO_BIN_EXE_autoclose-cli-under-test"));
+        command.current_dir(repo()).args(["check-config", example]);
+        for (name, value) in secrets {
+            command.env(name, value);
+        }
+        let with = command
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run the CLI: {e}"));
+        let all = format!("{}{}", text(&with.stdout), text(&with.stderr));
+        assert!(with.status.success(), "{example}: {all}");
+        assert!(
+            all.contains("with a note to the agents"),
+            "{example}: {all}"
+        );
+        assert!(
+            !all.contains("must-not-leak") && !all.contains("MfKQ9r8"),
+            "{example}: {all}"
+        );
+    }
 }
 
 /// A scenario that can be read only once (a pipe on `/dev/stdin`) is held in memory

@@ -97,6 +97,7 @@ fn an_event_and_a_reload_in_the_same_round_lose_nothing() {
         autoclose_serve::gateway::Gateway {
             callback: Some(callback.clone()),
             chatwoot: None,
+            rocketchat: None,
         },
         collector,
         dispatcher,
@@ -119,6 +120,7 @@ fn an_event_and_a_reload_in_the_same_round_lose_nothing() {
         gateway: Box::new(autoclose_serve::gateway::Gateway {
             callback: Some(callback),
             chatwoot: None,
+            rocketchat: None,
         }),
         reply: reloaded,
     })

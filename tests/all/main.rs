@@ -17,6 +17,7 @@ mod fuzz_smoke;
 mod invariants;
 mod postgres;
 mod restore;
+mod rocketchat;
 mod rules;
 mod sandbox;
 mod sdk;

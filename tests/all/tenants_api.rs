@@ -487,7 +487,7 @@ fn the_openapi_document_lists_exactly_what_serve_answers() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 15);
+    assert_eq!(operations, 16);
     assert_eq!(
         server
             .request("GET", "/v1/admin/nothing", None, &[], None)

@@ -2,9 +2,10 @@
 //! endpoints the adapter uses, checking `api_access_token` as Chatwoot does, and the
 //! account webhooks it sends, signed as `lib/webhooks/trigger.rb` signs them.
 //!
-//! Payload shapes follow Chatwoot's `Message#webhook_data` and
-//! `Conversation#webhook_data` (`app/models/message.rb`, `app/models/conversation.rb`,
-//! v4.15) and its REST views (`app/views/api/v1/accounts/conversations/`).
+//! Webhook payloads are the fixtures of tests/fixtures/chatwoot (Chatwoot's
+//! `Message#webhook_data` and `Conversation#webhook_data`, `app/models/message.rb`,
+//! `app/models/conversation.rb`, v4.15.1) with the ids, texts and times replaced; REST
+//! answers follow its views (`app/views/api/v1/accounts/conversations/`).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -52,6 +53,8 @@ pub struct Posted {
 #[derive(Default)]
 struct World {
     statuses: BTreeMap<u64, String>,
+    /// `snoozed_until` (Unix s) of snoozed conversations.
+    snoozed_until: BTreeMap<u64, u64>,
     messages: Vec<Posted>,
     next_id: u64,
     /// Answers for the next posts (status codes), used up in order.
@@ -144,6 +147,14 @@ impl FakeChatwoot {
     /// Sets conversation `id`'s status without telling anyone (a lost webhook).
     pub fn set_status(&self, id: u64, status: &str) {
         self.world(|w| w.statuses.insert(id, status.into()));
+    }
+
+    /// Snoozes conversation `id` until `until_s` (Unix s), as an agent does.
+    pub fn snooze(&self, id: u64, until_s: u64) {
+        self.world(|w| {
+            w.statuses.insert(id, "snoozed".into());
+            w.snoozed_until.insert(id, until_s);
+        });
     }
 
     /// The status of conversation `id`.
@@ -291,7 +302,7 @@ fn rest_conversation(world: &World, id: u64) -> Value {
     json!({
         "id": id, "account_id": ACCOUNT, "inbox_id": 1,
         "status": world.statuses.get(&id).cloned().unwrap_or_else(|| "open".into()),
-        "snoozed_until": null,
+        "snoozed_until": world.snoozed_until.get(&id),
         "meta": {"sender": {"id": 7, "name": "Jane Doe", "type": "contact"}, "channel": "Channel::WebWidget", "assignee": null},
         "last_non_activity_message": last,
         "timestamp": now_s(),
@@ -471,75 +482,69 @@ async fn toggle_status(
     Json(json!({"meta": {}, "payload": {"success": true, "conversation_id": id, "current_status": status}})).into_response()
 }
 
-/// The conversation part of a webhook (`Conversation#webhook_data`).
-pub fn conversation_data(id: u64, status: &str) -> Value {
-    json!({
-        "additional_attributes": {"browser_language": "en"},
-        "can_reply": true,
-        "channel": "Channel::WebWidget",
-        "contact_inbox": {"contact_id": 7, "inbox_id": 1, "source_id": "c1d2e3"},
-        "id": id,
-        "inbox_id": 1,
-        "messages": [],
-        "labels": [],
-        "meta": {"sender": {"id": 7, "name": "Jane Doe", "type": "contact"}, "assignee": null, "team": null, "hmac_verified": false},
-        "status": status,
-        "custom_attributes": {},
-        "snoozed_until": null,
-        "unread_count": 0,
-        "first_reply_created_at": null,
-        "priority": null,
-        "waiting_since": 0,
-        "agent_last_seen_at": 0,
-        "contact_last_seen_at": 0,
-        "last_activity_at": now_s(),
-        "timestamp": now_s(),
-        "created_at": now_s(),
-        "updated_at": now_s() as f64,
-    })
+/// The fixture `name` of tests/fixtures/chatwoot (built from Chatwoot v4.15.1, see
+/// its README), parsed.
+pub fn fixture(name: &str) -> Value {
+    let path = format!("{}/fixtures/chatwoot/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// A `message_created` webhook for `m` (`Message#webhook_data` merged with `event`).
-pub fn message_created(m: &Posted) -> Value {
-    let sender = match m.sender.as_str() {
-        // A contact's webhook_data has no type.
-        "contact" => {
-            json!({"id": 7, "name": "Jane Doe", "email": null, "phone_number": null, "identifier": null, "thumbnail": "", "additional_attributes": {}, "custom_attributes": {}, "avatar": ""})
+/// `conversation` (a conversation's `webhook_data`) made conversation `id` with
+/// `status`, now.
+fn as_conversation(conversation: &mut Value, id: u64, status: &str) {
+    conversation["id"] = id.into();
+    conversation["status"] = status.into();
+    conversation["last_activity_at"] = now_s().into();
+    conversation["timestamp"] = now_s().into();
+    if let Some(messages) = conversation["messages"].as_array_mut() {
+        for m in messages {
+            m["conversation_id"] = id.into();
         }
-        "agent_bot" => {
-            json!({"id": 2, "name": "Helper Bot", "avatar_url": "", "type": "agent_bot"})
-        }
-        _ => {
-            json!({"id": 3, "name": "Ana Agent", "email": "ana@example.com", "avatar_url": "", "type": "user", "availability_status": "online"})
-        }
-    };
-    json!({
-        "account": {"id": ACCOUNT, "name": "Acme"},
-        "additional_attributes": {},
-        "content_attributes": m.content_attributes,
-        "content_type": "text",
-        "content": m.content,
-        "conversation": conversation_data(m.conversation, "open"),
-        "created_at": "2026-12-02T20:00:00.000Z",
-        "id": m.id,
-        "inbox": {"id": 1, "name": "Website"},
-        "message_type": m.message_type,
-        "private": m.private,
-        "sender": sender,
-        "source_id": null,
-        "event": "message_created",
-    })
-}
-
-/// A conversation event (`conversation_created`, `conversation_status_changed`, ...).
-pub fn conversation_event(event: &str, id: u64, status: &str) -> Value {
-    let mut data = conversation_data(id, status);
-    data["event"] = event.into();
-    if event == "conversation_status_changed" {
-        data["changed_attributes"] =
-            json!([{"status": {"previous_value": "open", "current_value": status}}]);
     }
-    data
+}
+
+/// A `message_created` webhook for `m`: the fixture of its sender
+/// (`message_created_incoming.json` for a contact, `_bot.json` for an agent bot,
+/// `_outgoing.json` for a user) with `m`'s id, text, marks and conversation.
+pub fn message_created(m: &Posted) -> Value {
+    let name = match m.sender.as_str() {
+        "contact" => "message_created_incoming.json",
+        "agent_bot" => "message_created_bot.json",
+        _ => "message_created_outgoing.json",
+    };
+    let mut payload = fixture(name);
+    payload["id"] = m.id.into();
+    payload["content"] = m.content.clone().into();
+    payload["content_attributes"] = m.content_attributes.clone();
+    payload["message_type"] = m.message_type.clone().into();
+    payload["private"] = m.private.into();
+    as_conversation(&mut payload["conversation"], m.conversation, "open");
+    payload
+}
+
+/// A conversation event for conversation `id` with `status`: the fixture of the
+/// event (`conversation_created.json`, `conversation_status_changed_<status>.json`,
+/// `conversation_updated_assignee.json`).
+pub fn conversation_event(event: &str, id: u64, status: &str) -> Value {
+    let name = match event {
+        "conversation_status_changed" => format!("conversation_status_changed_{status}.json"),
+        "conversation_updated" => "conversation_updated_assignee.json".to_owned(),
+        other => format!("{other}.json"),
+    };
+    let mut payload = fixture(&name);
+    as_conversation(&mut payload, id, status);
+    payload
+}
+
+/// A `conversation_status_changed` to snoozed until `until_s` (Unix s).
+pub fn snoozed_until(id: u64, until_s: u64) -> Value {
+    let mut payload = conversation_event("conversation_status_changed", id, "snoozed");
+    payload["snoozed_until"] = jiff::Timestamp::from_second(until_s as i64)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+        .into();
+    payload
 }
 
 /// The headers Chatwoot signs a delivery with (`lib/webhooks/trigger.rb`).

@@ -16,6 +16,7 @@ pub mod chatwoot;
 pub mod fuzz;
 pub mod postgres;
 pub mod receiver;
+pub mod rocketchat;
 pub mod server;
 
 /// The misbehaving test component built by this package's build script.

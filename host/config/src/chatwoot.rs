@@ -7,13 +7,14 @@
 
 use std::collections::BTreeMap;
 
-use autoclose_webhook::retry::{RawRetry, RetryPolicy};
+use autoclose_webhook::retry::RawRetry;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::FieldError;
 use crate::credential::Credential;
 use crate::endpoint::resolve_env;
+use crate::platform::{PlatformTiming, RawEvery, RawTiming, parse_base_url};
 
 /// How `serve` reaches a Chatwoot installation and which tenant each account is.
 #[derive(Clone, Debug, PartialEq)]
@@ -21,19 +22,9 @@ pub struct ChatwootSettings {
     /// Chatwoot's base URL (`https://chat.example.com`): REST calls go under
     /// `{url}/api/v1/accounts/{account_id}/`.
     pub url: url::Url,
-    /// Total time one REST call may take.
-    pub timeout_ms: u64,
-    /// When a failed post or close is tried again (5xx, 429 and time-outs; other 4xx
-    /// are final).
-    pub retry: RetryPolicy,
-    /// How often the open conversations are read back through the API, to catch what
-    /// a webhook that reached no node would have said (Chatwoot does not retry
-    /// account webhooks). `0`: only at start.
-    pub reconcile_every_ms: u64,
-    /// How old a conversation's last message may be for reconciliation to submit it:
-    /// older ones are left alone, so that a first start does not close every stale
-    /// conversation at once.
-    pub reconcile_window_ms: u64,
+    /// REST calls and reconciliation (Chatwoot does not retry account webhooks, so
+    /// reconciliation is what catches a delivery that reached no node).
+    pub timing: PlatformTiming,
     /// How far a signed webhook's timestamp may be from this host's clock.
     pub max_clock_skew_ms: u64,
     /// The accounts, by the tenant each one is.
@@ -63,12 +54,6 @@ pub enum ChatwootInbound {
     UrlToken(Credential),
 }
 
-/// Default time of one REST call: Chatwoot's own webhook time-out.
-pub const DEFAULT_CHATWOOT_TIMEOUT_MS: u64 = 5_000;
-/// Default interval of reconciliation.
-pub const DEFAULT_RECONCILE_EVERY_MS: u64 = 5 * 60 * 1000;
-/// Default age limit of what reconciliation submits.
-pub const DEFAULT_RECONCILE_WINDOW_MS: u64 = 60 * 60 * 1000;
 /// Default allowed clock skew of a signed webhook.
 pub const DEFAULT_MAX_CLOCK_SKEW_MS: u64 = 5 * 60 * 1000;
 /// Fewest characters of a URL token.
@@ -87,9 +72,9 @@ pub(crate) struct RawChatwoot {
     #[serde(default)]
     retry: Option<RawRetry>,
     /// How often the open conversations are read back through the API (default 5m;
-    /// `0s`: only at start).
+    /// `"start_only"`: only at start).
     #[serde(default)]
-    reconcile_every: Option<autoclose_duration::Duration>,
+    reconcile_every: Option<RawEvery>,
     /// How old a conversation's last message may be for reconciliation to submit it
     /// (default 1h).
     #[serde(default)]
@@ -126,33 +111,14 @@ impl RawChatwoot {
         env: &impl Fn(&str) -> Option<String>,
     ) -> Result<ChatwootSettings, FieldError> {
         let path = "gateway.chatwoot";
-        let url = url::Url::parse(&self.url)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-            .ok_or_else(|| {
-                FieldError::new(
-                    format!("{path}.url"),
-                    format!(
-                        "{:?} is not an http:// or https:// URL with a host",
-                        self.url
-                    ),
-                )
-            })?;
-        let timeout_ms = self
-            .timeout
-            .map_or(DEFAULT_CHATWOOT_TIMEOUT_MS, |d| d.as_ms());
-        if !(1..=60_000).contains(&timeout_ms) {
-            return Err(FieldError::new(
-                format!("{path}.timeout"),
-                "must be more than 0s and at most 1m".into(),
-            ));
+        let url = parse_base_url(&self.url, format!("{path}.url"))?;
+        let timing = RawTiming {
+            timeout: self.timeout,
+            retry: self.retry,
+            reconcile_every: self.reconcile_every,
+            reconcile_window: self.reconcile_window,
         }
-        let retry = self
-            .retry
-            .map(RetryPolicy::from_raw)
-            .transpose()
-            .map_err(|reason| FieldError::new(format!("{path}.retry"), reason))?
-            .unwrap_or_default();
+        .parse(path)?;
         let max_clock_skew_ms = self
             .max_clock_skew
             .map_or(DEFAULT_MAX_CLOCK_SKEW_MS, |d| d.as_ms());
@@ -238,14 +204,7 @@ impl RawChatwoot {
         }
         Ok(ChatwootSettings {
             url,
-            timeout_ms,
-            retry,
-            reconcile_every_ms: self
-                .reconcile_every
-                .map_or(DEFAULT_RECONCILE_EVERY_MS, |d| d.as_ms()),
-            reconcile_window_ms: self
-                .reconcile_window
-                .map_or(DEFAULT_RECONCILE_WINDOW_MS, |d| d.as_ms()),
+            timing,
             max_clock_skew_ms,
             accounts,
         })

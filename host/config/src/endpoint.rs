@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::FieldError;
 use crate::chatwoot::{ChatwootSettings, RawChatwoot};
+use crate::rocketchat::{RawRocketChat, RocketChatSettings};
 
 /// The gateway's callback for chat actions (post a message, close a session): signed
 /// and retried like a webhook. `Debug` redacts header values.
@@ -126,6 +127,16 @@ pub(crate) struct RawGateway {
     /// Chatwoot accounts served through Chatwoot's own webhooks and REST API.
     #[serde(default)]
     chatwoot: Option<RawChatwoot>,
+    /// Rocket.Chat workspaces served through their Omnichannel webhooks and REST API.
+    #[serde(default)]
+    rocketchat: Option<RawRocketChat>,
+}
+
+/// The `gateway` section parsed: the generic callback and the platform adapters.
+pub(crate) struct Gateways {
+    pub callback: Option<GatewayCallback>,
+    pub chatwoot: Option<ChatwootSettings>,
+    pub rocketchat: Option<RocketChatSettings>,
 }
 
 /// How `autoclose serve` takes events.
@@ -276,20 +287,38 @@ impl RawGateway {
     pub(crate) fn parse(
         self,
         env: &impl Fn(&str) -> Option<String>,
-    ) -> Result<(Option<GatewayCallback>, Option<ChatwootSettings>), FieldError> {
+    ) -> Result<Gateways, FieldError> {
         let chatwoot = self.chatwoot.map(|c| c.parse(env)).transpose()?;
+        let rocketchat = self.rocketchat.map(|c| c.parse(env)).transpose()?;
+        if let (Some(chatwoot), Some(rocketchat)) = (&chatwoot, &rocketchat)
+            && let Some(tenant) = chatwoot
+                .accounts
+                .keys()
+                .find(|t| rocketchat.servers.contains_key(*t))
+        {
+            return Err(FieldError::new(
+                format!("gateway.rocketchat.servers.{tenant}"),
+                format!(
+                    "tenant {tenant:?} is already a Chatwoot account (gateway.chatwoot.accounts): one platform per tenant"
+                ),
+            ));
+        }
         let Some(actions_url) = self.actions_url else {
             let callback_fields = !self.headers.is_empty()
                 || self.secret.is_some()
                 || self.timeout.is_some()
                 || self.retry.is_some();
-            if callback_fields || chatwoot.is_none() {
+            if callback_fields || (chatwoot.is_none() && rocketchat.is_none()) {
                 return Err(FieldError::new(
                     "gateway.actions_url".into(),
-                    "missing: the generic callback needs its URL (or configure a platform such as gateway.chatwoot)".into(),
+                    "missing: the generic callback needs its URL (or configure a platform: gateway.chatwoot or gateway.rocketchat)".into(),
                 ));
             }
-            return Ok((None, chatwoot));
+            return Ok(Gateways {
+                callback: None,
+                chatwoot,
+                rocketchat,
+            });
         };
         let raw = RawWebhook {
             url: actions_url,
@@ -301,7 +330,11 @@ impl RawGateway {
             format: None,
         };
         let endpoint = parse_endpoint(raw, "gateway", "actions_url", env)?;
-        Ok((Some(GatewayCallback { endpoint }), chatwoot))
+        Ok(Gateways {
+            callback: Some(GatewayCallback { endpoint }),
+            chatwoot,
+            rocketchat,
+        })
     }
 }
 

@@ -19,6 +19,8 @@ mod endpoint;
 mod error;
 mod fields;
 mod limits;
+mod platform;
+mod rocketchat;
 mod schema;
 mod store;
 mod tenant;
@@ -30,8 +32,7 @@ pub use admin::{Admin, MIN_TOKEN_CHARS, TenantGrant};
 pub use autoclose_runtime::Limits;
 use autoclose_runtime::{Interrupt, RuntimeOptions};
 pub use chatwoot::{
-    ChatwootAccount, ChatwootInbound, ChatwootSettings, DEFAULT_CHATWOOT_TIMEOUT_MS,
-    DEFAULT_MAX_CLOCK_SKEW_MS, DEFAULT_RECONCILE_EVERY_MS, DEFAULT_RECONCILE_WINDOW_MS,
+    ChatwootAccount, ChatwootInbound, ChatwootSettings, DEFAULT_MAX_CLOCK_SKEW_MS,
     MIN_URL_TOKEN_CHARS,
 };
 pub use credential::Credential;
@@ -39,10 +40,15 @@ pub use endpoint::{
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_EVENTS_PER_REQUEST, DEFAULT_WEBHOOK_TIMEOUT_MS, Egress,
     GatewayCallback, Ingest, Webhook,
 };
-use endpoint::{RawGateway, RawIngest, RawWebhook, parse_endpoint};
+use endpoint::{Gateways, RawGateway, RawIngest, RawWebhook, parse_endpoint};
 pub use error::{ConfigError, FieldError, MAX_CONFIG_BYTES};
 pub use fields::fields;
 use limits::with_overrides;
+pub use platform::{
+    DEFAULT_PLATFORM_TIMEOUT_MS, DEFAULT_RECONCILE_EVERY_MS, DEFAULT_RECONCILE_WINDOW_MS,
+    PlatformTiming,
+};
+pub use rocketchat::{MIN_WEBHOOK_TOKEN_CHARS, RocketChatServer, RocketChatSettings};
 use store::RawStore;
 pub use store::{DEFAULT_POOL, DEFAULT_SCHEMA, PostgresSettings, StoreSettings};
 pub use tenant::{COMPONENT_KEY, Catalog, LIMITS_KEY, WEBHOOKS_KEY, names_a_file};
@@ -63,6 +69,8 @@ pub struct HostConfig {
     pub gateway: Option<GatewayCallback>,
     /// The Chatwoot accounts `serve` speaks to directly (`gateway.chatwoot`).
     pub chatwoot: Option<ChatwootSettings>,
+    /// The Rocket.Chat workspaces `serve` speaks to directly (`gateway.rocketchat`).
+    pub rocketchat: Option<RocketChatSettings>,
     /// How `autoclose serve` takes events (`ingest` key).
     pub ingest: Ingest,
     /// How instances are allocated (`runtime` key).
@@ -284,22 +292,35 @@ impl HostConfig {
                 parse_endpoint(raw, &path, "url", &env).map_err(|e| invalid(e.path, e.reason))?;
             webhooks.insert(name, webhook);
         }
-        let (gateway, chatwoot) = match raw.gateway {
-            None => (None, None),
+        let Gateways {
+            callback: gateway,
+            chatwoot,
+            rocketchat,
+        } = match raw.gateway {
+            None => Gateways {
+                callback: None,
+                chatwoot: None,
+                rocketchat: None,
+            },
             Some(g) => g.parse(&env).map_err(|e| invalid(e.path, e.reason))?,
         };
-        if let Some(chatwoot) = &chatwoot
-            && let Some(tenant) = chatwoot
-                .accounts
-                .keys()
-                .find(|t| !raw.tenants.contains_key(*t))
-        {
-            return Err(invalid(
-                format!("gateway.chatwoot.accounts.{tenant}"),
-                format!(
-                    "no tenant {tenant:?} in tenants: an account is served as a tenant of this file"
-                ),
-            ));
+        let served = chatwoot
+            .iter()
+            .flat_map(|c| c.accounts.keys().map(|t| ("gateway.chatwoot.accounts", t)))
+            .chain(
+                rocketchat
+                    .iter()
+                    .flat_map(|r| r.servers.keys().map(|t| ("gateway.rocketchat.servers", t))),
+            );
+        for (at, tenant) in served {
+            if !raw.tenants.contains_key(tenant) {
+                return Err(invalid(
+                    format!("{at}.{tenant}"),
+                    format!(
+                        "no tenant {tenant:?} in tenants: a platform's account is served as a tenant of this file"
+                    ),
+                ));
+            }
         }
         let ingest = match raw.ingest {
             None => Ingest::default(),
@@ -410,6 +431,7 @@ impl HostConfig {
             tenants,
             gateway,
             chatwoot,
+            rocketchat,
             ingest,
             runtime: raw.runtime,
             admin,
@@ -456,6 +478,7 @@ impl HostConfig {
             tenants: Vec::new(),
             gateway: self.gateway.clone(),
             chatwoot: self.chatwoot.clone(),
+            rocketchat: self.rocketchat.clone(),
             ingest: self.ingest.clone(),
             runtime: self.runtime,
             admin: self.admin.clone(),

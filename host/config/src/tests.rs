@@ -387,3 +387,114 @@ fn a_postgres_store_is_checked_and_its_password_never_shown() {
     let e = with_store(r#"{"kind": "sqlite"}"#).unwrap_err();
     assert!(e.contains("store.kind: unknown variant"), "{e}");
 }
+
+#[test]
+fn platform_gateways_are_checked_with_their_paths_and_never_show_a_secret() {
+    let env = |name: &str| match name {
+        "CW_TOKEN" => Some("chatwoot-api-token".to_owned()),
+        "CW_SECRET" => Some("chatwoot-webhook-secret".to_owned()),
+        "RC_TOKEN" => Some("rocketchat-personal-token".to_owned()),
+        "RC_HOOK" => Some("rocketchat-webhook-token-of-24+".to_owned()),
+        _ => None,
+    };
+    let parse_env = |gateway: &str| {
+        let text = format!(
+            r#"{{"gateway": {gateway},
+                "tenants": {{"acme": {{"channels": {{}}}}, "globex": {{"channels": {{}}}}}}}}"#
+        );
+        HostConfig::parse_with_env(&text, Path::new("cfg.json"), env).map_err(|e| e.to_string())
+    };
+    let chatwoot = r#""chatwoot": {"url": "https://cw.example.com", "accounts": {"acme": {"account_id": 3, "api_access_token": "env:CW_TOKEN", "webhook_secret": "env:CW_SECRET"}}}"#;
+    let rocketchat = r#""rocketchat": {"reconcile_every": "start_only", "servers": {"globex": {"url": "https://rc.example.com", "user_id": "bot1", "auth_token": "env:RC_TOKEN", "webhook_token": "env:RC_HOOK"}}}"#;
+    let config =
+        parse_env(&format!("{{{chatwoot}, {rocketchat}}}")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        config.gateway.is_none(),
+        "no generic callback was asked for"
+    );
+    let cw = config
+        .chatwoot
+        .as_ref()
+        .unwrap_or_else(|| panic!("chatwoot"));
+    assert_eq!(cw.accounts["acme"].account_id, 3);
+    assert_eq!(cw.timing.timeout_ms, DEFAULT_PLATFORM_TIMEOUT_MS);
+    let rc = config
+        .rocketchat
+        .as_ref()
+        .unwrap_or_else(|| panic!("rocketchat"));
+    assert_eq!(rc.timing.reconcile_every_ms, 0);
+    assert_eq!(rc.servers["globex"].user_id, "bot1");
+    assert_eq!(
+        rc.servers["globex"].auth_token.expose(),
+        "rocketchat-personal-token"
+    );
+    let shown = format!("{:?} {:?}", config.chatwoot, config.rocketchat);
+    for secret in [
+        "chatwoot-api-token",
+        "chatwoot-webhook-secret",
+        "rocketchat-personal-token",
+        "rocketchat-webhook-token",
+    ] {
+        assert!(!shown.contains(secret), "{secret} shown: {shown}");
+    }
+
+    // Each mistake names its field.
+    let refused = |gateway: String, at: &str, says: &str| {
+        let e = parse_env(&gateway).expect_err(&gateway);
+        assert!(e.contains(&format!("{at}: ")) && e.contains(says), "{e}");
+        assert!(
+            !e.contains("rocketchat-personal") && !e.contains("chatwoot-api"),
+            "{e}"
+        );
+    };
+    refused(
+        r#"{"rocketchat": {"servers": {"globex": {"url": "ftp://rc", "user_id": "b", "auth_token": "env:RC_TOKEN", "webhook_token": "env:RC_HOOK"}}}}"#.into(),
+        "gateway.rocketchat.servers.globex.url",
+        "is not an http:// or https:// URL",
+    );
+    refused(
+        r#"{"rocketchat": {"servers": {"globex": {"url": "https://rc.example.com", "user_id": "b", "auth_token": "env:RC_TOKEN", "webhook_token": "short"}}}}"#.into(),
+        "gateway.rocketchat.servers.globex.webhook_token",
+        "at least 24 characters",
+    );
+    refused(
+        r#"{"rocketchat": {"servers": {"globex": {"url": "https://rc.example.com", "user_id": " ", "auth_token": "env:RC_TOKEN", "webhook_token": "env:RC_HOOK"}}}}"#.into(),
+        "gateway.rocketchat.servers.globex.user_id",
+        "is empty",
+    );
+    refused(
+        r#"{"rocketchat": {"servers": {"globex": {"url": "https://rc.example.com", "user_id": "b", "auth_token": "env:NOPE", "webhook_token": "env:RC_HOOK"}}}}"#.into(),
+        "gateway.rocketchat.servers.globex.auth_token",
+        "NOPE is not set",
+    );
+    refused(
+        r#"{"rocketchat": {"servers": {"initech": {"url": "https://rc.example.com", "user_id": "b", "auth_token": "env:RC_TOKEN", "webhook_token": "env:RC_HOOK"}}}}"#.into(),
+        "gateway.rocketchat.servers.initech",
+        "no tenant \"initech\" in tenants",
+    );
+    refused(
+        r#"{"rocketchat": {"servers": {"acme": {"url": "https://rc.example.com", "user_id": "b", "auth_token": "env:RC_TOKEN", "webhook_token": "env:RC_HOOK"}, "globex": {"url": "https://rc.example.com/", "user_id": "b", "auth_token": "env:RC_TOKEN", "webhook_token": "env:RC_HOOK"}}}}"#.into(),
+        "gateway.rocketchat.servers.globex.url",
+        "one tenant per workspace",
+    );
+    refused(
+        format!("{{{chatwoot}, {}}}", rocketchat.replace("globex", "acme")),
+        "gateway.rocketchat.servers.acme",
+        "one platform per tenant",
+    );
+    refused(
+        r#"{"chatwoot": {"url": "https://cw.example.com", "reconcile_every": "0s", "accounts": {"acme": {"account_id": 3, "api_access_token": "env:CW_TOKEN", "webhook_secret": "env:CW_SECRET"}}}}"#.into(),
+        "gateway.chatwoot.reconcile_every",
+        "nor \"start_only\"",
+    );
+    refused(
+        r#"{"chatwoot": {"url": "https://cw.example.com", "accounts": {"acme": {"account_id": 3, "api_access_token": "env:CW_TOKEN"}}}}"#.into(),
+        "gateway.chatwoot.accounts.acme",
+        "missing webhook_secret",
+    );
+    refused(
+        r#"{"headers": {"x": "y"}, "chatwoot": {"url": "https://cw.example.com", "accounts": {"acme": {"account_id": 3, "api_access_token": "env:CW_TOKEN", "webhook_secret": "env:CW_SECRET"}}}}"#.into(),
+        "gateway.actions_url",
+        "missing",
+    );
+}

@@ -169,6 +169,8 @@ pub struct MessageEvent {
     /// message id (Chatwoot's ids grow): a message whose `seq` is not above the
     /// highest seen in its session is a repeated or stale delivery and is dropped, so
     /// a webhook delivered twice, or found again by reconciliation, applies once.
+    /// Echoes of a plugin's own posts (`origin` set) are left out of it: they change
+    /// nothing, and must not make an earlier reply look stale.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
 }

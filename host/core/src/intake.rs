@@ -61,9 +61,15 @@ impl Core {
                 // Already open: nothing to start again.
                 return Ok(None);
             }
-        } else if let GatewayEvent::Message(crate::event::MessageEvent { seq: Some(seq), .. }) =
-            event
+        } else if let GatewayEvent::Message(crate::event::MessageEvent {
+            seq: Some(seq),
+            origin: None,
+            ..
+        }) = event
         {
+            // Echoes of a plugin's own posts (`origin` set) neither count nor advance
+            // the sequence: an end user's reply written just before our warning, whose
+            // webhook comes after the warning's echo, must still cancel the cycle.
             if record.last_seq.is_some_and(|last| *seq <= last) {
                 tracing::debug!(
                     tenant = event.tenant(),

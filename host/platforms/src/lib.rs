@@ -15,4 +15,13 @@
 
 #![warn(missing_docs)]
 
+/// The origin our echoed posts get, on every platform: the built-in component ignores
+/// messages from it, so our own warning never restarts a cycle.
+pub const ORIGIN: &str = "autoclose";
+
+pub mod action;
 pub mod chatwoot;
+pub mod fields;
+pub mod mapped;
+pub mod rest;
+pub mod rocketchat;

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, header};
 
 use autoclose_config::{Admin, Ingest};
 
-use crate::gateway::Chatwoot;
+use crate::gateway::{Chatwoot, Gateway, RocketChat};
 use autoclose_webhook::signing::constant_time_eq as same;
 
 /// What a request's token lets it do on the admin routes.
@@ -51,9 +51,16 @@ impl Scope {
 pub struct Access {
     ingest: Option<String>,
     admin: Arc<RwLock<Admin>>,
-    /// The Chatwoot adapter, whose accounts sign the webhooks of `/v1/chatwoot/...`;
-    /// a reload replaces it.
-    chatwoot: Arc<RwLock<Option<Arc<Chatwoot>>>>,
+    /// The platform adapters, whose accounts authenticate the webhooks of
+    /// `/v1/chatwoot/...` and `/v1/rocketchat/...`; a reload replaces them.
+    platforms: Arc<RwLock<Platforms>>,
+}
+
+/// The platform adapters of the configuration in force.
+#[derive(Clone, Default)]
+struct Platforms {
+    chatwoot: Option<Arc<Chatwoot>>,
+    rocketchat: Option<Arc<RocketChat>>,
 }
 
 /// The bearer token of a request, or empty.
@@ -71,20 +78,31 @@ impl Access {
         Access {
             ingest: ingest.token.clone(),
             admin: Arc::new(RwLock::new(admin)),
-            chatwoot: Arc::default(),
+            platforms: Arc::default(),
         }
     }
 
-    /// Takes the Chatwoot adapter of a (re)loaded configuration.
-    pub fn replace_chatwoot(&self, chatwoot: Option<Arc<Chatwoot>>) {
-        if let Ok(mut slot) = self.chatwoot.write() {
-            *slot = chatwoot;
+    /// Takes the platform adapters of a (re)loaded configuration.
+    pub fn replace_platforms(&self, gateway: &Gateway) {
+        if let Ok(mut slot) = self.platforms.write() {
+            *slot = Platforms {
+                chatwoot: gateway.chatwoot.clone(),
+                rocketchat: gateway.rocketchat.clone(),
+            };
         }
     }
 
     /// The Chatwoot adapter, if one is configured.
     pub fn chatwoot(&self) -> Option<Arc<Chatwoot>> {
-        self.chatwoot.read().ok().and_then(|c| c.clone())
+        self.platforms.read().ok().and_then(|p| p.chatwoot.clone())
+    }
+
+    /// The Rocket.Chat adapter, if one is configured.
+    pub fn rocketchat(&self) -> Option<Arc<RocketChat>> {
+        self.platforms
+            .read()
+            .ok()
+            .and_then(|p| p.rocketchat.clone())
     }
 
     /// Takes the admin tokens of a reloaded configuration.

@@ -5,6 +5,7 @@
 //! | --- | --- |
 //! | `POST /v1/events` | one event or a JSON array of events; `202` once durable |
 //! | `POST /v1/chatwoot/{tenant}` | a Chatwoot account webhook ([`crate::chatwoot`]) |
+//! | `POST /v1/rocketchat/{tenant}` | a Rocket.Chat Omnichannel webhook ([`crate::rocketchat`]) |
 //! | `/v1/admin/...` | reload, tenant settings, audit ([`crate::admin`]) |
 //! | `GET /healthz` | `200` while the engine runs (`degraded` naming failing tenants), `503` after it stopped |
 //! | `GET /metrics` | Prometheus text format |
@@ -80,6 +81,7 @@ fn routes(max_body_bytes: usize) -> OpenApiRouter<AppState> {
     let events = OpenApiRouter::new()
         .routes(routes!(ingest))
         .routes(routes!(crate::chatwoot::webhook))
+        .routes(routes!(crate::rocketchat::webhook))
         .layer(DefaultBodyLimit::max(max_body_bytes));
     let admin = OpenApiRouter::new()
         .routes(routes!(admin::reload))
@@ -548,6 +550,6 @@ mod tests {
         );
         // Every route of the router is in it.
         let paths = generated["paths"].as_object().map(|p| p.len()).unwrap_or(0);
-        assert_eq!(paths, 13, "{generated}");
+        assert_eq!(paths, 14, "{generated}");
     }
 }

@@ -3,9 +3,6 @@
 //! itself is `autoclose_platforms::chatwoot`; this module authenticates, hands the
 //! events to the engines like any ingest, and counts.
 
-use std::sync::atomic::Ordering;
-use std::time::Duration;
-
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -20,6 +17,7 @@ use crate::api::apply;
 use crate::engine::wall_ms;
 use crate::gateway::Chatwoot;
 use crate::metrics::Metrics;
+use crate::reconcile::{failed, submit};
 use crate::request::Refused;
 use crate::state::{AppState, error};
 
@@ -56,7 +54,9 @@ pub async fn webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let count = |outcome: &str| Metrics::count(&state.metrics.chatwoot_webhooks, outcome, 1);
+    let count = |outcome: &str| {
+        Metrics::count_platform(&state.metrics.platform_webhooks, "chatwoot", outcome, 1)
+    };
     let Some(chatwoot) = state.access.chatwoot() else {
         count("bad_request");
         return error(
@@ -138,29 +138,6 @@ pub async fn webhook(
     }
 }
 
-/// Reconciles every Chatwoot account now and then every `reconcile_every`, for as
-/// long as the server runs. On a cluster only the node serving shard 0 does, so the
-/// API is read once per round, not once per node.
-pub async fn reconcile_forever(state: AppState) {
-    // With `reconcile_every` 0, one round at start only.
-    let mut done_once = false;
-    loop {
-        let mut wait = Duration::from_secs(5);
-        if let Some(chatwoot) = state.access.chatwoot() {
-            let every = chatwoot.settings.reconcile_every_ms;
-            let ours = state.cluster.is_none() || state.health[0].owned.load(Ordering::SeqCst);
-            if ours && !(done_once && every == 0) {
-                reconcile_once(&state, &chatwoot).await;
-                done_once = true;
-                if every > 0 {
-                    wait = Duration::from_millis(every);
-                }
-            }
-        }
-        tokio::time::sleep(wait).await;
-    }
-}
-
 /// One round over every account: reads the open conversations and submits each
 /// recent last message (the engines drop those already applied).
 pub async fn reconcile_once(state: &AppState, chatwoot: &Chatwoot) {
@@ -169,8 +146,7 @@ pub async fn reconcile_once(state: &AppState, chatwoot: &Chatwoot) {
         let conversations = match reconcile::open_conversations(&chatwoot.client, api).await {
             Ok(conversations) => conversations,
             Err(e) => {
-                Metrics::count(&state.metrics.chatwoot_reconciled, "failed", 1);
-                tracing::warn!(tenant, "chatwoot reconciliation failed: {e}");
+                failed(state, "chatwoot", tenant, &e);
                 continue;
             }
         };
@@ -178,24 +154,10 @@ pub async fn reconcile_once(state: &AppState, chatwoot: &Chatwoot) {
             tenant,
             &conversations,
             wall_ms(),
-            chatwoot.settings.reconcile_window_ms,
+            chatwoot.settings.timing.reconcile_window_ms,
         );
         let submitted = events.len();
-        // In slices, so that one refused event (a conversation of a tenant that fails
-        // its check) does not hold back the others.
-        for chunk in events.chunks(100) {
-            match apply(state, chunk.to_vec()).await {
-                Ok(()) => {}
-                Err(refused) => {
-                    tracing::warn!(tenant, "chatwoot reconciliation: events refused: {refused}");
-                }
-            }
-        }
-        Metrics::count(
-            &state.metrics.chatwoot_reconciled,
-            "submitted",
-            submitted as u64,
-        );
+        submit(state, "chatwoot", tenant, events).await;
         tracing::info!(
             tenant,
             open = conversations.len(),

@@ -13,7 +13,9 @@ use autoclose_webhook::http::Clients;
 use autoclose_webhook::outbound::Attempt;
 use autoclose_webhook::retry::AttemptResult;
 
-use crate::gateway::Chatwoot;
+use autoclose_platforms::action::Made;
+
+use crate::gateway::{Adapter, Chatwoot};
 use crate::metrics::Metrics;
 use crate::request::{EngineSender, Request, Target};
 
@@ -55,55 +57,46 @@ impl Dispatcher {
         });
     }
 
-    /// Starts a chat action of a Chatwoot tenant: REST calls instead of one request.
-    /// What Chatwoot says that no webhook told (the conversation is resolved,
-    /// snoozed, pending) reaches the engine as events first, then the result as
-    /// [`Request::Attempted`], exactly once.
-    pub fn send_chatwoot(&self, job: ChatwootJob, metrics: Metrics) {
+    /// Starts a chat action of a tenant a platform serves: REST calls instead of one
+    /// request. What the platform says that no webhook told (the conversation is
+    /// closed, snoozed, pending) reaches the engine as events first, then the result
+    /// as [`Request::Attempted`], exactly once.
+    pub fn send_platform(&self, job: PlatformJob, metrics: Metrics) {
         let permits = self.permits.clone();
         let results = self.results.clone();
         self.runtime.spawn(async move {
-            let ChatwootJob {
+            let PlatformJob {
                 seq,
                 attempt,
                 tenant,
                 session,
                 body,
-                chatwoot,
+                adapter,
             } = job;
-            let made = match (permits.acquire_owned().await, chatwoot.account(&tenant)) {
-                (Ok(_permit), Some(account)) => {
-                    autoclose_platforms::chatwoot::outbound::make(
-                        &chatwoot.client,
-                        Chatwoot::api(account),
-                        &body,
-                        attempt,
-                        crate::engine::wall_ms(),
-                    )
-                    .await
-                }
-                _ => autoclose_platforms::chatwoot::outbound::Made {
-                    result: AttemptResult::Failed("the server is shutting down".into()),
-                    learned: Vec::new(),
-                    skipped: None,
-                    error: None,
-                },
+            let platform = adapter.platform();
+            let made = match permits.acquire_owned().await {
+                Ok(_permit) => make(&adapter, &tenant, &body, attempt).await,
+                Err(_) => Made::failed_without_call("the server is shutting down"),
+            };
+            let count = |outcome: &str| {
+                Metrics::count_platform(&metrics.platform_actions, platform, outcome, 1)
             };
             if let Some(why) = made.skipped {
-                tracing::info!(tenant, session, "chatwoot: nothing posted: {why}");
-                Metrics::count(&metrics.chatwoot_actions, "skipped", 1);
-            } else if made.error.is_none() {
-                Metrics::count(&metrics.chatwoot_actions, "made", 1);
+                tracing::info!(tenant, session, platform, "nothing posted: {why}");
+                count("skipped");
+            } else if made.is_made() {
+                count("made");
             }
             if let Some(error) = &made.error {
                 if error.is_final() {
                     tracing::error!(
                         tenant,
                         conversation = session,
-                        "chatwoot refused the call; not retried (a revoked api_access_token, or a deleted conversation?): {error}"
+                        platform,
+                        "the platform refused the call; not retried (a revoked token, or a deleted conversation?): {error}"
                     );
                 } else {
-                    tracing::warn!(tenant, conversation = session, "chatwoot call failed: {error}");
+                    tracing::warn!(tenant, conversation = session, platform, "platform call failed: {error}");
                 }
             }
             if !made.learned.is_empty() {
@@ -123,18 +116,44 @@ impl Dispatcher {
     }
 }
 
-/// One attempt of a chat action through Chatwoot's API.
-pub struct ChatwootJob {
+/// Makes one attempt of an action through `adapter`.
+async fn make(adapter: &Adapter, tenant: &str, body: &[u8], attempt: u32) -> Made {
+    let now = crate::engine::wall_ms();
+    match adapter {
+        Adapter::Chatwoot(chatwoot) => match chatwoot.account(tenant) {
+            Some(account) => {
+                autoclose_platforms::chatwoot::outbound::make(
+                    &chatwoot.client,
+                    Chatwoot::api(account),
+                    body,
+                    attempt,
+                    now,
+                )
+                .await
+            }
+            None => Made::failed_without_call("the tenant is no longer a Chatwoot account"),
+        },
+        Adapter::RocketChat(rocketchat) => match rocketchat.server(tenant) {
+            Some((_, client)) => {
+                autoclose_platforms::rocketchat::outbound::make(client, body).await
+            }
+            None => Made::failed_without_call("the tenant is no longer a Rocket.Chat workspace"),
+        },
+    }
+}
+
+/// One attempt of a chat action through a platform's API.
+pub struct PlatformJob {
     /// The callback's sequence number.
     pub seq: u64,
     /// 1 on the first attempt.
     pub attempt: u32,
     /// Its tenant.
     pub tenant: String,
-    /// Its session (the conversation's display id).
+    /// Its session (the platform's conversation or room id).
     pub session: String,
     /// The action, as the callback record holds it.
     pub body: Vec<u8>,
     /// The adapter.
-    pub chatwoot: Arc<Chatwoot>,
+    pub adapter: Adapter,
 }

@@ -24,7 +24,7 @@ use autoclose_webhook::retry::{AttemptResult, RetryPolicy};
 use tokio::sync::oneshot;
 
 use crate::callbacks::{Callbacks, Settled};
-use crate::dispatch::{ChatwootJob, Dispatcher};
+use crate::dispatch::{Dispatcher, PlatformJob};
 use crate::gateway::{Gateway, Route};
 use crate::metrics::Metrics;
 use crate::request::{Refused, Request, Target};
@@ -56,7 +56,7 @@ enum Outgoing {
     /// A request to the generic callback.
     Http(Attempt),
     /// REST calls of a platform adapter.
-    Chatwoot(ChatwootJob),
+    Platform(PlatformJob),
 }
 
 /// Collects the core's attempts; the engine sends them after the commit.
@@ -340,7 +340,7 @@ impl Engine {
                 Outgoing::Http(attempt) => self
                     .dispatcher
                     .send(Target::Callback(attempt.request), attempt),
-                Outgoing::Chatwoot(job) => self.dispatcher.send_chatwoot(job, self.metrics.clone()),
+                Outgoing::Platform(job) => self.dispatcher.send_platform(job, self.metrics.clone()),
             }
         }
         self.publish();
@@ -501,14 +501,22 @@ impl Engine {
                 else {
                     return;
                 };
-                let chatwoot = matches!(self.gateway.route(&tenant), Route::Chatwoot(..));
+                let platform = match self.gateway.route(&tenant) {
+                    Route::Platform(adapter) => Some(adapter.platform()),
+                    _ => None,
+                };
                 let policy = self.gateway.retry(&tenant);
                 match self.callbacks.settle(seq, &result, now, &policy) {
                     Settled::Delivered => Metrics::count(&self.metrics.actions, "delivered", 1),
                     Settled::Retry(at) => {
                         Metrics::count(&self.metrics.retries, "callback", 1);
-                        if chatwoot {
-                            Metrics::count(&self.metrics.chatwoot_actions, "retried", 1);
+                        if let Some(platform) = platform {
+                            Metrics::count_platform(
+                                &self.metrics.platform_actions,
+                                platform,
+                                "retried",
+                                1,
+                            );
                         }
                         tracing::info!(
                             seq,
@@ -520,8 +528,13 @@ impl Engine {
                     }
                     Settled::GaveUp(reason) => {
                         Metrics::count(&self.metrics.actions, "given_up", 1);
-                        if chatwoot {
-                            Metrics::count(&self.metrics.chatwoot_actions, "final", 1);
+                        if let Some(platform) = platform {
+                            Metrics::count_platform(
+                                &self.metrics.platform_actions,
+                                platform,
+                                "final",
+                                1,
+                            );
                         }
                         tracing::warn!(seq, tenant, session, "gave up on a chat action: {reason}");
                     }
@@ -633,13 +646,13 @@ impl Engine {
                         allow_private_networks: true,
                     }));
                 }
-                Route::Chatwoot(chatwoot, _) => due.push(Outgoing::Chatwoot(ChatwootJob {
+                Route::Platform(adapter) => due.push(Outgoing::Platform(PlatformJob {
                     seq: record.seq,
                     attempt: record.attempts,
                     tenant: record.tenant,
                     session: record.session,
                     body: record.body,
-                    chatwoot: chatwoot.clone(),
+                    adapter,
                 })),
                 Route::Nowhere => {
                     // Settled at once: nothing can take it.

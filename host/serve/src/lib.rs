@@ -16,8 +16,9 @@
 //!   serves among the live nodes.
 //! - [`callbacks`]: chat actions on their way to the gateway, in order per session.
 //! - [`gateway`]: where each tenant's actions go (the callback or a platform).
-//! - [`chatwoot`]: Chatwoot's webhooks in and reconciliation (the mapping is in
-//!   `autoclose-platforms`).
+//! - [`chatwoot`], [`rocketchat`]: the platforms' webhooks in and their
+//!   reconciliation (the mappings are in `autoclose-platforms`); [`reconcile`]: when
+//!   reconciliation runs.
 //! - [`dispatch`]: attempts on the wire.
 //! - [`reload`]: building the cores from the files, at start and on reload.
 //! - [`request`]: what an engine is asked to do.
@@ -37,8 +38,10 @@ pub mod gateway;
 pub mod membership;
 pub mod metrics;
 pub mod placement;
+pub mod reconcile;
 pub mod reload;
 pub mod request;
+pub mod rocketchat;
 pub mod settings;
 pub mod shards;
 pub mod state;
@@ -75,7 +78,7 @@ pub enum ServeError {
     /// Some tenant's chat actions could go nowhere: no generic callback, and no
     /// platform adapter serves it.
     #[error(
-        "{file}: gateway: serve needs somewhere to send chat actions: add \"gateway\": {{\"actions_url\": \"http://...\"}}, or serve every tenant through a platform (gateway.chatwoot.accounts){}",
+        "{file}: gateway: serve needs somewhere to send chat actions: add \"gateway\": {{\"actions_url\": \"http://...\"}}, or serve every tenant through a platform (gateway.chatwoot.accounts, gateway.rocketchat.servers){}",
         if tenants.is_empty() { String::new() } else { format!("; no gateway for tenant {tenants}") }
     )]
     NoCallback {
@@ -362,7 +365,7 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
 
     let Signals { term, int, hup } = signals;
     tokio::spawn(reload_on_sighup(reloader, hup));
-    let reconciling = tokio::spawn(chatwoot::reconcile_forever(state.clone()));
+    let reconciling = tokio::spawn(reconcile::forever(state.clone()));
     let server = axum::serve(listener, api::router(state)).with_graceful_shutdown(stop_signal(
         term,
         int,
@@ -495,7 +498,7 @@ fn node_id() -> String {
 /// The tokens of a started configuration.
 fn api_access(built: &Built) -> access::Access {
     let access = access::Access::new(&built.ingest, built.file.admin.clone());
-    access.replace_chatwoot(built.gateway.chatwoot.clone());
+    access.replace_platforms(&built.gateway);
     access
 }
 

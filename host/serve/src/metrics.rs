@@ -20,6 +20,15 @@ pub struct Outcome {
     pub outcome: String,
 }
 
+/// A label set naming a platform adapter and an outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PlatformOutcome {
+    /// `chatwoot` or `rocketchat`.
+    pub platform: String,
+    /// The outcome.
+    pub outcome: String,
+}
+
 /// A label set naming the event type.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EventType {
@@ -111,17 +120,18 @@ pub struct Metrics {
     /// Tenant settings requests of the admin API by outcome (`put`, `delete`,
     /// `rollback`; `refused`: checked and not stored; `stale`: a lost update refused).
     pub tenant_changes: Family<Outcome, Counter>,
-    /// Chatwoot webhook deliveries by outcome (`accepted`; `ignored`: nothing of ours,
-    /// such as a private note; `unauthorized`: a bad signature or token, refused with
-    /// `401`; `bad_request`; `unavailable`).
-    pub chatwoot_webhooks: Family<Outcome, Counter>,
-    /// Chatwoot chat actions by outcome (`made`; `skipped`: the conversation was not
-    /// open, or an earlier attempt had posted; `retried`; `final`: Chatwoot refused it
-    /// (401, 403, 404: a revoked token, a deleted conversation), or it gave up).
-    pub chatwoot_actions: Family<Outcome, Counter>,
-    /// Events submitted by Chatwoot reconciliation (the engine drops those already
-    /// applied), and failed rounds under `failed`.
-    pub chatwoot_reconciled: Family<Outcome, Counter>,
+    /// Platform webhook deliveries by platform and outcome (`accepted`; `ignored`:
+    /// nothing of ours, such as a private note; `unauthorized`: a bad signature or
+    /// token, refused with `401`; `bad_request`; `unavailable`).
+    pub platform_webhooks: Family<PlatformOutcome, Counter>,
+    /// Chat actions made through a platform's API by platform and outcome (`made`;
+    /// `skipped`: the conversation was not open, or an earlier attempt had posted;
+    /// `retried`; `final`: the platform refused it (401, 403, 404: a revoked token, a
+    /// deleted conversation), or it gave up).
+    pub platform_actions: Family<PlatformOutcome, Counter>,
+    /// Events submitted by a platform's reconciliation (the engine drops those
+    /// already applied), and failed rounds under `failed`.
+    pub platform_reconciled: Family<PlatformOutcome, Counter>,
     /// The tenant stats already counted, so that counters grow by the difference
     /// (a reload starts the gateway's own counts again).
     seen: std::sync::Arc<std::sync::Mutex<HashMap<(usize, String), TenantStats>>>,
@@ -157,9 +167,9 @@ impl Metrics {
             takeover_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             fenced_commits: Counter::default(),
             inbox_events: Family::default(),
-            chatwoot_webhooks: Family::default(),
-            chatwoot_actions: Family::default(),
-            chatwoot_reconciled: Family::default(),
+            platform_webhooks: Family::default(),
+            platform_actions: Family::default(),
+            platform_reconciled: Family::default(),
             seen: Default::default(),
         };
         let r = registry;
@@ -289,19 +299,19 @@ impl Metrics {
             metrics.tenant_changes.clone(),
         );
         r.register(
-            "autoclose_chatwoot_webhooks",
-            "Chatwoot webhook deliveries by outcome",
-            metrics.chatwoot_webhooks.clone(),
+            "autoclose_platform_webhooks",
+            "Platform webhook deliveries by platform and outcome",
+            metrics.platform_webhooks.clone(),
         );
         r.register(
-            "autoclose_chatwoot_actions",
-            "Chat actions made through Chatwoot's API by outcome",
-            metrics.chatwoot_actions.clone(),
+            "autoclose_platform_actions",
+            "Chat actions made through a platform's API by platform and outcome",
+            metrics.platform_actions.clone(),
         );
         r.register(
-            "autoclose_chatwoot_reconciled",
-            "Events submitted by Chatwoot reconciliation (and failed rounds)",
-            metrics.chatwoot_reconciled.clone(),
+            "autoclose_platform_reconciled",
+            "Events submitted by a platform's reconciliation (and failed rounds)",
+            metrics.platform_reconciled.clone(),
         );
         metrics
     }
@@ -311,6 +321,21 @@ impl Metrics {
         family
             .get_or_create(&Outcome {
                 outcome: label.to_owned(),
+            })
+            .inc_by(n);
+    }
+
+    /// Counts `n` of `family` for `platform` under `outcome`.
+    pub fn count_platform(
+        family: &Family<PlatformOutcome, Counter>,
+        platform: &str,
+        outcome: &str,
+        n: u64,
+    ) {
+        family
+            .get_or_create(&PlatformOutcome {
+                platform: platform.to_owned(),
+                outcome: outcome.to_owned(),
             })
             .inc_by(n);
     }

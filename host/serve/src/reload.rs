@@ -491,7 +491,7 @@ impl Reloader {
                 .map_err(|_| ReloadError::Stopped)?;
             answers.push(answer);
         }
-        self.access.replace_chatwoot(built.gateway.chatwoot.clone());
+        self.access.replace_platforms(&built.gateway);
         let (mut applied, mut unchanged) = (Vec::new(), Vec::new());
         for tenant in &built.config.tenants {
             if built.refused.iter().any(|r| r.tenant == tenant.name) {

@@ -107,6 +107,8 @@ pub struct Warning {
     pub post: bool,
     /// Push it.
     pub push: bool,
+    /// The note for the agents, per locale, if set.
+    pub agent_notice: Option<Texts>,
 }
 
 /// The close step.
@@ -536,10 +538,10 @@ fn check(
                 ),
             ));
         }
-        if !w.post && !w.push {
+        if !w.post && !w.push && w.agent_notice.is_none() {
             return Err(ConfigError::at(
                 locate(&path),
-                "does nothing: set post or push (or remove the warning)",
+                "does nothing: set post, push or agent_notice (or remove the warning)",
             ));
         }
         if w.push && push.is_none() {
@@ -551,6 +553,10 @@ fn check(
             message: texts(&merged_path(&locate, &format!("{path}.message")), w.message)?,
             post: w.post,
             push: w.push,
+            agent_notice: w
+                .agent_notice
+                .map(|t| texts(&merged_path(&locate, &format!("{path}.agent_notice")), t))
+                .transpose()?,
         });
     }
     if close.push && push.is_none() {

@@ -93,6 +93,12 @@ pub struct RawWarning {
     /// Push it through `push.webhook` (default false).
     #[serde(default)]
     pub push: bool,
+    /// A note for the agents at this step, which the end user does not see (a
+    /// private note in Chatwoot, a direct message to the serving agent in
+    /// Rocket.Chat; the generic callback gets a post of kind `agent_notice`): the
+    /// countdown agents ask to see.
+    #[serde(default)]
+    pub agent_notice: Option<RawText>,
 }
 
 /// The close step.

@@ -228,6 +228,13 @@ fn steps_must_be_ordered_and_before_the_close() {
         e.starts_with("channels.web_chat.auto_close.warnings[0]: does nothing"),
         "{e}"
     );
+    let e = err(&channel(
+        r#"{"warnings": [{"after": "1m", "message": "a", "agent_notice": "{{nope}}"}], "close": {"after": "5m"}}"#,
+    ));
+    assert!(
+        e.starts_with("channels.web_chat.auto_close.warnings[0].agent_notice"),
+        "{e}"
+    );
 }
 
 #[test]

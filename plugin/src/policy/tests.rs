@@ -167,6 +167,33 @@ fn the_agents_name_travels_with_the_cycle() {
 }
 
 #[test]
+fn an_agent_notice_goes_with_its_warning_in_the_users_locale() {
+    let s = settings(
+        r#"{"warnings": [{"after": "2m", "message": "Still there?", "post": false,
+                          "agent_notice": {"default": "{{minutes_left}} min to the close", "pt": "Faltam {{minutes_left}} min"}}],
+            "close": {"after": "5m"}}"#,
+    );
+    let (_, pending) = first_timer(&s, 0);
+    let attributes = vec![("locale".to_owned(), "pt-BR".to_owned())];
+    let warning = fire_at(
+        &s,
+        &pending,
+        Fire {
+            attributes: &attributes,
+            ..fire(120_000)
+        },
+    );
+    assert_eq!(warning.post, None, "post: false keeps the chat quiet");
+    assert_eq!(warning.agent_notice.as_deref(), Some("Faltam 3 min"));
+    // Without one, nothing goes to the agents.
+    let (_, pending) = first_timer(&two_steps(), 0);
+    assert_eq!(
+        fire_at(&two_steps(), &pending, fire(120_000)).agent_notice,
+        None
+    );
+}
+
+#[test]
 fn pushes_only_when_away_skip_users_looking_at_the_chat() {
     let s = settings(
         r#"{"warnings": [{"after": "1m", "message": "w", "push": true}], "close": {"after": "2m"},

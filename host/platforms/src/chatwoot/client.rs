@@ -2,26 +2,20 @@
 //! account's `api_access_token` header (routes in `config/routes.rb`; controllers
 //! under `app/controllers/api/v1/accounts/`).
 
-use std::time::Duration;
-
-use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use autoclose_config::{ChatwootSettings, Credential};
-use autoclose_webhook::retry::{AttemptResult, parse_retry_after};
+
+use crate::rest::{CallError, Rest};
 
 use super::ECHO_KEY;
 use super::payload::{Conversation, Message};
 
-/// Most bytes of an error answer kept for the log.
-const MAX_ERROR_BODY: usize = 512;
-
 /// A REST client for one Chatwoot installation.
 #[derive(Clone)]
 pub struct Client {
-    http: reqwest::Client,
-    base: url::Url,
+    rest: Rest,
 }
 
 /// The account a call is made for.
@@ -31,73 +25,6 @@ pub struct Account<'a> {
     pub id: u64,
     /// Its access token.
     pub token: &'a Credential,
-}
-
-/// Why a call did not give its answer.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CallError {
-    /// Chatwoot answered with an error status.
-    #[error("{method} {path}: status {status}{}", if body.is_empty() { String::new() } else { format!(": {body}") })]
-    Status {
-        /// The method.
-        method: &'static str,
-        /// The path, without the host (it names the account and the conversation).
-        path: String,
-        /// The status.
-        status: u16,
-        /// What `Retry-After` asked for, in ms.
-        retry_after_ms: Option<u64>,
-        /// The start of the answer.
-        body: String,
-    },
-    /// No answer: refused, reset, timed out. The call may or may not have been made.
-    #[error("{method} {path}: {reason}")]
-    Transport {
-        /// The method.
-        method: &'static str,
-        /// The path.
-        path: String,
-        /// What went wrong.
-        reason: String,
-    },
-    /// An answer that is not the JSON Chatwoot writes.
-    #[error("{method} {path}: unexpected answer: {reason}")]
-    Answer {
-        /// The method.
-        method: &'static str,
-        /// The path.
-        path: String,
-        /// What did not fit.
-        reason: String,
-    },
-}
-
-impl CallError {
-    /// The error as an attempt's result, for the retry policy: an error status is an
-    /// answer (5xx and 429 are retried, other 4xx are final), no answer is a failure
-    /// (retried), an unreadable answer is final.
-    pub fn to_attempt(&self) -> AttemptResult {
-        match self {
-            CallError::Status {
-                status,
-                retry_after_ms,
-                body,
-                ..
-            } => AttemptResult::Answered {
-                status: *status,
-                retry_after_ms: *retry_after_ms,
-                body: body.clone().into_bytes(),
-            },
-            CallError::Transport { .. } => AttemptResult::Failed(self.to_string()),
-            CallError::Answer { .. } => AttemptResult::Refused(self.to_string()),
-        }
-    }
-
-    /// Whether Chatwoot refused the credentials or the conversation (401, 403, 404):
-    /// trying again cannot help.
-    pub fn is_final(&self) -> bool {
-        matches!(self, CallError::Status { status, .. } if matches!(status, 401 | 403 | 404))
-    }
 }
 
 /// A page of the conversation list (`GET .../conversations`).
@@ -120,21 +47,11 @@ struct MessageList {
 }
 
 impl Client {
-    /// A client for `settings.url`, each call bounded by `settings.timeout_ms`.
+    /// A client for `settings.url`, each call bounded by `settings.timing.timeout_ms`.
     pub fn new(settings: &ChatwootSettings) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_millis(settings.timeout_ms))
-            .connect_timeout(Duration::from_millis(settings.timeout_ms))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("autoclose/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot build the Chatwoot client: {e}"))?;
-        let mut base = settings.url.clone();
-        if !base.path().ends_with('/') {
-            let path = format!("{}/", base.path());
-            base.set_path(&path);
-        }
-        Ok(Client { http, base })
+        Ok(Client {
+            rest: Rest::new("Chatwoot", &settings.url, settings.timing.timeout_ms)?,
+        })
     }
 
     /// The conversation with display id `conversation`.
@@ -226,58 +143,7 @@ impl Client {
         path: &str,
         body: Option<Value>,
     ) -> Result<T, CallError> {
-        let url = self.base.join(path).map_err(|e| CallError::Answer {
-            method,
-            path: path.to_owned(),
-            reason: format!("cannot build the URL: {e}"),
-        })?;
-        let mut request = match method {
-            "POST" => self.http.post(url),
-            _ => self.http.get(url),
-        }
-        .header("api_access_token", account.token.expose())
-        .header("accept", "application/json");
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let transport = |e: reqwest::Error| CallError::Transport {
-            method,
-            path: path.to_owned(),
-            reason: if e.is_timeout() {
-                "timed out".to_owned()
-            } else if e.is_connect() {
-                "cannot connect".to_owned()
-            } else {
-                // Without the URL: reqwest's errors print it, and nothing secret is in
-                // it, but the path is already named.
-                e.without_url().to_string()
-            },
-        };
-        let answer = request.send().await.map_err(transport)?;
-        let status = answer.status();
-        let retry_after_ms = answer
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
-        let bytes = answer.bytes().await.map_err(transport)?;
-        if !status.is_success() {
-            return Err(CallError::Status {
-                method,
-                path: path.to_owned(),
-                status: status.as_u16(),
-                retry_after_ms: (status == StatusCode::TOO_MANY_REQUESTS
-                    || status.is_server_error())
-                .then_some(retry_after_ms)
-                .flatten(),
-                body: String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_ERROR_BODY)])
-                    .into_owned(),
-            });
-        }
-        serde_json::from_slice(&bytes).map_err(|e| CallError::Answer {
-            method,
-            path: path.to_owned(),
-            reason: e.to_string(),
-        })
+        let headers = [("api_access_token", account.token.expose())];
+        self.rest.call(method, path, &headers, body).await
     }
 }

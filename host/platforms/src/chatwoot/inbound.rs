@@ -28,34 +28,13 @@ use autoclose_core::event::{
     OpenedEvent, PresenceEvent, Sender, SessionRef, Visibility,
 };
 
-use super::payload::{Conversation, Message, MessageType, time_ms};
-use super::{ECHO_KEY, ORIGIN, SOURCE_ID_PREFIX, channel_name};
+use crate::mapped::Mapped;
 
-/// What a delivery came to: the events, and a word on why there are none.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Mapped {
-    /// The events, in order.
-    pub events: Vec<GatewayEvent>,
-    /// Why the delivery maps to nothing, for the log and the answer (`None` when it
-    /// maps to events).
-    pub ignored: Option<&'static str>,
-}
+use crate::ORIGIN;
+use crate::fields::{clip, time_ms};
 
-impl Mapped {
-    fn ignored(why: &'static str) -> Self {
-        Mapped {
-            events: Vec::new(),
-            ignored: Some(why),
-        }
-    }
-
-    fn events(events: Vec<GatewayEvent>) -> Self {
-        Mapped {
-            events,
-            ignored: None,
-        }
-    }
-}
+use super::payload::{Conversation, Message, MessageType};
+use super::{ECHO_KEY, SOURCE_ID_PREFIX, channel_name};
 
 /// Why a delivery could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -329,16 +308,4 @@ fn status_event(
         "open" if changed => Some(opened(tenant, conversation, true)),
         _ => None,
     }
-}
-
-/// `text` cut to at most `max` bytes on a character boundary.
-fn clip(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_owned()
 }

@@ -18,9 +18,6 @@ pub mod payload;
 pub mod reconcile;
 pub mod signature;
 
-/// The origin our echoed posts get: the built-in component ignores messages from it.
-pub const ORIGIN: &str = "autoclose";
-
 /// The key of `content_attributes` that marks a post as ours; its value is the
 /// action id. Set before the post is sent, echoed back in the webhook.
 pub const ECHO_KEY: &str = "autoclose_action";

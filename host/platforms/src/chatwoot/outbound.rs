@@ -10,88 +10,14 @@
 //! - An `agent_notice` post is a private note: only agents see it.
 //! - A close resolves the conversation (idempotent in Chatwoot).
 
-use serde::Deserialize;
-
+use crate::action::{Action, Made};
+use crate::fields::time_ms;
 use autoclose_core::event::GatewayEvent;
-use autoclose_webhook::retry::AttemptResult;
 
 use super::ECHO_KEY;
-use super::client::{Account, CallError, Client};
+use super::client::{Account, Client};
 use super::inbound;
 use super::payload::{Conversation, Message};
-
-/// The post kind that goes to agents only.
-pub const AGENT_NOTICE: &str = "agent_notice";
-
-/// A chat action as the engine's callback record holds it (the generic callback's
-/// body, docs/contract.md).
-#[derive(Debug, Deserialize)]
-pub struct Action {
-    /// The action id, the same on every attempt.
-    pub id: String,
-    /// `post_message` or `close_session`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// The tenant.
-    pub tenant: String,
-    /// The session: the conversation's display id.
-    pub session: String,
-    /// The post's kind label (`warning`, `close`, `agent_notice`).
-    #[serde(default, rename = "kind")]
-    pub post_kind: Option<String>,
-    /// The post's text.
-    #[serde(default)]
-    pub text: Option<String>,
-}
-
-/// What an action came to.
-#[derive(Debug)]
-pub struct Made {
-    /// For the retry policy.
-    pub result: AttemptResult,
-    /// What Chatwoot said that no webhook told us (the conversation is resolved,
-    /// snoozed or pending), for the engine to apply.
-    pub learned: Vec<GatewayEvent>,
-    /// Why nothing was posted although the action is done, for the log.
-    pub skipped: Option<&'static str>,
-    /// The error of the call that failed, for the log (names the conversation).
-    pub error: Option<CallError>,
-}
-
-const OK: AttemptResult = AttemptResult::Answered {
-    status: 200,
-    retry_after_ms: None,
-    body: Vec::new(),
-};
-
-impl Made {
-    fn done() -> Self {
-        Made {
-            result: OK,
-            learned: Vec::new(),
-            skipped: None,
-            error: None,
-        }
-    }
-
-    fn skipped(why: &'static str, learned: Vec<GatewayEvent>) -> Self {
-        Made {
-            result: OK,
-            learned,
-            skipped: Some(why),
-            error: None,
-        }
-    }
-
-    fn failed(error: CallError) -> Self {
-        Made {
-            result: error.to_attempt(),
-            learned: Vec::new(),
-            skipped: None,
-            error: Some(error),
-        }
-    }
-}
 
 /// Makes `body` (a callback record's body) for `account`; `attempt` is 1 on the first
 /// try. `now_ms` turns a snooze into a hold.
@@ -102,27 +28,15 @@ pub async fn make(
     attempt: u32,
     now_ms: u64,
 ) -> Made {
-    let action: Action = match serde_json::from_slice(body) {
+    let action = match Action::parse(body) {
         Ok(action) => action,
-        Err(e) => {
-            return Made {
-                result: AttemptResult::Refused(format!("not a chat action: {e}")),
-                learned: Vec::new(),
-                skipped: None,
-                error: None,
-            };
-        }
+        Err(reason) => return Made::refused(reason),
     };
     let Ok(conversation) = action.session.parse::<u64>() else {
-        return Made {
-            result: AttemptResult::Refused(format!(
-                "session {:?} is not a Chatwoot conversation id",
-                action.session
-            )),
-            learned: Vec::new(),
-            skipped: None,
-            error: None,
-        };
+        return Made::refused(format!(
+            "session {:?} is not a Chatwoot conversation id",
+            action.session
+        ));
     };
     match action.kind.as_str() {
         "close_session" => match client.set_status(account, conversation, "resolved").await {
@@ -130,12 +44,7 @@ pub async fn make(
             Err(e) => Made::failed(e),
         },
         "post_message" => post(client, account, conversation, &action, attempt, now_ms).await,
-        other => Made {
-            result: AttemptResult::Refused(format!("unknown action type {other:?}")),
-            learned: Vec::new(),
-            skipped: None,
-            error: None,
-        },
+        other => Made::refused(format!("unknown action type {other:?}")),
     }
 }
 
@@ -163,7 +72,7 @@ async fn post(
             Err(e) => return Made::failed(e),
         }
     }
-    let private = action.post_kind.as_deref() == Some(AGENT_NOTICE);
+    let private = action.is_agent_notice();
     let text = action.text.as_deref().unwrap_or_default();
     match client
         .post(account, conversation, text, private, &action.id)
@@ -177,6 +86,10 @@ async fn post(
 /// Why a conversation must not be posted into, and the events its status means: a
 /// post into a resolved conversation would reach nobody (or reopen it), one into a
 /// snoozed or pending one would break the wait the agent asked for.
+///
+/// A snooze whose `snoozed_until` has passed is over: Chatwoot's job reopens such a
+/// conversation within minutes of the time, and the hold it meant has ended here
+/// already, so the post goes ahead rather than waiting on the job.
 pub fn not_open(
     tenant: &str,
     conversation: &Conversation,
@@ -184,6 +97,15 @@ pub fn not_open(
 ) -> Option<(&'static str, Vec<GatewayEvent>)> {
     let why = match conversation.status.as_deref()? {
         "resolved" => "the conversation is resolved in Chatwoot",
+        "snoozed"
+            if conversation
+                .snoozed_until
+                .as_ref()
+                .and_then(time_ms)
+                .is_some_and(|until| until <= now_ms) =>
+        {
+            return None;
+        }
         "snoozed" => "the conversation is snoozed in Chatwoot",
         "pending" => "the conversation is pending in Chatwoot",
         _ => return None,

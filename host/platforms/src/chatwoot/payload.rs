@@ -183,21 +183,6 @@ impl Message {
     }
 }
 
-/// Reads a time Chatwoot wrote (ISO 8601 text or Unix seconds) as Unix milliseconds.
-pub fn time_ms(value: &Value) -> Option<u64> {
-    match value {
-        Value::Number(n) => n.as_u64().map(|s| s.saturating_mul(1000)),
-        Value::String(text) => {
-            if let Ok(seconds) = text.parse::<u64>() {
-                return Some(seconds.saturating_mul(1000));
-            }
-            let at: jiff::Timestamp = text.parse().ok()?;
-            u64::try_from(at.as_millisecond()).ok()
-        }
-        _ => None,
-    }
-}
-
 fn message_type<'de, D: Deserializer<'de>>(deserializer: D) -> Result<MessageType, D::Error> {
     Ok(match Value::deserialize(deserializer)? {
         Value::String(s) => match s.as_str() {

@@ -12,9 +12,11 @@
 use autoclose_core::event::GatewayEvent;
 
 use super::channel_name;
-use super::client::{Account, CallError, Client};
+use super::client::{Account, Client};
 use super::inbound::message_event;
-use super::payload::{Conversation, time_ms};
+use super::payload::Conversation;
+use crate::fields::time_ms;
+use crate::rest::CallError;
 
 /// Most pages read in one round (25 conversations a page): 10,000 open conversations.
 pub const MAX_PAGES: u32 = 400;
