@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::endpoint::resolve_env;
+use crate::env::resolve_env;
 use crate::{FieldError, Webhook};
 
 /// Shortest token accepted: 16 characters.

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use crate::FieldError;
 use crate::credential::Credential;
-use crate::endpoint::resolve_env;
+use crate::env::resolve_env;
 use crate::platform::{PlatformTiming, RawEvery, RawTiming, parse_base_url};
 
 /// How `serve` reaches a Chatwoot installation and which tenant each account is.

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::FieldError;
 use crate::chatwoot::{ChatwootSettings, RawChatwoot};
+use crate::env::resolve_env;
 use crate::rocketchat::{RawRocketChat, RocketChatSettings};
 
 /// The gateway's callback for chat actions (post a message, close a session): signed
@@ -268,17 +269,6 @@ pub(crate) fn parse_endpoint(
         retry,
         format,
     })
-}
-
-/// Resolves `env:NAME` from the environment; any other text is the value itself.
-pub(crate) fn resolve_env(
-    value: &str,
-    env: &impl Fn(&str) -> Option<String>,
-) -> Result<String, String> {
-    match value.strip_prefix("env:") {
-        Some(name) => env(name).ok_or_else(|| format!("environment variable {name} is not set")),
-        None => Ok(value.to_owned()),
-    }
 }
 
 impl RawGateway {

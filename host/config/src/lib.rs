@@ -16,6 +16,7 @@ mod admin;
 mod chatwoot;
 mod credential;
 mod endpoint;
+mod env;
 mod error;
 mod fields;
 mod limits;

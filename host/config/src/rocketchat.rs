@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use crate::FieldError;
 use crate::credential::Credential;
-use crate::endpoint::resolve_env;
+use crate::env::resolve_env;
 use crate::platform::{PlatformTiming, RawEvery, RawTiming, parse_base_url};
 
 /// Fewest characters of the webhooks' shared token: it is all that authenticates a

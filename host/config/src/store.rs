@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::FieldError;
-use crate::endpoint::resolve_env;
+use crate::env::resolve_env;
 
 /// Where `serve` keeps its state.
 #[derive(Clone, Default, PartialEq, Eq)]

@@ -13,11 +13,10 @@ use serde_json::{Value, json};
 use autoclose_platforms::chatwoot::signature::{self, Delivery};
 use autoclose_platforms::chatwoot::{inbound, reconcile};
 
-use crate::api::apply;
-use crate::engine::wall_ms;
+use crate::clock::wall_ms;
 use crate::gateway::Chatwoot;
+use crate::ingest::{apply, count_failed_round, submit_found};
 use crate::metrics::Metrics;
-use crate::reconcile::{failed, submit};
 use crate::request::Refused;
 use crate::state::{AppState, error};
 
@@ -146,7 +145,7 @@ pub async fn reconcile_once(state: &AppState, chatwoot: &Chatwoot) {
         let conversations = match reconcile::open_conversations(&chatwoot.client, api).await {
             Ok(conversations) => conversations,
             Err(e) => {
-                failed(state, "chatwoot", tenant, &e);
+                count_failed_round(state, "chatwoot", tenant, &e);
                 continue;
             }
         };
@@ -157,7 +156,7 @@ pub async fn reconcile_once(state: &AppState, chatwoot: &Chatwoot) {
             chatwoot.settings.timing.reconcile_window_ms,
         );
         let submitted = events.len();
-        submit(state, "chatwoot", tenant, events).await;
+        submit_found(state, "chatwoot", tenant, events).await;
         tracing::info!(
             tenant,
             open = conversations.len(),

@@ -118,7 +118,7 @@ impl Dispatcher {
 
 /// Makes one attempt of an action through `adapter`.
 async fn make(adapter: &Adapter, tenant: &str, body: &[u8], attempt: u32) -> Made {
-    let now = crate::engine::wall_ms();
+    let now = crate::clock::wall_ms();
     match adapter {
         Adapter::Chatwoot(chatwoot) => match chatwoot.account(tenant) {
             Some(account) => {

@@ -12,11 +12,13 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use autoclose_core::action::ActionKind;
 use autoclose_core::event::GatewayEvent;
-use autoclose_core::{Core, MAX_TIME_MS, Restored, TenantFailure};
+use autoclose_core::{Core, Restored, TenantFailure};
+
+use crate::clock::wall_ms;
 use autoclose_runtime::RequestId;
 use autoclose_store::{Batch, Store, StoreError, Stored};
 use autoclose_webhook::outbound::{Attempt, Outbound};
@@ -79,14 +81,6 @@ impl Outbound for Collector {
         }
         None
     }
-}
-
-/// The wall clock in ms since the Unix epoch, capped at the host's last instant.
-pub fn wall_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-        .min(MAX_TIME_MS)
 }
 
 /// The engine's parts.

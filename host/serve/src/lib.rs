@@ -19,6 +19,7 @@
 //! - [`chatwoot`], [`rocketchat`]: the platforms' webhooks in and their
 //!   reconciliation (the mappings are in `autoclose-platforms`); [`reconcile`]: when
 //!   reconciliation runs.
+//! - [`ingest`]: events into the engines, from every way in.
 //! - [`dispatch`]: attempts on the wire.
 //! - [`reload`]: building the cores from the files, at start and on reload.
 //! - [`request`]: what an engine is asked to do.
@@ -32,9 +33,11 @@ pub mod admin;
 pub mod api;
 pub mod callbacks;
 pub mod chatwoot;
+pub mod clock;
 pub mod dispatch;
 pub mod engine;
 pub mod gateway;
+pub mod ingest;
 pub mod membership;
 pub mod metrics;
 pub mod placement;
@@ -62,8 +65,9 @@ use autoclose_store::{Store, StoreError};
 use autoclose_webhook::http::{Clients, HttpError};
 
 use callbacks::Callbacks;
+use clock::wall_ms;
 use dispatch::Dispatcher;
-use engine::{Collector, Engine, Health, wall_ms};
+use engine::{Collector, Engine, Health};
 use metrics::Metrics;
 pub use reload::Built;
 use reload::{Beside, Managed, Reloader, Sources};

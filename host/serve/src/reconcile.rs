@@ -8,18 +8,11 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use autoclose_core::event::GatewayEvent;
-
-use crate::api::apply;
-use crate::metrics::Metrics;
 use crate::state::AppState;
 
 /// How often the schedule looks at the configuration (a reload may add, drop or
 /// retime an adapter).
 const TICK: Duration = Duration::from_secs(5);
-
-/// Events a call to the engines carries at most.
-const SLICE: usize = 100;
 
 /// Reconciles every adapter at start and then every `reconcile_every` of its own
 /// (`0s`: at start only), for as long as the server runs. On a cluster only the node
@@ -68,32 +61,4 @@ impl Schedule {
     fn ran(&mut self) {
         self.last = Some(Instant::now());
     }
-}
-
-/// Submits `events` of `tenant`, found by `platform`'s reconciliation, in slices, so
-/// that one refused event (a conversation of a tenant that fails its check) does not
-/// hold back the others; counts what was submitted.
-pub async fn submit(state: &AppState, platform: &str, tenant: &str, events: Vec<GatewayEvent>) {
-    let submitted = events.len();
-    for chunk in events.chunks(SLICE) {
-        if let Err(refused) = apply(state, chunk.to_vec()).await {
-            tracing::warn!(
-                tenant,
-                platform,
-                "reconciliation: events refused: {refused}"
-            );
-        }
-    }
-    Metrics::count_platform(
-        &state.metrics.platform_reconciled,
-        platform,
-        "submitted",
-        submitted as u64,
-    );
-}
-
-/// Counts a failed round of `platform` for `tenant`.
-pub fn failed(state: &AppState, platform: &str, tenant: &str, error: &dyn std::fmt::Display) {
-    Metrics::count_platform(&state.metrics.platform_reconciled, platform, "failed", 1);
-    tracing::warn!(tenant, platform, "reconciliation failed: {error}");
 }

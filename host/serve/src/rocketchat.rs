@@ -16,11 +16,10 @@ use serde_json::Value;
 
 use autoclose_platforms::rocketchat::{TOKEN_HEADER, channel_name, inbound, reconcile, token};
 
-use crate::api::apply;
-use crate::engine::wall_ms;
+use crate::clock::wall_ms;
 use crate::gateway::RocketChat;
+use crate::ingest::{apply, count_failed_round, submit_found};
 use crate::metrics::Metrics;
-use crate::reconcile::{failed, submit};
 use crate::request::Refused;
 use crate::state::{AppState, error};
 
@@ -159,7 +158,7 @@ pub async fn reconcile_once(state: &AppState, adapter: &RocketChat) {
         let rooms = match reconcile::open_rooms(client).await {
             Ok(rooms) => rooms,
             Err(e) => {
-                failed(state, "rocketchat", tenant, &e);
+                count_failed_round(state, "rocketchat", tenant, &e);
                 continue;
             }
         };
@@ -174,7 +173,7 @@ pub async fn reconcile_once(state: &AppState, adapter: &RocketChat) {
             adapter.settings.timing.reconcile_window_ms,
         );
         let submitted = events.len();
-        submit(state, "rocketchat", tenant, events).await;
+        submit_found(state, "rocketchat", tenant, events).await;
         tracing::info!(
             tenant,
             open = rooms.len(),

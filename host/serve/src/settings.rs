@@ -20,7 +20,8 @@ use autoclose_store::settings::{
 };
 
 use crate::access::Scope;
-use crate::engine::{Collector, wall_ms};
+use crate::clock::wall_ms;
+use crate::engine::Collector;
 use crate::metrics::Metrics;
 use crate::reload::{Current, Loaded, ReloadError, Reloader};
 
