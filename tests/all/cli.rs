@@ -656,7 +656,7 @@ fn replay_reports_progress_in_steps_and_at_the_end() {
         receiver,
         autoclose::scenario::read(text.as_slice()),
         autoclose::replay::ReplayOptions::default(),
-        &mut std::io::sink(),
+        &mut autoclose::replay::JsonLines(std::io::sink()),
         |done| seen.push(done),
     )
     .unwrap_or_else(|e| panic!("{e}"));
@@ -790,5 +790,149 @@ fn realistic_reply_times_tell_a_5_minute_close_from_a_10_minute_one() {
         closes("uniform", "examples/config.json"),
         closes("uniform", &ten),
         "uniform answers all come within 4 minutes"
+    );
+}
+
+/// `whatif` on a log small enough to count by hand. A warns at 3m (pushed) and closes
+/// at 5m; B warns at 8m and closes at 10m. s1's end user answers at 7m, s2's at 4m,
+/// s3's never:
+/// - A: s1 warned, closed at 5m, and its user came back at 7m; s2 warned and rescued;
+///   s3 warned and closed 5m after the agent. 2 closed, 3 warnings, 3 pushes.
+/// - B: s1 and s2 answered before any warning; s3 warned and closed after 10m.
+///   1 closed, 1 warning, 1 push.
+///
+/// s1 and s2 end differently; s3 is closed under both.
+#[test]
+fn whatif_counts_a_hand_made_log_as_computed_by_hand() {
+    let layer = |warn: &str, close: &str| {
+        format!(
+            r#"{{"webhooks": {{"push": {{"url": "https://push.example.com/hook"}}}},
+                "tenants": {{"acme": {{"webhooks": ["push"], "channels": {{"web_chat": {{"auto_close": {{
+                  "warnings": [{{"after": "{warn}", "message": "Still there?", "push": true}}],
+                  "close": {{"after": "{close}"}}, "push": {{"webhook": "push"}}}}}}}}}}}}}}"#
+        )
+    };
+    let a = scratch("whatif-a.json");
+    let b = scratch("whatif-b.json");
+    std::fs::write(&a, layer("3m", "5m")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&b, layer("8m", "10m")).unwrap_or_else(|e| panic!("{e}"));
+    let log = scratch("whatif.jsonl");
+    let mut lines = Vec::new();
+    for s in ["s1", "s2", "s3"] {
+        lines.push(format!(r#"{{"at_ms":0,"type":"session_opened","tenant":"acme","session":"{s}","channel":"web_chat"}}"#));
+    }
+    for s in ["s1", "s2", "s3"] {
+        lines.push(format!(r#"{{"at_ms":1000,"type":"message","tenant":"acme","session":"{s}","sender":"agent","text":"Anything else?"}}"#));
+    }
+    lines.push(r#"{"at_ms":241000,"type":"message","tenant":"acme","session":"s2","sender":"end_user","text":"no thanks"}"#.to_owned());
+    lines.push(r#"{"at_ms":421000,"type":"message","tenant":"acme","session":"s1","sender":"end_user","text":"sorry, I was away"}"#.to_owned());
+    std::fs::write(&log, lines.join("\n") + "\n").unwrap_or_else(|e| panic!("{e}"));
+    let report = scratch("whatif.html");
+    let summary = scratch("whatif-summary.json");
+    let path = |p: &PathBuf| p.to_string_lossy().into_owned();
+    let out = cli(&[
+        "whatif",
+        "--config",
+        &path(&a),
+        "--config",
+        &path(&b),
+        "--label",
+        "5 minutes",
+        "--label",
+        "10 minutes",
+        "--report",
+        &path(&report),
+        "--summary",
+        &path(&summary),
+        &path(&log),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("2 sessions end differently"), "{stdout}");
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap_or_else(|e| panic!("{e}")))
+            .unwrap_or_else(|e| panic!("{e}"));
+    let totals = |i: usize| &summary["configurations"][i]["totals"];
+    let expect =
+        |i: usize, closed: u64, warnings: u64, pushes: u64, rescued: u64, came_back: u64| {
+            let t = totals(i);
+            assert_eq!(
+                [
+                    &t["sessions"],
+                    &t["closed"],
+                    &t["warnings"],
+                    &t["pushes"],
+                    &t["rescued"],
+                    &t["came_back"]
+                ],
+                [3, closed, warnings, pushes, rescued, came_back]
+                    .map(Value::from)
+                    .each_ref(),
+                "configuration {i}: {t}"
+            );
+        };
+    expect(0, 2, 3, 3, 1, 1);
+    expect(1, 1, 1, 1, 0, 0);
+    assert_eq!(
+        summary["configurations"][0]["close_delays_ms"],
+        serde_json::json!([300000, 300000])
+    );
+    assert_eq!(
+        summary["configurations"][1]["close_delays_ms"],
+        serde_json::json!([600000])
+    );
+    assert_eq!(summary["configurations"][0]["closes_by_hour"][0], 2);
+    assert_eq!(
+        summary["configurations"][0]["by_channel"][0]["channel"],
+        "web_chat"
+    );
+    assert_eq!(summary["differing_sessions"], 2);
+    let sessions: Vec<&str> = summary["differences"]
+        .as_array()
+        .map(|d| d.iter().filter_map(|d| d["session"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(sessions, ["s1", "s2"]);
+    let s1 = &summary["differences"][0];
+    assert_eq!(
+        s1["outcomes"],
+        serde_json::json!([
+            "closed at 00:05:01 (the end user came back later): 1 warning",
+            "not closed: no warning"
+        ])
+    );
+    let a_timeline: Vec<&str> = s1["timelines"][0]
+        .as_array()
+        .map(|t| t.iter().filter_map(|e| e["what"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        a_timeline,
+        [
+            "session opened (web_chat)",
+            "agent: Anything else?",
+            "warning posted: Still there?",
+            "push chat.auto_close.warning through push",
+            "closed (inactivity)",
+            "end user: sorry, I was away"
+        ]
+    );
+    let html = std::fs::read_to_string(&report).unwrap_or_else(|e| panic!("{e}"));
+    for chart in ["totals", "close-delays", "closes-by-hour"] {
+        let at = html
+            .find(&format!("<figure data-chart=\"{chart}\"><svg"))
+            .unwrap_or_else(|| panic!("no {chart} chart"));
+        assert!(html[at..].contains("</svg></figure>"), "{chart}");
+    }
+    assert!(html.contains("data-session=\"s1\"") && html.contains("data-session=\"s2\""));
+    assert!(
+        !html.contains("http://") || !html.contains("<script"),
+        "self-contained"
+    );
+
+    let one = cli(&["whatif", "--config", &path(&a), &path(&log)]);
+    assert!(!one.status.success());
+    assert!(
+        text(&one.stderr).contains("give --config at least twice"),
+        "{}",
+        text(&one.stderr)
     );
 }

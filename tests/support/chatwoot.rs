@@ -44,6 +44,8 @@ pub struct Posted {
     pub private: bool,
     /// What the poster set.
     pub content_attributes: Value,
+    /// The poster's source id.
+    pub source_id: Option<String>,
     /// Who wrote it: `contact`, `user`, `agent_bot`.
     pub sender: String,
     /// When (Unix s).
@@ -57,8 +59,11 @@ struct World {
     snoozed_until: BTreeMap<u64, u64>,
     messages: Vec<Posted>,
     next_id: u64,
-    /// Answers for the next posts (status codes), used up in order.
+    /// Answers for the next posts (status codes), used up in order: the post is made,
+    /// then this is answered (an answer lost on the way).
     post_failures: Vec<u16>,
+    /// Behave as Chatwoot before 4.11.2: custom content attributes are dropped.
+    drops_content_attributes: bool,
     /// Every REST call: method and path.
     calls: Vec<(String, String)>,
     revoked: bool,
@@ -173,6 +178,7 @@ impl FakeChatwoot {
                 message_type: message_type.into(),
                 private: false,
                 content_attributes: json!({}),
+                source_id: None,
                 sender: sender.into(),
                 created_at: now_s(),
             };
@@ -181,9 +187,15 @@ impl FakeChatwoot {
         })
     }
 
-    /// The next posts are answered with these statuses (without being made).
+    /// The next posts are made, then answered with these statuses.
     pub fn fail_posts(&self, statuses: &[u16]) {
         self.world(|w| w.post_failures.extend_from_slice(statuses));
+    }
+
+    /// From now on, behave as Chatwoot before 4.11.2: the custom content attributes
+    /// of a post are dropped (its source id is kept).
+    pub fn drop_content_attributes(&self) {
+        self.world(|w| w.drops_content_attributes = true);
     }
 
     /// Every token is refused from now on.
@@ -204,8 +216,10 @@ impl FakeChatwoot {
                 .filter(|m| {
                     m.conversation == conversation
                         && m.sender == "user"
-                        && !m.content_attributes.is_null()
-                        && m.content_attributes.get("autoclose_action").is_some()
+                        && (m.content_attributes.get("autoclose_action").is_some()
+                            || m.source_id
+                                .as_deref()
+                                .is_some_and(|s| s.starts_with("autoclose:")))
                 })
                 .cloned()
                 .collect()
@@ -285,7 +299,7 @@ fn rest_message(m: &Posted) -> Value {
     };
     json!({
         "id": m.id, "content": m.content, "message_type": message_type,
-        "private": m.private, "content_attributes": m.content_attributes,
+        "private": m.private, "content_attributes": m.content_attributes, "source_id": m.source_id,
         "created_at": m.created_at, "conversation_id": m.conversation,
         "sender_type": match m.sender.as_str() { "contact" => "Contact", "agent_bot" => "AgentBot", _ => "User" },
         "sender": {"id": 3, "name": if m.sender == "contact" { "Jane Doe" } else { "Ana Agent" }, "type": m.sender},
@@ -415,17 +429,9 @@ async fn create_message(
     ) {
         return unauthorized();
     }
-    let (posted, echo_to) = {
+    let (posted, echo_to, failure) = {
         let (lock, wake) = &*shared.0;
         let mut world = lock.lock().unwrap_or_else(|e| e.into_inner());
-        if !world.post_failures.is_empty() {
-            let status = world.post_failures.remove(0);
-            return (
-                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                "failing",
-            )
-                .into_response();
-        }
         // As Chatwoot's MessageBuilder: content, message_type, private, content_attributes.
         let (Some(content), Some("outgoing")) =
             (body["content"].as_str(), body["message_type"].as_str())
@@ -443,18 +449,32 @@ async fn create_message(
             content: content.into(),
             message_type: "outgoing".into(),
             private: body["private"].as_bool().unwrap_or(false),
-            content_attributes: body.get("content_attributes").cloned().unwrap_or(json!({})),
+            content_attributes: if world.drops_content_attributes {
+                json!({})
+            } else {
+                body.get("content_attributes").cloned().unwrap_or(json!({}))
+            },
+            source_id: body["source_id"].as_str().map(str::to_owned),
             sender: "user".into(),
             created_at: now_s(),
         };
         world.messages.push(posted.clone());
         wake.notify_all();
-        (posted, world.echo_to.clone())
+        let failure = (!world.post_failures.is_empty()).then(|| world.post_failures.remove(0));
+        (posted, world.echo_to.clone(), failure)
     };
     if let Some(url) = echo_to {
         // The echo arrives before the REST answer, as it can from Chatwoot.
         let payload = message_created(&posted);
         let _ = deliver_async(&url, &payload).await;
+    }
+    if let Some(status) = failure {
+        // Made, but the answer is lost: the retry must find it.
+        return (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            "failing",
+        )
+            .into_response();
     }
     Json(rest_message(&posted)).into_response()
 }
@@ -519,6 +539,7 @@ pub fn message_created(m: &Posted) -> Value {
     payload["content_attributes"] = m.content_attributes.clone();
     payload["message_type"] = m.message_type.clone().into();
     payload["private"] = m.private.into();
+    payload["source_id"] = m.source_id.clone().into();
     as_conversation(&mut payload["conversation"], m.conversation, "open");
     payload
 }

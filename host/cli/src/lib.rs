@@ -16,6 +16,7 @@ pub mod cli;
 pub mod generate;
 pub mod replay;
 pub mod scenario;
+pub mod whatif;
 
 /// The auto-close component built from `plugin/` by this crate's build script.
 pub const DEFAULT_PLUGIN: &[u8] = include_bytes!(env!("AUTOCLOSE_PLUGIN_WASM"));

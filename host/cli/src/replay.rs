@@ -4,8 +4,41 @@
 use std::io::Write;
 
 use crate::scenario::{Item, ScenarioError, ScenarioLine};
+use autoclose_core::action::Action;
+use autoclose_core::event::GatewayEvent;
 use autoclose_core::{Core, EventError};
 use autoclose_webhook::outbound::ScriptedReceiver;
+
+/// Where a replay's actions go, and what sees the events with them: the JSON Lines
+/// transcript ([`JsonLines`]), or an analysis such as `whatif`'s.
+///
+/// Without batching, each event comes between the actions taken before it (timers
+/// due earlier) and the actions that follow from it, so an observer sees both in
+/// time order.
+pub trait Transcript {
+    /// An event, as it is handled.
+    fn event(&mut self, _at_ms: u64, _event: &GatewayEvent) {}
+    /// An action, as it is taken.
+    fn action(&mut self, action: &Action) -> std::io::Result<()>;
+    /// The replay is over.
+    fn finish(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The transcript as JSON Lines, one action per line.
+pub struct JsonLines<W: Write>(pub W);
+
+impl<W: Write> Transcript for JsonLines<W> {
+    fn action(&mut self, action: &Action) -> std::io::Result<()> {
+        serde_json::to_writer(&mut self.0, action)?;
+        self.0.write_all(b"\n")
+    }
+
+    fn finish(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
 
 /// How long after the last event replay keeps firing timers. Durations are capped at
 /// 7 days, so any cycle started by the last event ends well within this.
@@ -84,7 +117,7 @@ pub fn replay(
         receiver,
         lines.iter().cloned().map(Ok),
         options,
-        out,
+        &mut JsonLines(out),
         |_| {},
     )
 }
@@ -97,7 +130,7 @@ pub fn replay_with_progress(
     receiver: &ScriptedReceiver,
     lines: impl IntoIterator<Item = Result<ScenarioLine, ScenarioError>>,
     options: ReplayOptions,
-    out: &mut impl Write,
+    out: &mut impl Transcript,
     mut progress: impl FnMut(usize),
 ) -> Result<ReplaySummary, ReplayError> {
     let mut summary = ReplaySummary::default();
@@ -143,7 +176,7 @@ pub fn replay_with_progress(
         summary.actions += write_actions(core, out)?;
     }
     summary.end_ms = core.now();
-    out.flush()?;
+    out.finish()?;
     progress(done);
     Ok(summary)
 }
@@ -154,37 +187,65 @@ fn run_chunk(
     core: &mut Core,
     chunk: &mut Vec<ScenarioLine>,
     batch: bool,
-    out: &mut impl Write,
+    out: &mut impl Transcript,
     summary: &mut ReplaySummary,
 ) -> Result<(), ReplayError> {
-    let events = chunk.iter().filter_map(|line| match &line.item {
-        Item::Event(event) => Some((line.at_ms, event)),
-        Item::WebhookResponse { .. } => None,
-    });
-    let result = if batch {
-        core.handle_all(events)
+    if batch {
+        let events: Vec<(u64, &GatewayEvent)> = chunk
+            .iter()
+            .filter_map(|line| match &line.item {
+                Item::Event(event) => Some((line.at_ms, event)),
+                Item::WebhookResponse { .. } => None,
+            })
+            .collect();
+        for (at, event) in &events {
+            out.event(*at, event);
+        }
+        let result = core.handle_all(events.iter().copied());
+        summary.actions += write_actions(core, out)?;
+        if let Err((index, source)) = result {
+            return Err(ReplayError::Event {
+                line: chunk.get(index).map_or(0, |line| line.line),
+                source,
+            });
+        }
     } else {
-        events
-            .enumerate()
-            .try_for_each(|(index, (at, event))| core.handle(at, event).map_err(|e| (index, e)))
-    };
-    summary.actions += write_actions(core, out)?;
-    if let Err((index, source)) = result {
-        return Err(ReplayError::Event {
-            line: chunk.get(index).map_or(0, |line| line.line),
-            source,
-        });
+        for line in chunk.iter() {
+            let Item::Event(event) = &line.item else {
+                continue;
+            };
+            let at = line.at_ms;
+            let handled = core.handle(at, event);
+            // Timers due before the event, then the event, then what followed.
+            let actions: Vec<Action> = core.drain_actions().collect();
+            for action in actions.iter().filter(|a| a.at_ms < at) {
+                out.action(action)?;
+                summary.actions += 1;
+            }
+            if handled.is_ok() {
+                out.event(at, event);
+            }
+            for action in actions.iter().filter(|a| a.at_ms >= at) {
+                out.action(action)?;
+                summary.actions += 1;
+            }
+            if let Err(source) = handled {
+                return Err(ReplayError::Event {
+                    line: line.line,
+                    source,
+                });
+            }
+        }
     }
     summary.events += chunk.len();
     chunk.clear();
     Ok(())
 }
 
-fn write_actions(core: &mut Core, out: &mut impl Write) -> std::io::Result<usize> {
+fn write_actions(core: &mut Core, out: &mut impl Transcript) -> std::io::Result<usize> {
     let mut written = 0;
     for action in core.drain_actions() {
-        serde_json::to_writer(&mut *out, &action)?;
-        out.write_all(b"\n")?;
+        out.action(&action)?;
         written += 1;
     }
     Ok(written)

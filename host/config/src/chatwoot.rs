@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::FieldError;
-use crate::credential::Credential;
+use crate::credential::{Credential, trimmed_secret};
 use crate::env::resolve_env;
 use crate::platform::{PlatformTiming, RawEvery, RawTiming, parse_base_url};
 
@@ -36,8 +36,9 @@ pub struct ChatwootSettings {
 pub struct ChatwootAccount {
     /// The account's id (the number in `/app/accounts/{id}/...`).
     pub account_id: u64,
-    /// The access token of the user or agent bot that posts and resolves (Profile
-    /// settings → Access token); sent as `api_access_token`, never printed.
+    /// The access token of the administrator user that posts and resolves (Profile
+    /// settings → Access token; an agent bot's cannot list conversations); sent as
+    /// `api_access_token`, never printed.
     pub api_access_token: Credential,
     /// How a webhook proves it comes from this account.
     pub inbound: ChatwootInbound,
@@ -149,6 +150,7 @@ impl RawChatwoot {
             }
             let secret = |field: &str, value: &str| {
                 resolve_env(value, env)
+                    .and_then(|v| trimmed_secret(&v))
                     .map(Credential::new)
                     .map_err(|reason| FieldError::new(format!("{at}.{field}"), reason))
             };

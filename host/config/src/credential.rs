@@ -30,3 +30,14 @@ impl std::fmt::Display for Credential {
         f.write_str("***")
     }
 }
+
+/// `value` without the whitespace around it (a secret file's trailing newline), or an
+/// error if a control character is left inside: it would make an invalid header, or
+/// a token that never matches.
+pub(crate) fn trimmed_secret(value: &str) -> Result<String, String> {
+    let trimmed = value.trim();
+    if trimmed.chars().any(char::is_control) {
+        return Err("contains a control character (a line break inside the value?)".into());
+    }
+    Ok(trimmed.to_owned())
+}

@@ -14,7 +14,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::FieldError;
-use crate::credential::Credential;
+use crate::credential::{Credential, trimmed_secret};
 use crate::env::resolve_env;
 use crate::platform::{PlatformTiming, RawEvery, RawTiming, parse_base_url};
 
@@ -130,6 +130,7 @@ impl RawRocketChat {
             }
             let secret = |field: &str, value: &str| {
                 resolve_env(value, env)
+                    .and_then(|v| trimmed_secret(&v))
                     .map(Credential::new)
                     .map_err(|reason| FieldError::new(format!("{at}.{field}"), reason))
             };

@@ -147,7 +147,8 @@ pub struct MessageEvent {
     pub session: String,
     /// Who wrote it.
     pub sender: Sender,
-    /// The gateway's message id.
+    /// The gateway's message id. The session's last message (not an echo) delivered
+    /// again with the same id is a repeat and is dropped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// The text.

@@ -62,7 +62,8 @@ impl Core {
                 return Ok(None);
             }
         } else if let GatewayEvent::Message(crate::event::MessageEvent {
-            seq: Some(seq),
+            seq,
+            id,
             origin: None,
             ..
         }) = event
@@ -70,16 +71,32 @@ impl Core {
             // Echoes of a plugin's own posts (`origin` set) neither count nor advance
             // the sequence: an end user's reply written just before our warning, whose
             // webhook comes after the warning's echo, must still cancel the cycle.
-            if record.last_seq.is_some_and(|last| *seq <= last) {
-                tracing::debug!(
-                    tenant = event.tenant(),
-                    session = event.session(),
-                    seq,
-                    "message seen before (its seq is not above the last): ignored"
-                );
-                return Ok(None);
+            if let Some(seq) = seq {
+                if record.last_seq.is_some_and(|last| *seq <= last) {
+                    tracing::debug!(
+                        tenant = event.tenant(),
+                        session = event.session(),
+                        seq,
+                        "message seen before (its seq is not above the last): ignored"
+                    );
+                    return Ok(None);
+                }
+                record.last_seq = Some(*seq);
             }
-            record.last_seq = Some(*seq);
+            // The last message again (a webhook retried, a last message read back by
+            // reconciliation): a repeat, on platforms whose ids do not grow.
+            if let Some(id) = id {
+                if record.last_id.as_deref() == Some(id.as_str()) {
+                    tracing::debug!(
+                        tenant = event.tenant(),
+                        session = event.session(),
+                        id,
+                        "the session's last message again: ignored"
+                    );
+                    return Ok(None);
+                }
+                record.last_id = Some(id.clone());
+            }
         }
         if record.closed {
             tracing::debug!(

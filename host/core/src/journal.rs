@@ -246,6 +246,7 @@ impl Core {
                 s.closed = record.closed;
                 s.closed_at = record.closed_at.unwrap_or(0);
                 s.last_seq = record.last_seq;
+                s.last_id = record.last_id.clone();
             }
             if record.closed {
                 self.closed_order
@@ -380,6 +381,7 @@ impl Core {
             closed: record.closed,
             closed_at: record.closed.then_some(record.closed_at),
             last_seq: record.last_seq,
+            last_id: record.last_id.clone(),
             timers: self
                 .state
                 .timers

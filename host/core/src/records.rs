@@ -48,6 +48,10 @@ pub struct SessionRecord {
     /// a restart or on another node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seq: Option<u64>,
+    /// The id of the last message that was not an echo, so that the same message
+    /// delivered again (or read back by reconciliation) stays a repeat after a restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_id: Option<String>,
 }
 
 /// The end user's presence as stored.

@@ -68,6 +68,9 @@ pub struct Session {
     /// The highest message `seq` the gateway gave in this session: later messages at
     /// or below it are repeats (see `MessageEvent::seq`).
     pub last_seq: Option<u64>,
+    /// The id of the last message (not an echo) the gateway gave in this session: the
+    /// same id again at once is a repeat (see `MessageEvent::id`).
+    pub last_id: Option<String>,
 }
 
 /// All sessions, addressable by handle or by (tenant, gateway id).
@@ -109,6 +112,7 @@ impl Sessions {
                 closed: false,
                 closed_at: 0,
                 last_seq: None,
+                last_id: None,
             },
         );
         ids.insert(external.into(), id);

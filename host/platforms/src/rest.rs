@@ -61,6 +61,9 @@ impl CallError {
     /// (retried), an unreadable answer is final.
     pub fn to_attempt(&self) -> AttemptResult {
         match self {
+            // A 410 from a platform (or a proxy before it) is a final refusal of this
+            // call, not the generic callback's "gone" that stops a tenant's actions.
+            CallError::Status { status: 410, .. } => AttemptResult::Refused(self.to_string()),
             CallError::Status {
                 status,
                 retry_after_ms,

@@ -23,6 +23,7 @@ pub(crate) fn session(name: &str, timers: usize) -> SessionRecord {
         closed_at: None,
         state: vec![1, 0, 2, 0],
         last_seq: Some(41),
+        last_id: Some("m-41".into()),
         timers: (0..timers)
             .map(|i| TimerRecord {
                 key: i as u32,

@@ -8,6 +8,7 @@ mod check_config;
 mod replay;
 mod tenants;
 mod test_webhook;
+mod whatif;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -166,6 +167,33 @@ enum Command {
         /// Where to write the artifact (name it `*.cwasm`).
         #[arg(long, short)]
         output: PathBuf,
+    },
+    /// Replay one conversation log under two or more configurations and compare them:
+    /// chats closed, warned, pushed, rescued, closed on someone who came back, the
+    /// time to each close and the hour of day, per tenant and channel, and the
+    /// sessions that end differently with their timelines side by side. Writes one
+    /// self-contained HTML report (and, with --summary, the numbers as JSON).
+    Whatif {
+        /// A configuration; give it twice or more, in the order to compare.
+        #[arg(long = "config", required = true)]
+        configs: Vec<PathBuf>,
+        /// A label per configuration, in the same order (default: the file names).
+        #[arg(long = "label")]
+        labels: Vec<String>,
+        /// A component to run instead of the built-in auto-close plugin.
+        #[arg(long)]
+        plugin: Option<PathBuf>,
+        /// Where the HTML report goes.
+        #[arg(long, default_value = "whatif.html")]
+        report: PathBuf,
+        /// Where the JSON summary goes.
+        #[arg(long)]
+        summary: Option<PathBuf>,
+        /// How many differing sessions the report shows with their timelines.
+        #[arg(long, default_value_t = 20)]
+        examples: usize,
+        /// The conversation log (the JSON Lines of `replay`).
+        scenario: PathBuf,
     },
     /// Write a generated scenario (for load figures) to stdout or a file.
     Generate {
@@ -353,6 +381,23 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}: {} bytes from {name}", output.display(), artifact.len());
             Ok(())
         }
+        Command::Whatif {
+            configs,
+            labels,
+            plugin,
+            report,
+            summary,
+            examples,
+            scenario,
+        } => whatif::run(&whatif::Request {
+            configs: &configs,
+            labels: &labels,
+            plugin: plugin.as_deref(),
+            scenario: &scenario,
+            report: &report,
+            summary: summary.as_deref(),
+            examples,
+        }),
         Command::Generate {
             sessions,
             tenants,

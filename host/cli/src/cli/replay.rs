@@ -62,7 +62,7 @@ pub fn run(
         &receiver,
         source,
         replay::ReplayOptions { tail_ms, batch },
-        &mut out,
+        &mut replay::JsonLines(&mut out),
         |done| {
             if let Some(bar) = &bar {
                 bar.set_position(done as u64);
@@ -106,7 +106,7 @@ const PROGRESS_FROM_LINES: usize = 100_000;
 
 /// A progress bar on stderr for a replay of `lines` lines, when stderr is a terminal
 /// and the replay is long enough to want one. Never on stdout: that is the transcript.
-fn progress_bar(lines: usize) -> Option<indicatif::ProgressBar> {
+pub(super) fn progress_bar(lines: usize) -> Option<indicatif::ProgressBar> {
     if lines < PROGRESS_FROM_LINES || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         return None;
     }

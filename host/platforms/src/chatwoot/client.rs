@@ -9,8 +9,8 @@ use autoclose_config::{ChatwootSettings, Credential};
 
 use crate::rest::{CallError, Rest};
 
-use super::ECHO_KEY;
 use super::payload::{Conversation, Message};
+use super::{ECHO_KEY, SOURCE_ID_PREFIX};
 
 /// A REST client for one Chatwoot installation.
 #[derive(Clone)]
@@ -101,6 +101,9 @@ impl Client {
             "message_type": "outgoing",
             "private": private,
             "content_attributes": { ECHO_KEY: action },
+            // Chatwoot before 4.11.2 drops custom content attributes but keeps the
+            // source id: both mark the post, so that its echo is ours on every version.
+            "source_id": format!("{SOURCE_ID_PREFIX}{action}"),
         });
         self.call(account, "POST", &path, Some(body)).await
     }

@@ -14,10 +14,10 @@ use crate::action::{Action, Made};
 use crate::fields::time_ms;
 use autoclose_core::event::GatewayEvent;
 
-use super::ECHO_KEY;
 use super::client::{Account, Client};
 use super::inbound;
 use super::payload::{Conversation, Message};
+use super::{ECHO_KEY, SOURCE_ID_PREFIX};
 
 /// Makes `body` (a callback record's body) for `account`; `attempt` is 1 on the first
 /// try. `now_ms` turns a snooze into a hold.
@@ -39,12 +39,31 @@ pub async fn make(
         ));
     };
     match action.kind.as_str() {
-        "close_session" => match client.set_status(account, conversation, "resolved").await {
-            Ok(()) => Made::done(),
-            Err(e) => Made::failed(e),
-        },
+        "close_session" => close(client, account, conversation, &action, now_ms).await,
         "post_message" => post(client, account, conversation, &action, attempt, now_ms).await,
         other => Made::refused(format!("unknown action type {other:?}")),
+    }
+}
+
+/// Resolves the conversation, unless Chatwoot says it must wait (snoozed, pending:
+/// a webhook we never got) or is resolved already.
+async fn close(
+    client: &Client,
+    account: Account<'_>,
+    conversation: u64,
+    action: &Action,
+    now_ms: u64,
+) -> Made {
+    let current = match client.conversation(account, conversation).await {
+        Ok(current) => current,
+        Err(e) => return Made::failed(e),
+    };
+    if let Some((why, learned)) = not_open(&action.tenant, &current, now_ms) {
+        return Made::skipped(why, learned);
+    }
+    match client.set_status(account, conversation, "resolved").await {
+        Ok(()) => Made::done(),
+        Err(e) => Made::failed(e),
     }
 }
 
@@ -115,11 +134,13 @@ pub fn not_open(
 
 /// Whether one of `messages` is the post of action `id`.
 pub fn already_posted(messages: &[Message], id: &str) -> bool {
+    let source_id = format!("{SOURCE_ID_PREFIX}{id}");
     messages.iter().any(|m| {
         m.content_attributes
             .as_ref()
             .and_then(|a| a.get(ECHO_KEY))
             .and_then(|v| v.as_str())
             == Some(id)
+            || m.source_id.as_deref() == Some(source_id.as_str())
     })
 }

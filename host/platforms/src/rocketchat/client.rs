@@ -113,7 +113,12 @@ impl Client {
     /// The open, served livechat rooms from `offset` (`GET livechat/rooms?open=true`;
     /// queued and on-hold rooms are not among them), and the total.
     pub async fn open_rooms(&self, offset: u64) -> Result<(Vec<Room>, Option<u64>), CallError> {
-        let path = format!("api/v1/livechat/rooms?open=true&count={PAGE}&offset={offset}");
+        // Oldest first, so that rooms closing during the scan do not shift the pages
+        // still to read.
+        let path = format!(
+            "api/v1/livechat/rooms?open=true&count={PAGE}&offset={offset}&sort={}",
+            encode(r#"{"ts":1}"#)
+        );
         let list: RoomList = self.call("GET", &path, None).await?;
         Ok((list.rooms, list.total))
     }

@@ -14,9 +14,10 @@
 //! | `Message` edited (`editedAt`), a system message (`t`), the closing message | nothing |
 //! | `LivechatOfflineMessage`, `LivechatEdit`, `LeadCapture` | nothing |
 //!
-//! Every message carries `seq` = its time in ms (Rocket.Chat ids are random, times
-//! grow), so that a delivery seen twice (Rocket.Chat retries after a time-out), or a
-//! last message read back by reconciliation, applies once.
+//! Every message carries its `_id`: the session's last message delivered again
+//! (Rocket.Chat retries after a time-out), or read back by reconciliation, applies
+//! once. No `seq`: ids are random, and times are not in order (Rocket.Chat keeps a
+//! time the client gives within 10 s of its own).
 
 use std::collections::BTreeMap;
 
@@ -163,7 +164,10 @@ pub fn message_event(
         sender_name,
         attachment: message.file.is_some()
             || message.attachments.as_ref().is_some_and(|a| !a.is_empty()),
-        seq: message.ts_ms(),
+        // Not the time: Rocket.Chat keeps a time the client gives within 10 s of its
+        // own, so a later reply can carry an earlier time. The id, repeated, is what
+        // tells a repeat (see `MessageEvent::id`).
+        seq: None,
     }))
 }
 
@@ -223,7 +227,8 @@ mod tests {
         assert_eq!(m.sender, Sender::EndUser);
         assert_eq!(m.session, "xHvyg7PbT9oLGHwRk");
         assert_eq!(m.channel.as_deref(), Some("web_chat"));
-        assert_eq!(m.seq, Some(1_741_079_704_402));
+        assert_eq!(m.seq, None);
+        assert_eq!(m.id.as_deref(), Some("r7WfQk2YbN9mXzPtA"));
         assert_eq!(m.origin, None);
 
         let agent = map("acme", BOT, &fixture("message_agent.json"), "web_chat");

@@ -10,8 +10,9 @@
 //!   message is looked up by its id, and found means done.
 //! - An `agent_notice` post is a direct message from the bot user to the serving
 //!   agent: livechat rooms have no note only agents see.
-//! - A close closes the room with a comment (Rocket.Chat requires one by default); a
-//!   room that is already closed is a close done.
+//! - A close reads the room as well (on hold or queued: no close, the wait goes on),
+//!   then closes it with a comment (Rocket.Chat requires one by default); a room that
+//!   is already closed is a close done.
 
 use autoclose_core::event::{ClosedEvent, GatewayEvent, HoldEvent, SessionRef};
 
@@ -38,18 +39,38 @@ pub async fn make(client: &Client, body: &[u8]) -> Made {
     }
 }
 
+/// Closes the room, unless Rocket.Chat says it must wait (on hold, back in the queue:
+/// no webhook tells either) or it is closed already.
 async fn close(client: &Client, action: &Action) -> Made {
+    let room = match client.room(&action.session).await {
+        Ok(room) => room,
+        Err(e) => return Made::failed(e),
+    };
+    if !room.is_open() {
+        return Made::skipped("the room was already closed", Vec::new());
+    }
+    if let Some((why, learned)) = not_open(&action.tenant, &room) {
+        return Made::skipped(why, learned);
+    }
     let comment = match action.reason.as_deref() {
         Some(reason) => format!("{CLOSE_COMMENT} ({reason})"),
         None => CLOSE_COMMENT.to_owned(),
     };
     match client.close(&action.session, &comment).await {
         Ok(()) => Made::done(),
+        // Two closes at once: Rocket.Chat asks to try again.
+        Err(e) if e.body().contains("error-room-cannot-be-closed-try-again") => Made {
+            result: autoclose_webhook::retry::AttemptResult::Failed(e.to_string()),
+            error: Some(e),
+            ..Made::done()
+        },
         // `error-room-already-closed`, or, in newer versions, `error-not-authorized`
         // for a room whose subscriptions the close removed: the room says which.
         Err(e) if e.status() == Some(400) => match client.room(&action.session).await {
             Ok(room) if !room.is_open() => Made::skipped("the room was already closed", Vec::new()),
-            _ => Made::failed(e),
+            Ok(_) => Made::failed(e),
+            // The follow-up failed on its own: its error is the one to retry.
+            Err(follow_up) => Made::failed(follow_up),
         },
         Err(e) => Made::failed(e),
     }
@@ -80,7 +101,9 @@ async fn post(client: &Client, action: &Action) -> Made {
         Ok(()) => Made::done(),
         Err(e) if e.status() == Some(400) => match client.message_exists(&id).await {
             Ok(true) => Made::skipped("posted by an earlier attempt", Vec::new()),
-            _ => Made::failed(e),
+            Ok(false) => Made::failed(e),
+            // The look-up failed on its own: its error is the one to retry.
+            Err(follow_up) => Made::failed(follow_up),
         },
         Err(e) => Made::failed(e),
     }

@@ -65,7 +65,13 @@ pub async fn open_rooms(client: &Client) -> Result<Vec<Room>, CallError> {
         let read = rooms.len() as u64;
         all.extend(rooms);
         offset += read;
-        if read < u64::from(PAGE) || total.is_some_and(|t| offset >= t) {
+        // A workspace may cap pages below ours (`API_Upper_Count_Limit`): only an
+        // empty page or the total ends the scan.
+        let done = match total {
+            Some(total) => offset >= total,
+            None => read < u64::from(PAGE),
+        };
+        if read == 0 || done {
             break;
         }
     }
