@@ -6,6 +6,7 @@
 
 mod bad_input;
 mod batching;
+mod browser;
 mod chatwoot;
 mod cli;
 mod cluster;

@@ -30,6 +30,14 @@ th{background:#f4f4f4}td.l,th.l{text-align:left}figure{margin:1em 0}\
 .out{color:#a33}.in{color:#335}.swatch{display:inline-block;width:.8em;height:.8em;margin-right:.3em}\
 small{color:#666}";
 
+/// The last part of `path` (the summary keeps the whole path).
+fn file_name(path: &str) -> &str {
+    std::path::Path::new(path)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(path)
+}
+
 /// The report of `summary`.
 pub fn html(summary: &Summary) -> Result<String, String> {
     let labels: Vec<String> = summary
@@ -58,7 +66,7 @@ pub fn html(summary: &Summary) -> Result<String, String> {
         page,
         "<h1>What if</h1><p>{} events of <code>{}</code> replayed under {} configurations; {} sessions end differently.</p>",
         summary.events,
-        escape(&summary.scenario),
+        escape(file_name(&summary.scenario)),
         summary.configurations.len(),
         summary.differing_sessions
     );
@@ -70,7 +78,7 @@ pub fn html(summary: &Summary) -> Result<String, String> {
             "<tr><td class=\"l\"><span class=\"swatch\" style=\"background:{}\"></span>{} <small>{}</small></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1} s</td></tr>",
             charts::css(i),
             escape(&c.label),
-            escape(&c.file),
+            escape(file_name(&c.file)),
             t.sessions,
             t.closed,
             t.warnings,
