@@ -15,9 +15,8 @@ use autoclose_platforms::chatwoot::{inbound, reconcile};
 
 use crate::clock::wall_ms;
 use crate::gateway::Chatwoot;
-use crate::ingest::{apply, count_failed_round, submit_found};
+use crate::ingest::{apply_delivery, count_failed_round, submit_found};
 use crate::metrics::Metrics;
-use crate::request::Refused;
 use crate::state::{AppState, error};
 
 /// The query of a webhook URL: the token of Chatwoot versions that sign nothing.
@@ -112,28 +111,9 @@ pub async fn webhook(
             .into_response();
     }
     let applied = mapped.events.len();
-    match apply(&state, mapped.events).await {
-        Ok(()) => {
-            count("accepted");
-            (StatusCode::OK, axum::Json(json!({ "applied": applied }))).into_response()
-        }
-        Err(Refused::Event { index, source }) => {
-            count("bad_request");
-            tracing::warn!(tenant, "chatwoot webhook: event {index} refused: {source}");
-            error(
-                StatusCode::BAD_REQUEST,
-                format!("events[{index}]: {source}"),
-                Value::Null,
-            )
-        }
-        Err(Refused::Unavailable | Refused::NotOwned) => {
-            count("unavailable");
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not accepting events (shutting down or the store failed); reconciliation catches up",
-                Value::Null,
-            )
-        }
+    match apply_delivery(&state, "chatwoot", &tenant, mapped.events).await {
+        Ok(()) => (StatusCode::OK, axum::Json(json!({ "applied": applied }))).into_response(),
+        Err(answer) => answer,
     }
 }
 

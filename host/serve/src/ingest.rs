@@ -5,6 +5,9 @@
 
 use std::sync::atomic::Ordering;
 
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::Value;
 use tokio::sync::oneshot;
 
 use autoclose_core::event::GatewayEvent;
@@ -12,7 +15,45 @@ use autoclose_core::event::GatewayEvent;
 use crate::metrics::Metrics;
 use crate::request::{Refused, Request};
 use crate::shards::shard_of;
-use crate::state::AppState;
+use crate::state::{AppState, error};
+
+/// Applies the `events` a `platform` webhook delivered for `tenant`, counting the
+/// outcome in `autoclose_platform_webhooks_total`; the error is the answer to give
+/// (`400` for a refused event, `503` while events cannot be taken: the platform, or
+/// reconciliation, tries again).
+pub async fn apply_delivery(
+    state: &AppState,
+    platform: &str,
+    tenant: &str,
+    events: Vec<GatewayEvent>,
+) -> Result<(), Response> {
+    let count = |outcome: &str| {
+        Metrics::count_platform(&state.metrics.platform_webhooks, platform, outcome, 1)
+    };
+    match apply(state, events).await {
+        Ok(()) => {
+            count("accepted");
+            Ok(())
+        }
+        Err(Refused::Event { index, source }) => {
+            count("bad_request");
+            tracing::warn!(tenant, platform, "webhook: event {index} refused: {source}");
+            Err(error(
+                StatusCode::BAD_REQUEST,
+                format!("events[{index}]: {source}"),
+                Value::Null,
+            ))
+        }
+        Err(Refused::Unavailable | Refused::NotOwned) => {
+            count("unavailable");
+            Err(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not accepting events (shutting down or the store failed); reconciliation catches up",
+                Value::Null,
+            ))
+        }
+    }
+}
 
 /// Events a call to the engines carries at most when reconciliation submits.
 const SLICE: usize = 100;

@@ -18,9 +18,8 @@ use autoclose_platforms::rocketchat::{TOKEN_HEADER, channel_name, inbound, recon
 
 use crate::clock::wall_ms;
 use crate::gateway::RocketChat;
-use crate::ingest::{apply, count_failed_round, submit_found};
+use crate::ingest::{apply_delivery, count_failed_round, submit_found};
 use crate::metrics::Metrics;
-use crate::request::Refused;
 use crate::state::{AppState, error};
 
 /// A Rocket.Chat Omnichannel webhook. Point the workspace's webhook (Administration
@@ -93,31 +92,9 @@ pub async fn webhook(
         tracing::debug!(tenant, "rocketchat webhook: nothing to apply: {why}");
         return StatusCode::OK.into_response();
     }
-    match apply(&state, mapped.events).await {
-        Ok(()) => {
-            count("accepted");
-            StatusCode::OK.into_response()
-        }
-        Err(Refused::Event { index, source }) => {
-            count("bad_request");
-            tracing::warn!(
-                tenant,
-                "rocketchat webhook: event {index} refused: {source}"
-            );
-            error(
-                StatusCode::BAD_REQUEST,
-                format!("events[{index}]: {source}"),
-                Value::Null,
-            )
-        }
-        Err(Refused::Unavailable | Refused::NotOwned) => {
-            count("unavailable");
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not accepting events (shutting down or the store failed); reconciliation catches up",
-                Value::Null,
-            )
-        }
+    match apply_delivery(&state, "rocketchat", &tenant, mapped.events).await {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(answer) => answer,
     }
 }
 
