@@ -15,6 +15,7 @@ mod differential;
 mod engine;
 mod features;
 mod fuzz_smoke;
+mod history;
 mod invariants;
 mod postgres;
 mod restore;

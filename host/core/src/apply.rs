@@ -38,25 +38,31 @@ impl Core {
                     if self.state.sessions.open_of(tenant, key.session).is_some() {
                         let due = due.max(now.saturating_add(MIN_TIMER_DELAY_MS));
                         self.state.timers.set(key, tenant, due, &payload);
+                        self.record_timer_set(key, due);
                     }
                 }
                 Command::CancelTimer(key) => {
                     self.touch_session(key.session);
-                    self.state.timers.cancel(key);
+                    if self.state.timers.cancel(key) {
+                        self.record_timer_cancelled(key);
+                    }
                 }
                 Command::Post {
                     session,
                     kind,
                     text,
-                } => self.actions.push(Action {
-                    at_ms: now,
-                    kind: ActionKind::PostMessage {
-                        tenant: self.tenants[tenant.0 as usize].name.to_string(),
-                        session: external(&self.state, session),
-                        kind,
-                        text,
-                    },
-                }),
+                } => {
+                    self.record_posted(session, &kind);
+                    self.actions.push(Action {
+                        at_ms: now,
+                        kind: ActionKind::PostMessage {
+                            tenant: self.tenants[tenant.0 as usize].name.to_string(),
+                            session: external(&self.state, session),
+                            kind,
+                            text,
+                        },
+                    })
+                }
                 Command::Send(send) => self.queue_delivery(tenant, send),
                 Command::SetState { session, state } => {
                     if let Some(record) = self.state.sessions.get_mut(session)
@@ -79,6 +85,7 @@ impl Core {
                     self.closed_order.push_back((now, session));
                     self.state.timers.cancel_session(session);
                     self.touch_session(session);
+                    self.record_closed(session, &reason);
                     self.actions.push(Action {
                         at_ms: now,
                         kind: ActionKind::CloseSession {

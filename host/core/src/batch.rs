@@ -289,10 +289,12 @@ impl Core {
             };
             self.state.now = at;
             self.follow_up_counts.clear();
+            self.cause = self.trigger_of(&hook);
             self.apply(
                 tenant,
                 std::iter::from_fn(|| ordered.next_if(|(i, _)| *i == index).map(|(_, c)| c)),
             );
+            self.cause = None;
             if let Some(session) = hook.closing() {
                 self.drop_plugin_state(session);
             }

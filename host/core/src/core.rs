@@ -48,6 +48,11 @@ pub struct Core {
     pub(crate) call_events: Vec<Event>,
     /// Events gathered by [`Core::handle_all`] for one call.
     pub(crate) batch: Batch,
+    /// Steps of history kept per session; 0: none (see [`Core::keep_history`]).
+    pub(crate) history_steps: usize,
+    /// What the hook whose commands are being applied was called for, while
+    /// histories are kept.
+    pub(crate) cause: Option<crate::history::Trigger>,
 }
 
 /// Receives the duration of every hook call (for a latency histogram).
@@ -104,6 +109,8 @@ impl Core {
             closed_order: VecDeque::new(),
             call_events: Vec::new(),
             batch: Batch::default(),
+            history_steps: 0,
+            cause: None,
         };
         let mut failures = Vec::new();
         for tenant_config in &config.tenants {

@@ -61,6 +61,7 @@ impl Core {
                 body: body_value,
             },
         });
+        self.record_webhook(session, &webhook, &event_type, &id);
         self.state.outbox.insert(Delivery {
             request,
             tenant,
@@ -137,6 +138,21 @@ impl Core {
         );
         let attempts = delivery.attempts;
         let outcome = decision.outcome(attempts);
+        if self.history_steps > 0 {
+            let (session, id) = (delivery.session, delivery.id.clone());
+            self.record(
+                session,
+                crate::history::What::WebhookAttempt {
+                    id,
+                    attempt: attempts,
+                    result: result.to_string(),
+                    outcome: outcome.clone(),
+                },
+            );
+        }
+        let Some(delivery) = self.state.outbox.get(request) else {
+            return;
+        };
         self.actions.push(Action {
             at_ms: now,
             kind: ActionKind::WebhookAttempt {

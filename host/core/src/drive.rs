@@ -124,6 +124,7 @@ impl Core {
         };
         self.state.now = self.state.now.max(due);
         self.touch_session(key.session);
+        self.record_timer_fired(key);
         let Some(record) = self.state.sessions.get(key.session) else {
             return;
         };
@@ -270,12 +271,15 @@ impl Core {
 
     /// Invokes `hook` and applies what it asked for; returns whether it ran.
     pub(crate) fn run_hook(&mut self, tenant: TenantId, hook: Hook) -> bool {
+        let cause = self.trigger_of(&hook);
         match self.invoke(tenant, hook) {
             Invoked::Ran {
                 mut commands,
                 closing,
             } => {
+                self.cause = cause;
                 self.apply(tenant, commands.drain(..));
+                self.cause = None;
                 if let Some(session) = closing {
                     self.drop_plugin_state(session);
                 }

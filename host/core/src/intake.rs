@@ -205,6 +205,7 @@ impl Core {
                 )
             }
         };
+        self.record_received(&hook);
         Ok(Some((tenant, hook)))
     }
 

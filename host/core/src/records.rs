@@ -52,6 +52,10 @@ pub struct SessionRecord {
     /// delivered again (or read back by reconciliation) stays a repeat after a restart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_id: Option<String>,
+    /// What happened to the session, for people (see [`crate::history`]); absent
+    /// while the core keeps no history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<crate::history::History>,
 }
 
 /// The end user's presence as stored.

@@ -71,6 +71,9 @@ pub struct Session {
     /// The id of the last message (not an echo) the gateway gave in this session: the
     /// same id again at once is a repeat (see `MessageEvent::id`).
     pub last_id: Option<String>,
+    /// What happened to the session, for people, while the core keeps histories
+    /// (boxed: most cores do not, and then it costs a pointer).
+    pub history: Option<Box<crate::history::History>>,
 }
 
 /// All sessions, addressable by handle or by (tenant, gateway id).
@@ -113,6 +116,7 @@ impl Sessions {
                 closed_at: 0,
                 last_seq: None,
                 last_id: None,
+                history: None,
             },
         );
         ids.insert(external.into(), id);

@@ -30,7 +30,7 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
 pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Counters of one tenant, for operators and tests.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct TenantStats {
     /// Hook calls that returned normally.
     pub hooks_ok: u64,

@@ -3,6 +3,7 @@
 //! remove. The redb and PostgreSQL stores run it in their tests.
 
 use autoclose_core::event::{ClosedEvent, GatewayEvent};
+use autoclose_core::history::{Cause, History, Origin, Role, Step, Trigger, What};
 use autoclose_core::records::{
     CallbackRecord, Changes, DeliveryRecord, HeldEvent, HeldRecord, SessionRecord, StoredPresence,
     TimerRecord,
@@ -24,6 +25,7 @@ pub(crate) fn session(name: &str, timers: usize) -> SessionRecord {
         state: vec![1, 0, 2, 0],
         last_seq: Some(41),
         last_id: Some("m-41".into()),
+        history: Some(history()),
         timers: (0..timers)
             .map(|i| TimerRecord {
                 key: i as u32,
@@ -34,6 +36,40 @@ pub(crate) fn session(name: &str, timers: usize) -> SessionRecord {
             })
             .collect(),
     }
+}
+
+/// A history of two steps: an agent's message and the timer it set.
+fn history() -> History {
+    let origin = Origin {
+        at: 900,
+        event: Cause::Message {
+            from: Role::Agent,
+            echo: false,
+        },
+    };
+    let mut history = History::default();
+    history.push(
+        8,
+        Step {
+            at: 900,
+            what: What::Received {
+                event: origin.event.clone(),
+            },
+        },
+    );
+    history.push(
+        8,
+        Step {
+            at: 900,
+            what: What::TimerSet {
+                key: 0,
+                due: 1_000,
+                started: true,
+                by: Trigger::event(origin),
+            },
+        },
+    );
+    history
 }
 
 /// A webhook delivery record of request `request`.
