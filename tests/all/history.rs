@@ -40,19 +40,19 @@ fn lines(history: &History) -> Vec<String> {
                     due,
                     started,
                     by: cause,
-                } => format!("timer {key} set due {due} started={started} by {}", by(cause)),
+                } => format!(
+                    "timer {key} set due {due} started={started} by {}",
+                    by(cause)
+                ),
                 What::TimerCancelled { key, by: cause } => {
                     format!("timer {key} cancelled by {}", by(cause))
                 }
                 What::TimerFired { key, set_at } => format!("timer {key} fired (set {set_at:?})"),
                 What::Posted { kind, by: cause } => format!("posted {kind} by {}", by(cause)),
-                What::Closed {
-                    reason,
-                    by: cause,
-                    user_wrote_at,
-                } => format!(
-                    "closed {reason} by {} (user wrote {user_wrote_at:?})",
-                    by(cause)
+                What::Closed { reason, by: cause } => format!(
+                    "closed {reason} by {} (user wrote {:?})",
+                    by(cause),
+                    cause.user_wrote_at
                 ),
                 What::Webhook {
                     webhook,
@@ -214,7 +214,13 @@ fn no_history_is_kept_unless_asked_for() {
     warned_and_closed(&mut tested);
     tested.advance_to(400_000);
     assert_eq!(tested.history("acme", "s1"), None);
-    assert!(tested.snapshot().sessions.iter().all(|s| s.history.is_none()));
+    assert!(
+        tested
+            .snapshot()
+            .sessions
+            .iter()
+            .all(|s| s.history.is_none())
+    );
     let detail = tested.session_detail("acme", "s1").expect("session");
     assert_eq!(detail.summary.state, SessionState::Closed);
 }

@@ -10,6 +10,7 @@ mod browser;
 mod chatwoot;
 mod cli;
 mod cluster;
+mod console;
 mod delivery;
 mod differential;
 mod engine;

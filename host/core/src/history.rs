@@ -116,9 +116,6 @@ pub enum What {
         reason: String,
         /// The hook that closed it.
         by: Trigger,
-        /// When the end user last wrote before the close.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        user_wrote_at: Option<u64>,
     },
     /// The plugin asked for a webhook request (a push).
     Webhook {
@@ -166,6 +163,9 @@ pub struct Trigger {
     /// when unknown, e.g. a timer set before history was kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
+    /// When the end user last wrote, as of the hook: what tells "silent since".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_wrote_at: Option<u64>,
 }
 
 /// A timer that fired, as a trigger.
@@ -272,6 +272,7 @@ impl Trigger {
         Trigger {
             timer: None,
             origin: Some(origin),
+            user_wrote_at: None,
         }
     }
 }
@@ -321,8 +322,8 @@ mod tests {
                             echo: false,
                         },
                     }),
+                    user_wrote_at: None,
                 },
-                user_wrote_at: None,
             },
         };
         let text = serde_json::to_string(&step).unwrap_or_default();

@@ -92,11 +92,7 @@ impl Core {
 
     /// Runs `change` on `session`'s history (created on first use), with the
     /// capacity and the host time, and notes the session for the store.
-    fn with_history(
-        &mut self,
-        session: SessionId,
-        change: impl FnOnce(&mut History, usize, u64),
-    ) {
+    fn with_history(&mut self, session: SessionId, change: impl FnOnce(&mut History, usize, u64)) {
         if self.history_steps == 0 {
             return;
         }
@@ -104,7 +100,11 @@ impl Core {
         let Some(record) = self.state.sessions.get_mut(session) else {
             return;
         };
-        change(record.history.get_or_insert_with(Box::default), capacity, at);
+        change(
+            record.history.get_or_insert_with(Box::default),
+            capacity,
+            at,
+        );
         self.touch_session(session);
     }
 
@@ -114,7 +114,18 @@ impl Core {
         if self.history_steps == 0 {
             return None;
         }
-        let event = |at, event| Some(Trigger::event(Origin { at, event }));
+        let history = self
+            .state
+            .sessions
+            .get(hook.session())
+            .and_then(|s| s.history.as_deref());
+        let user_wrote_at = history.and_then(|h| h.user_wrote_at);
+        let event = |at, event| {
+            Some(Trigger {
+                user_wrote_at,
+                ..Trigger::event(Origin { at, event })
+            })
+        };
         match hook {
             Hook::Message(e) => event(
                 e.at,
@@ -126,18 +137,14 @@ impl Core {
             Hook::Session(e) => event(e.at, cause_of_change(&e.change)),
             Hook::Http(e) => event(e.at, Cause::Answer),
             Hook::Timer(e, _) => {
-                let cause = self
-                    .state
-                    .sessions
-                    .get(SessionId(e.session))
-                    .and_then(|s| s.history.as_deref())
-                    .and_then(|h| h.timer(e.key));
+                let cause = history.and_then(|h| h.timer(e.key));
                 Some(Trigger {
                     timer: Some(FiredTimer {
                         key: e.key,
                         set_at: cause.map(|c| c.set_at),
                     }),
                     origin: cause.and_then(|c| c.origin.clone()),
+                    user_wrote_at,
                 })
             }
         }
@@ -254,7 +261,6 @@ impl Core {
         let by = self.cause.clone().unwrap_or_default();
         self.with_history(session, |history, capacity, at| {
             history.timers.clear();
-            let user_wrote_at = history.user_wrote_at;
             history.push(
                 capacity,
                 Step {
@@ -262,7 +268,6 @@ impl Core {
                     what: What::Closed {
                         reason: reason.to_owned(),
                         by,
-                        user_wrote_at,
                     },
                 },
             );

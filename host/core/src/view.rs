@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 
-use autoclose_runtime::bindings::chat_gateway::plugin::types::Presence;
 use autoclose_runtime::SessionId;
+use autoclose_runtime::bindings::chat_gateway::plugin::types::Presence;
 
 use crate::core::Core;
 use crate::history::{Cause, History, Role, What};

@@ -124,7 +124,13 @@ impl Access {
     /// token is `admin.token`, else the ingest token; with neither configured every
     /// request is the operator (a loopback listener).
     pub fn admin_scope(&self, headers: &HeaderMap) -> Option<Scope> {
-        let given = bearer(headers).as_bytes();
+        self.scope_of_token(bearer(headers))
+    }
+
+    /// The scope `token` has on the admin routes and the console, as
+    /// [`Access::admin_scope`] decides it for a bearer token.
+    pub fn scope_of_token(&self, token: &str) -> Option<Scope> {
+        let given = token.as_bytes();
         let Ok(admin) = self.admin.read() else {
             return None;
         };

@@ -42,7 +42,9 @@ pub const MAX_ADMIN_BODY_BYTES: usize = 1024 * 1024;
 /// The router with every route.
 pub fn router(state: AppState) -> Router {
     let (router, _) = routes(state.ingest.max_body_bytes).split_for_parts();
-    router.with_state(state)
+    router
+        .merge(crate::console::routes().layer(DefaultBodyLimit::max(MAX_ADMIN_BODY_BYTES)))
+        .with_state(state)
 }
 
 /// The document's header; the paths come from the routes.

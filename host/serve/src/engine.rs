@@ -29,7 +29,7 @@ use crate::callbacks::{Callbacks, Settled};
 use crate::dispatch::{Dispatcher, PlatformJob};
 use crate::gateway::{Gateway, Route};
 use crate::metrics::Metrics;
-use crate::request::{Refused, Request, Target};
+use crate::request::{Inspect, Inspected, Refused, Request, Target, TenantAbout};
 
 /// Most requests applied in one round (one commit).
 pub const MAX_REQUESTS_PER_ROUND: usize = 4096;
@@ -108,6 +108,8 @@ pub struct Engine {
     carried: Option<autoclose_core::records::Changes>,
     /// This engine's shard, for metric labels.
     shard: usize,
+    /// Steps of history each session keeps (see [`Engine::keep_history`]).
+    history_steps: usize,
 }
 
 impl Engine {
@@ -146,6 +148,7 @@ impl Engine {
             forget_closed_after: super::DEFAULT_FORGET_CLOSED_AFTER,
             carried: None,
             shard: 0,
+            history_steps: 0,
         }
     }
 
@@ -159,6 +162,14 @@ impl Engine {
     /// (told to `lost`) instead of stopping it, and the inbox is polled.
     pub fn shared(mut self, lost: tokio::sync::mpsc::UnboundedSender<usize>) -> Self {
         self.lost = Some(lost);
+        self
+    }
+
+    /// Keeps the last `steps` steps of every session's history (0: none), for the
+    /// console, in this core and in every core a reload brings.
+    pub fn keep_history(mut self, steps: usize) -> Self {
+        self.history_steps = steps;
+        self.core.keep_history(steps);
         self
     }
 
@@ -298,6 +309,9 @@ impl Engine {
                     self.publish();
                     let _ = reply.send(started);
                 }
+                Request::Inspect { query, reply } => {
+                    let _ = reply.send(self.inspect(query));
+                }
                 Request::Stop { .. } => {}
             }
         }
@@ -404,6 +418,38 @@ impl Engine {
         Ok(())
     }
 
+    /// What the console asked for, read from the core.
+    fn inspect(&self, query: Inspect) -> Inspected {
+        if self.store.is_none() {
+            return Inspected::NotServed;
+        }
+        match query {
+            Inspect::Sessions(query) => Inspected::Sessions(self.core.find_sessions(&query)),
+            Inspect::Session { tenant, session } => {
+                Inspected::Session(self.core.session_detail(&tenant, &session).map(Box::new))
+            }
+            Inspect::Tenants => Inspected::Tenants(
+                self.core
+                    .tenant_names()
+                    .filter_map(|name| self.core.tenant_overview(name))
+                    .collect(),
+            ),
+            Inspect::Tenant(name) => {
+                Inspected::Tenant(self.core.tenant_overview(&name).map(|overview| {
+                    Box::new(TenantAbout {
+                        overview,
+                        runtime: self.core.runtime().clone(),
+                        setup: self
+                            .core
+                            .tenant_setups()
+                            .find(|(tenant, ..)| *tenant == name)
+                            .map(|(_, component, setup)| (component.clone(), setup)),
+                    })
+                }))
+            }
+        }
+    }
+
     /// Starts serving the shard from what `store` held.
     fn own(&mut self, store: Box<dyn Store>, stored: Stored) -> Restored {
         self.forget();
@@ -488,10 +534,20 @@ impl Engine {
             Target::Webhook(request) => self.core.complete_attempt(RequestId(request), result),
             Target::Callback(seq) => {
                 let now = wall_ms();
-                let Some((tenant, session)) = self
-                    .callbacks
-                    .get(seq)
-                    .map(|r| (r.tenant.clone(), r.session.clone()))
+                let Some((tenant, session, id, attempt, action)) =
+                    self.callbacks.get(seq).map(|r| {
+                        let action = serde_json::from_slice::<serde_json::Value>(&r.body)
+                            .ok()
+                            .and_then(|v| v["type"].as_str().map(str::to_owned))
+                            .unwrap_or_default();
+                        (
+                            r.tenant.clone(),
+                            r.session.clone(),
+                            r.id.clone(),
+                            r.attempts,
+                            action,
+                        )
+                    })
                 else {
                     return;
                 };
@@ -500,7 +556,25 @@ impl Engine {
                     _ => None,
                 };
                 let policy = self.gateway.retry(&tenant);
-                match self.callbacks.settle(seq, &result, now, &policy) {
+                let settled = self.callbacks.settle(seq, &result, now, &policy);
+                let outcome = match &settled {
+                    Settled::Delivered => format!("{result}: delivered"),
+                    Settled::Retry(at) => {
+                        format!("{result}: retry at {}", autoclose_core::rfc3339(*at))
+                    }
+                    Settled::GaveUp(reason) => format!("{result}: gave up: {reason}"),
+                    Settled::Unknown => String::new(),
+                };
+                if !outcome.is_empty() {
+                    self.core.record_action_attempt(
+                        &tenant,
+                        &session,
+                        (&id, &action),
+                        attempt,
+                        outcome,
+                    );
+                }
+                match settled {
                     Settled::Delivered => Metrics::count(&self.metrics.actions, "delivered", 1),
                     Settled::Retry(at) => {
                         Metrics::count(&self.metrics.retries, "callback", 1);
@@ -550,6 +624,7 @@ impl Engine {
         let snapshot = self.core.snapshot();
         let now = wall_ms();
         core.track_changes();
+        core.keep_history(self.history_steps);
         let restored = core.restore(snapshot, now);
         for line in &restored.dropped {
             tracing::warn!("reload: left out {line}");

@@ -34,6 +34,7 @@ pub mod api;
 pub mod callbacks;
 pub mod chatwoot;
 pub mod clock;
+pub mod console;
 pub mod dispatch;
 pub mod engine;
 pub mod gateway;
@@ -155,6 +156,8 @@ pub struct ServeOptions {
     /// Refuse to start when a tenant fails (for deploy pipelines) instead of holding
     /// it failed while the others run.
     pub strict: bool,
+    /// Steps of history each session keeps for the console (0: none).
+    pub history_steps: usize,
 }
 
 /// Default time a closed session is remembered: a day.
@@ -199,6 +202,7 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         forget_closed_after,
         shards,
         strict,
+        history_steps,
     } = options;
     let shards = shards.clamp(1, shards::MAX_SHARDS);
 
@@ -287,6 +291,7 @@ async fn serve(options: ServeOptions) -> Result<(), ServeError> {
             health.clone(),
         )
         .forget_closed_after(forget_closed_after)
+        .keep_history(history_steps)
         .shard(index);
         if cluster.is_some() {
             engine = engine.shared(lost_tx.clone());

@@ -101,6 +101,12 @@ enum Command {
         /// it such a tenant is held failed, its events kept, while the others run.
         #[arg(long)]
         strict: bool,
+        /// Steps of history each session keeps for the console at /ui (what came in,
+        /// what was done and why, every delivery attempt); 0 keeps none. Kept in the
+        /// store with the session and forgotten with it.
+        #[arg(long, default_value_t = autoclose_core::history::DEFAULT_HISTORY_STEPS as u16,
+              value_parser = clap::value_parser!(u16).range(0..=256))]
+        history_steps: u16,
     },
     /// Check a configuration: parse it, configure every tenant's component, and have
     /// each component explain its tenant's settings (auto-close: the timeline of every
@@ -283,6 +289,7 @@ fn run(cli: Cli) -> Result<()> {
             forget_closed_after,
             shards,
             strict,
+            history_steps,
         } => {
             let options = autoclose_serve::ServeOptions {
                 sources: autoclose_serve::reload::Sources {
@@ -296,6 +303,7 @@ fn run(cli: Cli) -> Result<()> {
                 forget_closed_after: forget_closed_after.into(),
                 shards: usize::from(shards),
                 strict,
+                history_steps: usize::from(history_steps),
             };
             autoclose_serve::run(options).context("serve")
         }
