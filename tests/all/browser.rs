@@ -106,6 +106,49 @@ async fn console(driver: &Driver, session: &str) -> Vec<Value> {
         .unwrap_or_else(|| panic!("no console log: {value}"))
 }
 
+/// The element `css` selects, once the page has it.
+async fn element(client: &Client, css: &str) -> fantoccini::elements::Element {
+    client
+        .wait()
+        .for_element(fantoccini::Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+}
+
+/// Clicks the element `css` selects, once the page has it.
+async fn click(client: &Client, css: &str) {
+    element(client, css)
+        .await
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
+}
+
+/// Types `text` into the element `css` selects, once the page has it.
+async fn type_into(client: &Client, css: &str, text: &str) {
+    element(client, css)
+        .await
+        .send_keys(text)
+        .await
+        .unwrap_or_else(|e| panic!("typing into {css}: {e}"));
+}
+
+/// Asserts that the browser's console holds no error and no warning.
+async fn assert_quiet_console(driver: &Driver, client: &Client) {
+    let session = client
+        .session_id()
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("no session id"));
+    let messages = console(driver, &session).await;
+    let errors: Vec<&Value> = messages
+        .iter()
+        .filter(|m| m["level"] == "SEVERE" || m["level"] == "WARNING")
+        .collect();
+    assert!(errors.is_empty(), "console: {errors:?}");
+}
+
 fn out_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/browser");
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
@@ -215,18 +258,130 @@ fn the_whatif_report_renders_its_charts_in_chromium() {
         let shot = client.screenshot().await.unwrap_or_else(|e| panic!("{e}"));
         // docs/whatif-report.png is a copy of this one.
         std::fs::write(dir.join("whatif-report.png"), &shot).unwrap_or_else(|e| panic!("{e}"));
-        let session = client
-            .session_id()
-            .await
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| panic!("no session id"));
-        let messages = console(&driver, &session).await;
-        let errors: Vec<&Value> = messages
-            .iter()
-            .filter(|m| m["level"] == "SEVERE" || m["level"] == "WARNING")
-            .collect();
-        assert!(errors.is_empty(), "console: {errors:?}");
+        assert_quiet_console(&driver, &client).await;
         client.close().await.unwrap_or_else(|e| panic!("{e}"));
     });
+}
+
+/// The console of a live `serve` that warned and closed a chat, in Chromium: signed
+/// in through its form, the session found by the search, its timeline showing the
+/// warning, the push attempts and the close with its rule; a pending timer counting
+/// down (the script ran under the page's content security policy); the tenant page
+/// with its component's explanation; nothing on the console. Screenshots:
+/// `target/browser/console-session.png` and `console-tenant.png` (docs/ has copies).
+#[test]
+fn the_console_shows_a_closed_chat_s_timeline_in_chromium() {
+    use crate::console::{ADMIN, Served, served};
+    use crate::serve::{TOKEN, WAIT, has_close, said};
+    let Served {
+        actions,
+        push,
+        server,
+        config_path: _,
+        data: _,
+    } = served("browser-console");
+    server.ingest(
+        Some(TOKEN),
+        &json!([
+            {"type": "session_opened", "tenant": "acme", "session": "chat-2291", "channel": "web_chat",
+             "attributes": {"locale": "en"}},
+            said("chat-2291", "agent"),
+            {"type": "session_opened", "tenant": "globex", "session": "g1", "channel": "web_chat"},
+            {"type": "message", "tenant": "globex", "session": "g1", "sender": "agent"},
+        ]),
+    );
+    actions.wait_until("chat-2291's close", WAIT, |r| has_close(r, "chat-2291"));
+    // The close's push is retried once: wait until its second attempt is recorded.
+    push.wait_until("the close push's retry", WAIT, |r| r.len() >= 3);
+    let out = out_dir();
+
+    let driver = driver();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    runtime.block_on(async {
+        let client = browser(&driver).await;
+        let fail = |e: fantoccini::error::CmdError| -> ! { panic!("{e}") };
+        client
+            .goto(&server.url("/ui/sessions"))
+            .await
+            .unwrap_or_else(|e| fail(e));
+        // Sent to the sign-in page; the operator's token opens the console.
+        type_into(&client, "#token", ADMIN).await;
+        click(&client, "form.sign-in button").await;
+        // Search: the closed sessions whose id has 2291 in it.
+        type_into(&client, "form.search input[name=session]", "2291").await;
+        click(
+            &client,
+            "form.search select[name=state] option[value=closed]",
+        )
+        .await;
+        click(&client, "form.search button").await;
+        click(&client, "tr[data-session=chat-2291] a").await;
+        element(&client, "ol.timeline").await;
+        let steps = client
+            .execute(
+                r#"return Array.from(document.querySelectorAll('ol.timeline li')).map(li => ({
+                     kind: li.className, text: li.innerText,
+                     visible: li.getBoundingClientRect().height > 0}));"#,
+                vec![],
+            )
+            .await
+            .unwrap_or_else(|e| fail(e));
+        let steps = steps.as_array().cloned().unwrap_or_default();
+        let texts: Vec<String> = steps
+            .iter()
+            .map(|s| s["text"].as_str().unwrap_or("").replace('\n', " "))
+            .collect();
+        let has = |needle: &str| texts.iter().any(|t| t.contains(needle));
+        assert!(has("posted the warning into the chat"), "{texts:#?}");
+        assert!(
+            has("warning: the end user was silent for 1s after the agent's message"),
+            "{texts:#?}"
+        );
+        assert!(has("attempt 1: status 503"), "{texts:#?}");
+        assert!(has("attempt 2: status 200"), "{texts:#?}");
+        assert!(
+            has("closed: the end user was silent for 3s after the agent's message"),
+            "{texts:#?}"
+        );
+        assert!(
+            steps.iter().all(|s| s["visible"] == true),
+            "every step is laid out"
+        );
+        let shot = client.screenshot().await.unwrap_or_else(|e| fail(e));
+        std::fs::write(out.join("console-session.png"), &shot).unwrap_or_else(|e| panic!("{e}"));
+
+        // A pending timer counts down: the script ran.
+        client
+            .goto(&server.url("/ui/sessions/globex/g1"))
+            .await
+            .unwrap_or_else(|e| fail(e));
+        let ticking = element(&client, ".countdown[data-ticking=yes]").await;
+        let left = ticking.text().await.unwrap_or_else(|e| fail(e));
+        assert!(
+            left.starts_with('9') && left.contains('m'),
+            "10m timer: {left}"
+        );
+
+        // The tenant page with what its settings do.
+        client
+            .goto(&server.url("/ui/tenants/acme"))
+            .await
+            .unwrap_or_else(|e| fail(e));
+        let explain = element(&client, "pre.explain")
+            .await
+            .text()
+            .await
+            .unwrap_or_else(|e| fail(e));
+        assert!(explain.contains("web_chat"), "{explain}");
+        let shot = client.screenshot().await.unwrap_or_else(|e| fail(e));
+        std::fs::write(out.join("console-tenant.png"), &shot).unwrap_or_else(|e| panic!("{e}"));
+
+        assert_quiet_console(&driver, &client).await;
+        client.close().await.unwrap_or_else(|e| fail(e));
+    });
+    let (status, stderr) = server.terminate(WAIT);
+    assert!(status.success(), "{status:?}\n{stderr}");
 }

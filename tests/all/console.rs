@@ -16,7 +16,7 @@ pub(crate) const ADMIN: &str = "console-admin-token-0123456789";
 /// globex's own token.
 pub(crate) const GLOBEX: &str = "console-globex-token-0123456789";
 
-/// acme warns after 1s and closes 2s later, pushing both; globex closes after 1s.
+/// acme warns after 1s and closes 2s later, pushing both; globex closes after 10m.
 pub(crate) fn config(actions: &Receiver, push: &Receiver) -> String {
     json!({
         "webhooks": {"push": {"url": push.url("/push")}},
@@ -29,10 +29,42 @@ pub(crate) fn config(actions: &Receiver, push: &Receiver) -> String {
                 "warnings": [{"after": "1s", "message": "Still there?", "push": true}],
                 "close": {"after": "3s", "message": "Closed.", "push": true},
                 "push": {"webhook": "push"}}}}},
-            "globex": {"channels": {"web_chat": {"auto_close": {"close": {"after": "1s"}}}}}
+            "globex": {"channels": {"web_chat": {"auto_close": {"close": {"after": "10m"}}}}}
         }
     })
     .to_string()
+}
+
+/// A `serve` on [`config`] with its receivers, started.
+pub(crate) struct Served {
+    /// The gateway's callback.
+    pub(crate) actions: Receiver,
+    /// The push service: the close's push fails once, so its timeline shows a retry.
+    pub(crate) push: Receiver,
+    pub(crate) config_path: std::path::PathBuf,
+    pub(crate) data: std::path::PathBuf,
+    pub(crate) server: Server,
+}
+
+/// Starts a `serve` on [`config`] in scratch directory `name`.
+pub(crate) fn served(name: &str) -> Served {
+    let dir = scratch(name);
+    let actions = Receiver::start(vec![]);
+    let push = Receiver::start(vec![
+        Reply::status(200),
+        Reply::status(503).header("retry-after", "1"),
+    ]);
+    let config_path = dir.join("config.json");
+    write(&config_path, &config(&actions, &push));
+    let data = dir.join("data");
+    let server = Server::start(BINARY, &config_path, &data, &[]);
+    Served {
+        actions,
+        push,
+        config_path,
+        data,
+        server,
+    }
 }
 
 /// A browser-like client that does not follow redirects, so that they can be
@@ -122,17 +154,14 @@ fn agent_clock(warned_at_ms: u64) -> String {
 
 #[test]
 fn the_console_shows_why_a_chat_was_warned_and_closed_and_keeps_it_across_a_restart() {
-    let dir = scratch("console");
-    let actions = Receiver::start(vec![]);
-    // The close's push fails once, so its timeline shows a retry.
-    let push = Receiver::start(vec![
-        Reply::status(200),
-        Reply::status(503).header("retry-after", "1"),
-    ]);
-    let config_path = dir.join("config.json");
-    write(&config_path, &config(&actions, &push));
-    let data = dir.join("data");
-    let server = Server::start(BINARY, &config_path, &data, &[]);
+    // Every receiver bound: one left to `..` would be dropped, and stop answering.
+    let Served {
+        actions,
+        push: _push,
+        config_path,
+        data,
+        server,
+    } = served("console");
     server.ingest(
         Some(TOKEN),
         &json!([

@@ -3,7 +3,8 @@
 //! generator: an in-process HTTP server that parses the same JSON and answers `202`
 //! without recording anything.
 //!
-//! Beside the redb store (one and two shards), the same load runs against one node and
+//! Beside the redb store (one and two shards; one shard also with
+//! `--history-steps 0`, to show what the console's history costs), the same load runs against one node and
 //! against three nodes on the PostgreSQL store (the machine's server,
 //! `AUTOCLOSE_TEST_POSTGRES`, in a database of its own). The three nodes take the
 //! connections in turn, so two thirds of the events reach a node that does not serve
@@ -228,12 +229,13 @@ fn main() {
             events,
         );
         let mut rows = vec![("floor (parse, 202)".to_owned(), figures(&base))];
-        // (shards, nodes, on PostgreSQL)
-        for (shards, nodes, postgres) in [
-            (1usize, 1usize, false),
-            (2, 1, false),
-            (1, 1, true),
-            (6, 3, true),
+        // (shards, nodes, on PostgreSQL, steps of history per session)
+        for (shards, nodes, postgres, history) in [
+            (1usize, 1usize, false, "32"),
+            (1, 1, false, "0"),
+            (2, 1, false, "32"),
+            (1, 1, true, "32"),
+            (6, 3, true, "32"),
         ] {
             let count = shards.to_string();
             let database =
@@ -249,8 +251,14 @@ fn main() {
             };
             let servers: Vec<Server> = (0..nodes)
                 .map(|n| {
-                    let data = dir.join(format!("data-{batch}-{shards}-{postgres}-{n}"));
-                    Server::start_with(BINARY, path, &data, &env, &["--shards", &count])
+                    let data = dir.join(format!("data-{batch}-{shards}-{postgres}-{history}-{n}"));
+                    Server::start_with(
+                        BINARY,
+                        path,
+                        &data,
+                        &env,
+                        &["--shards", &count, "--history-steps", history],
+                    )
                 })
                 .collect();
             // Every shard served before the load starts (on PostgreSQL the nodes take
@@ -315,9 +323,14 @@ fn main() {
             } else {
                 format!("{nodes} nodes, ")
             };
+            let history_text = if history == "32" {
+                String::new()
+            } else {
+                format!(", --history-steps {history}")
+            };
             rows.push((
                 format!(
-                    "autoclose serve, {store}{node_text}{shards} shard{} ({:.0} events per commit{per_event})",
+                    "autoclose serve, {store}{node_text}{shards} shard{}{history_text} ({:.0} events per commit{per_event})",
                     if shards == 1 { "" } else { "s" },
                     events as f64 / commits.max(1.0)
                 ),

@@ -4,35 +4,14 @@
 //!
 //! `cargo bench -p autoclose-tests --bench timer_store` prints the table.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::hint::black_box;
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Instant;
 
 use autoclose_core::timers::TimerStore;
 use autoclose_runtime::{SessionId, TenantId, TimerKey};
-
-/// Counts the bytes currently allocated, to report memory per pending timer.
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: forwards to the system allocator unchanged and only counts sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same layout contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: `ptr` was allocated by `alloc` above with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use autoclose_tests::bench::{Counting, live_bytes};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -59,28 +38,28 @@ fn per_op(started: Instant, ops: u64) -> f64 {
 
 fn main() {
     // Baseline: push N, pop N on a binary heap of (due, seq, key).
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = live_bytes();
     let mut heap = BinaryHeap::with_capacity(N as usize);
     let started = Instant::now();
     for i in 0..N {
         heap.push(Reverse((due(i), i, i)));
     }
     let heap_push = per_op(started, N);
-    let heap_bytes = (LIVE.load(Ordering::Relaxed) - before) as f64 / N as f64;
+    let heap_bytes = (live_bytes() - before) as f64 / N as f64;
     let started = Instant::now();
     while let Some(item) = heap.pop() {
         black_box(item);
     }
     let heap_pop = per_op(started, N);
 
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = live_bytes();
     let mut timers = TimerStore::default();
     let started = Instant::now();
     for i in 0..N {
         timers.set(key(i), TenantId(0), due(i), &PAYLOAD);
     }
     let set = per_op(started, N);
-    let bytes = (LIVE.load(Ordering::Relaxed) - before) as f64 / N as f64;
+    let bytes = (live_bytes() - before) as f64 / N as f64;
 
     let started = Instant::now();
     for i in 0..N {

@@ -24,7 +24,7 @@ pub enum AskError {
     NoAnswer(usize),
 }
 
-/// What one engine answers, `None` when it has stopped or took too long.
+/// What one engine answers, or that it has stopped or took too long.
 async fn ask_one(state: &AppState, shard: usize, query: Inspect) -> Result<Inspected, AskError> {
     let (reply, answer) = oneshot::channel();
     let sender = state.shards.get(shard).ok_or(AskError::NoAnswer(shard))?;

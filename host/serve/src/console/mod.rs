@@ -73,9 +73,9 @@ fn html(status: StatusCode, markup: Markup) -> Response {
     response
 }
 
-/// The viewer's scope, or the way to the sign-in page.
-fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Scope, Response> {
-    auth::viewer(state, headers).ok_or_else(|| Redirect::to("/ui/login").into_response())
+/// The way to the sign-in page, for a request without a valid token.
+fn to_sign_in() -> Response {
+    Redirect::to("/ui/login").into_response()
 }
 
 /// A tenant the viewer may not see.
@@ -147,9 +147,8 @@ async fn sessions(
     headers: HeaderMap,
     Query(search): Query<Search>,
 ) -> Response {
-    let scope = match signed_in(&state, &headers) {
-        Ok(scope) => scope,
-        Err(response) => return response,
+    let Some(scope) = auth::viewer(&state, &headers) else {
+        return to_sign_in();
     };
     let visible: Vec<String> = match &scope {
         Scope::Tenant { tenant, .. } => vec![tenant.clone()],
@@ -193,10 +192,10 @@ async fn session(
     headers: HeaderMap,
     Path((tenant, session)): Path<(String, String)>,
 ) -> Response {
-    match signed_in(&state, &headers) {
-        Ok(scope) if scope.covers(&tenant) => {}
-        Ok(_) => return forbidden(&tenant),
-        Err(response) => return response,
+    match auth::viewer(&state, &headers) {
+        Some(scope) if scope.covers(&tenant) => {}
+        Some(_) => return forbidden(&tenant),
+        None => return to_sign_in(),
     }
     match ask::session(&state, &tenant, &session).await {
         Ok(SessionAnswer::Found(detail)) => html(StatusCode::OK, pages::session(&detail)),
@@ -223,9 +222,8 @@ async fn session(
 }
 
 async fn tenants(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let scope = match signed_in(&state, &headers) {
-        Ok(scope) => scope,
-        Err(response) => return response,
+    let Some(scope) = auth::viewer(&state, &headers) else {
+        return to_sign_in();
     };
     match ask::tenants(&state).await {
         Ok(mut all) => {
@@ -241,10 +239,10 @@ async fn tenant(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Response {
-    match signed_in(&state, &headers) {
-        Ok(scope) if scope.covers(&name) => {}
-        Ok(_) => return forbidden(&name),
-        Err(response) => return response,
+    match auth::viewer(&state, &headers) {
+        Some(scope) if scope.covers(&name) => {}
+        Some(_) => return forbidden(&name),
+        None => return to_sign_in(),
     }
     let about = match ask::tenant(&state, &name).await {
         Ok(Some(about)) => about,

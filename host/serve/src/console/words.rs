@@ -30,6 +30,17 @@ pub fn span(ms: u64) -> String {
         .unwrap_or_else(|_| format!("{ms}ms"))
 }
 
+/// `retry at 1796319278849` (the core's words, in host ms) as `retry at 17:34:38`.
+fn retry_clock(outcome: &str) -> String {
+    match outcome
+        .strip_prefix("retry at ")
+        .and_then(|ms| ms.parse::<u64>().ok())
+    {
+        Some(at) => format!("retry at {}", clock(at)),
+        None => outcome.to_owned(),
+    }
+}
+
 /// Who wrote a message, possessive: "the agent's".
 fn whose(role: Role) -> &'static str {
     match role {
@@ -209,7 +220,10 @@ pub fn line(step: &Step) -> Line {
             outcome,
         } => Line {
             kind: "delivery",
-            what: format!("push {id}, attempt {attempt}: {result}; {outcome}"),
+            what: format!(
+                "push {id}, attempt {attempt}: {result}; {}",
+                retry_clock(outcome)
+            ),
             why: None,
         },
         What::ActionAttempt {
@@ -319,6 +333,23 @@ mod tests {
             .why
             .as_deref(),
             Some("cancelled in answer to a hold at 10:02:11")
+        );
+    }
+
+    #[test]
+    fn a_retry_is_given_its_clock_time() {
+        let attempt = Step {
+            at: AGENT_AT,
+            what: What::WebhookAttempt {
+                id: "msg_1".into(),
+                attempt: 1,
+                result: "status 503".into(),
+                outcome: format!("retry at {}", AGENT_AT + 4_000),
+            },
+        };
+        assert_eq!(
+            line(&attempt).what,
+            "push msg_1, attempt 1: status 503; retry at 10:02:15"
         );
     }
 

@@ -15,6 +15,7 @@
     for (const el of document.querySelectorAll(".countdown")) {
       const due = Number(el.dataset.due), now = Number(el.dataset.now);
       el.textContent = span(due - (now + (Date.now() - loaded)));
+      el.dataset.ticking = "yes";
     }
   }
   tick();
