@@ -106,6 +106,14 @@ async fn console(driver: &Driver, session: &str) -> Vec<Value> {
         .unwrap_or_else(|| panic!("no console log: {value}"))
 }
 
+/// The runtime a browser test drives its WebDriver client on.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// The element `css` selects, once the page has it.
 async fn element(client: &Client, css: &str) -> fantoccini::elements::Element {
     client
@@ -214,10 +222,7 @@ fn the_whatif_report_renders_its_charts_in_chromium() {
     );
 
     let driver = driver();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let runtime = runtime();
     runtime.block_on(async {
         let client = browser(&driver).await;
         let url = format!("file://{}", report.canonicalize().unwrap_or(report.clone()).display());
@@ -296,10 +301,7 @@ fn the_console_shows_a_closed_chat_s_timeline_in_chromium() {
     let out = out_dir();
 
     let driver = driver();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let runtime = runtime();
     runtime.block_on(async {
         let client = browser(&driver).await;
         let fail = |e: fantoccini::error::CmdError| -> ! { panic!("{e}") };
