@@ -246,6 +246,9 @@ impl Core {
 
     /// Records the hook being applied posting a message of `kind`.
     pub(crate) fn record_posted(&mut self, session: SessionId, kind: &str) {
+        if self.history_steps == 0 {
+            return;
+        }
         let by = self.cause.clone().unwrap_or_default();
         self.record(
             session,
@@ -282,6 +285,9 @@ impl Core {
         event_type: &str,
         id: &str,
     ) {
+        if self.history_steps == 0 {
+            return;
+        }
         let by = self.cause.clone().unwrap_or_default();
         self.record(
             session,

@@ -32,6 +32,27 @@ pub enum Settled {
     Unknown,
 }
 
+impl Settled {
+    /// What came of attempt `result`, for a session's history: `None` when the
+    /// callback was already settled.
+    pub fn describe(&self, result: &AttemptResult) -> Option<String> {
+        Some(match self {
+            Settled::Delivered => format!("{result}: delivered"),
+            Settled::Retry(at) => format!("{result}: retry at {}", rfc3339(*at)),
+            Settled::GaveUp(reason) => format!("{result}: gave up: {reason}"),
+            Settled::Unknown => return None,
+        })
+    }
+}
+
+/// A chat action's `type` (`post_message`, `close_session`), read from its body.
+pub fn action_type(record: &CallbackRecord) -> String {
+    serde_json::from_slice::<serde_json::Value>(&record.body)
+        .ok()
+        .and_then(|v| v["type"].as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 /// The callback outbox: records by sequence number, a queue per session, and the
 /// schedule of the sessions' heads.
 #[derive(Debug, Default)]

@@ -25,11 +25,11 @@ use autoclose_webhook::outbound::{Attempt, Outbound};
 use autoclose_webhook::retry::{AttemptResult, RetryPolicy};
 use tokio::sync::oneshot;
 
-use crate::callbacks::{Callbacks, Settled};
+use crate::callbacks::{Callbacks, Settled, action_type};
 use crate::dispatch::{Dispatcher, PlatformJob};
 use crate::gateway::{Gateway, Route};
 use crate::metrics::Metrics;
-use crate::request::{Inspect, Inspected, Refused, Request, Target, TenantAbout};
+use crate::request::{Refused, Request, Target};
 
 /// Most requests applied in one round (one commit).
 pub const MAX_REQUESTS_PER_ROUND: usize = 4096;
@@ -310,7 +310,8 @@ impl Engine {
                     let _ = reply.send(started);
                 }
                 Request::Inspect { query, reply } => {
-                    let _ = reply.send(self.inspect(query));
+                    let served = self.store.is_some();
+                    let _ = reply.send(crate::inspect::answer(&self.core, served, query));
                 }
                 Request::Stop { .. } => {}
             }
@@ -418,38 +419,6 @@ impl Engine {
         Ok(())
     }
 
-    /// What the console asked for, read from the core.
-    fn inspect(&self, query: Inspect) -> Inspected {
-        if self.store.is_none() {
-            return Inspected::NotServed;
-        }
-        match query {
-            Inspect::Sessions(query) => Inspected::Sessions(self.core.find_sessions(&query)),
-            Inspect::Session { tenant, session } => {
-                Inspected::Session(self.core.session_detail(&tenant, &session).map(Box::new))
-            }
-            Inspect::Tenants => Inspected::Tenants(
-                self.core
-                    .tenant_names()
-                    .filter_map(|name| self.core.tenant_overview(name))
-                    .collect(),
-            ),
-            Inspect::Tenant(name) => {
-                Inspected::Tenant(self.core.tenant_overview(&name).map(|overview| {
-                    Box::new(TenantAbout {
-                        overview,
-                        runtime: self.core.runtime().clone(),
-                        setup: self
-                            .core
-                            .tenant_setups()
-                            .find(|(tenant, ..)| *tenant == name)
-                            .map(|(_, component, setup)| (component.clone(), setup)),
-                    })
-                }))
-            }
-        }
-    }
-
     /// Starts serving the shard from what `store` held.
     fn own(&mut self, store: Box<dyn Store>, stored: Stored) -> Restored {
         self.forget();
@@ -536,10 +505,7 @@ impl Engine {
                 let now = wall_ms();
                 let Some((tenant, session, id, attempt, action)) =
                     self.callbacks.get(seq).map(|r| {
-                        let action = serde_json::from_slice::<serde_json::Value>(&r.body)
-                            .ok()
-                            .and_then(|v| v["type"].as_str().map(str::to_owned))
-                            .unwrap_or_default();
+                        let action = action_type(r);
                         (
                             r.tenant.clone(),
                             r.session.clone(),
@@ -557,15 +523,7 @@ impl Engine {
                 };
                 let policy = self.gateway.retry(&tenant);
                 let settled = self.callbacks.settle(seq, &result, now, &policy);
-                let outcome = match &settled {
-                    Settled::Delivered => format!("{result}: delivered"),
-                    Settled::Retry(at) => {
-                        format!("{result}: retry at {}", autoclose_core::rfc3339(*at))
-                    }
-                    Settled::GaveUp(reason) => format!("{result}: gave up: {reason}"),
-                    Settled::Unknown => String::new(),
-                };
-                if !outcome.is_empty() {
+                if let Some(outcome) = settled.describe(&result) {
                     self.core.record_action_attempt(
                         &tenant,
                         &session,
@@ -692,10 +650,7 @@ impl Engine {
             match self.gateway.route(&record.tenant) {
                 Route::Callback(callback) => {
                     let endpoint = &callback.endpoint;
-                    let kind = serde_json::from_slice::<serde_json::Value>(&record.body)
-                        .ok()
-                        .and_then(|v| v["type"].as_str().map(str::to_owned))
-                        .unwrap_or_default();
+                    let kind = action_type(&record);
                     due.push(Outgoing::Http(Attempt {
                         request: record.seq,
                         number: record.attempts,

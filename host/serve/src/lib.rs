@@ -39,6 +39,7 @@ pub mod dispatch;
 pub mod engine;
 pub mod gateway;
 pub mod ingest;
+pub mod inspect;
 pub mod membership;
 pub mod metrics;
 pub mod placement;

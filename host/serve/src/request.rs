@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use autoclose_config::TenantConfig;
 use autoclose_core::event::GatewayEvent;
-use autoclose_core::view::{Found, SessionDetail, SessionQuery, TenantOverview};
 use autoclose_core::{Core, CoreError, EventError, PluginComponent, Restored};
-use autoclose_runtime::bindings::chat_gateway::plugin::types::TenantSetup;
 use autoclose_store::{Store, Stored};
 use autoclose_webhook::retry::AttemptResult;
 use tokio::sync::oneshot;
@@ -77,58 +75,15 @@ pub enum Request {
     /// Read what the console shows; changes nothing.
     Inspect {
         /// What to read.
-        query: Inspect,
+        query: crate::inspect::Inspect,
         /// Gets the answer.
-        reply: oneshot::Sender<Inspected>,
+        reply: oneshot::Sender<crate::inspect::Inspected>,
     },
     /// Stop firing timers and sending; finish what is under way, commit, and end.
     Stop {
         /// Longest wait for attempts under way.
         grace: Duration,
     },
-}
-
-/// What the console asks an engine.
-#[derive(Clone, Debug)]
-pub enum Inspect {
-    /// Sessions matching a query.
-    Sessions(SessionQuery),
-    /// One session, whole.
-    Session {
-        /// Its tenant.
-        tenant: String,
-        /// Its id.
-        session: String,
-    },
-    /// Every configured tenant's counts.
-    Tenants,
-    /// One tenant's counts, and what its component needs to explain its settings.
-    Tenant(String),
-}
-
-/// What an engine answers the console.
-pub enum Inspected {
-    /// This engine does not serve its shard now (another node does).
-    NotServed,
-    /// The sessions found.
-    Sessions(Found),
-    /// The session, if known.
-    Session(Option<Box<SessionDetail>>),
-    /// Every tenant's counts, in configuration order.
-    Tenants(Vec<TenantOverview>),
-    /// The tenant, if configured.
-    Tenant(Option<Box<TenantAbout>>),
-}
-
-/// One tenant as one engine knows it, with what explaining its settings takes (a
-/// call into its component, made off the engine thread).
-pub struct TenantAbout {
-    /// Its counts and health on this shard.
-    pub overview: TenantOverview,
-    /// The runtime its instances run on.
-    pub runtime: Arc<autoclose_core::Runtime>,
-    /// Its component and its setup, when the component is loaded.
-    pub setup: Option<(Arc<PluginComponent>, TenantSetup)>,
 }
 
 /// What an attempt was for.

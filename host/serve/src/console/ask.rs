@@ -8,7 +8,8 @@ use autoclose_core::TenantStats;
 use autoclose_core::view::{Found, SessionDetail, SessionQuery, TenantOverview};
 use tokio::sync::oneshot;
 
-use crate::request::{Inspect, Inspected, Request, TenantAbout};
+use crate::inspect::{Inspect, Inspected, TenantAbout};
+use crate::request::Request;
 use crate::shards::shard_of;
 use crate::state::AppState;
 
