@@ -27,6 +27,7 @@ mod sdk;
 mod serve;
 mod serve_crash;
 mod tenants_api;
+mod threads;
 mod vendor;
 mod webhooks_http;
 

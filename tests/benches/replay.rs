@@ -1,5 +1,6 @@
 //! Whole-system figures of `autoclose replay`, the what-if use: a large log of a contact
-//! centre's chats (here an hour of 100,000 sessions) replayed on one core. Runs the real
+//! centre's chats (here an hour of 100,000 sessions) replayed on one core and on
+//! several (`--threads`, sessions split across workers). Runs the real
 //! CLI as a child process, so the figures are what an operator gets, and reads its
 //! `--stats` line (Linux: the peak memory comes from `/proc/self/status`).
 //!
@@ -7,7 +8,9 @@
 //!    events, against the floor measured in the same run: only parsing every line
 //!    into a `serde_json::Value`, which any tool reading the file must at least do.
 //!    The CLI reads the file twice (checks every line, then replays line by line), so
-//!    the whole run is compared with the floor as well as each pass.
+//!    the whole run is compared with the floor as well as each pass; on 1 thread, 2
+//!    and every core (runs alternating), with the speed-up over 1 thread and a
+//!    byte-for-byte comparison of the transcripts.
 //! 2. Cold start: loading the component from a precompiled artifact against
 //!    compiling the `.wasm`, to the first handled event.
 //!
@@ -49,7 +52,15 @@ fn number_after(line: &str, label: &str) -> f64 {
         .unwrap_or_else(|e| panic!("{label:?} in {line}: {e}"))
 }
 
-fn replay(config: &Path, plugin: Option<&Path>, scenario: &Path) -> Stats {
+/// `replay --stats` of `scenario`, on `threads` threads (`None`: the default), the
+/// transcript to `transcript` (or nowhere).
+fn replay(
+    config: &Path,
+    plugin: Option<&Path>,
+    scenario: &Path,
+    threads: Option<usize>,
+    transcript: Option<&Path>,
+) -> Stats {
     let mut command = Command::new(CLI);
     command
         .arg("replay")
@@ -59,9 +70,18 @@ fn replay(config: &Path, plugin: Option<&Path>, scenario: &Path) -> Stats {
     if let Some(plugin) = plugin {
         command.arg("--plugin").arg(plugin);
     }
+    if let Some(threads) = threads {
+        command.arg("--threads").arg(threads.to_string());
+    }
+    let stdout = match transcript {
+        Some(path) => Stdio::from(
+            std::fs::File::create(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+        ),
+        None => Stdio::null(),
+    };
     let output = command
         .arg(scenario)
-        .stdout(Stdio::null())
+        .stdout(stdout)
         .stderr(Stdio::piped())
         .output()
         .unwrap_or_else(|e| panic!("{CLI}: {e}"));
@@ -121,41 +141,92 @@ fn main() {
             .collect(),
     );
 
-    let runs: Vec<Stats> = (0..RUNS)
-        .map(|_| replay(&config, None, &scenario))
-        .collect();
-    let pick = |f: fn(&Stats) -> f64| median(runs.iter().map(f).collect());
-    let events = runs[0].events;
+    // 1 thread, 2 and every core, alternating so that the machine's drift touches
+    // each alike.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut counts = vec![1, 2];
+    if cores > 2 {
+        counts.push(cores);
+    }
+    let mut runs: Vec<Vec<Stats>> = vec![Vec::new(); counts.len()];
+    for _ in 0..RUNS {
+        for (index, threads) in counts.iter().enumerate() {
+            runs[index].push(replay(&config, None, &scenario, Some(*threads), None));
+        }
+    }
+    let events = runs[0][0].events;
     assert_eq!(events as usize, lines, "every line is an event");
-    let (replay_s, check_s, peak) = (
-        pick(|s| s.replay_s),
-        pick(|s| s.check_s),
-        pick(|s| s.peak_mib),
-    );
-    let whole_s = replay_s + check_s;
 
     println!(
-        "replay of {SESSIONS} sessions, {lines} events ({} MB of JSON Lines), median of {RUNS} runs",
+        "replay of {SESSIONS} sessions, {lines} events ({} MB of JSON Lines), median of {RUNS} runs, {cores} cores",
         std::fs::metadata(&scenario).map_or(0, |m| m.len() / 1_000_000)
     );
     println!(
-        "{:<56} {:>8} {:>11} {:>8}",
-        "phase", "seconds", "events/s", "ratio"
+        "{:<60} {:>8} {:>11} {:>8} {:>9}",
+        "phase", "seconds", "events/s", "x floor", "speed-up"
     );
-    let row = |name: &str, seconds: f64| {
+    let row = |name: &str, seconds: f64, one: f64| {
         println!(
-            "{:<56} {:>8.3} {:>11.0} {:>8.2}",
+            "{:<60} {:>8.3} {:>11.0} {:>8.2} {:>9.2}",
             name,
             seconds,
             events / seconds,
-            seconds / floor_s
+            seconds / floor_s,
+            one / seconds
         );
     };
-    row("floor: read and parse each line into a JSON value", floor_s);
-    row("first pass: read, parse and check every line", check_s);
-    row("second pass: read, parse and replay each line", replay_s);
-    row("both passes", whole_s);
-    println!("peak resident memory of the replay process: {peak:.0} MiB");
+    row(
+        "floor: read and parse each line into a JSON value",
+        floor_s,
+        floor_s,
+    );
+    let mut single = (0.0, 0.0);
+    for (index, threads) in counts.iter().enumerate() {
+        let pick = |f: fn(&Stats) -> f64| median(runs[index].iter().map(f).collect());
+        let (replay_s, check_s, peak) = (
+            pick(|s| s.replay_s),
+            pick(|s| s.check_s),
+            pick(|s| s.peak_mib),
+        );
+        let whole_s = replay_s + check_s;
+        if *threads == 1 {
+            single = (check_s, whole_s);
+        }
+        let on = if *threads == 1 {
+            "1 thread".to_owned()
+        } else {
+            format!("{threads} threads")
+        };
+        row(
+            &format!("first pass on {on}: read, parse and check every line"),
+            check_s,
+            single.0,
+        );
+        row(
+            &format!("both passes on {on} (peak {peak:.0} MiB)"),
+            whole_s,
+            single.1,
+        );
+    }
+    let one = scratch("transcript-1.jsonl");
+    let two = scratch("transcript-2.jsonl");
+    replay(&config, None, &scenario, Some(1), Some(&one));
+    replay(&config, None, &scenario, Some(2), Some(&two));
+    let (one_bytes, two_bytes) = (
+        std::fs::read(&one).unwrap_or_else(|e| panic!("{e}")),
+        std::fs::read(&two).unwrap_or_else(|e| panic!("{e}")),
+    );
+    assert!(
+        one_bytes == two_bytes,
+        "the transcripts of 1 and 2 threads differ"
+    );
+    println!(
+        "transcripts of 1 and 2 threads: byte-identical ({} bytes, {} lines)",
+        one_bytes.len(),
+        one_bytes.iter().filter(|b| **b == b'\n').count()
+    );
+    let _ = std::fs::remove_file(&one);
+    let _ = std::fs::remove_file(&two);
 
     // Cold start: a short scenario, with the component compiled at load and loaded
     // from a precompiled artifact.
@@ -182,7 +253,7 @@ fn main() {
         median(
             (0..RUNS)
                 .map(|_| {
-                    let stats = replay(&config, plugin, &short);
+                    let stats = replay(&config, plugin, &short, Some(1), None);
                     (stats.load_s + stats.check_s + stats.replay_s) * 1000.0
                 })
                 .collect(),

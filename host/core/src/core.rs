@@ -53,6 +53,8 @@ pub struct Core {
     /// What the hook whose commands are being applied was called for, while
     /// histories are kept.
     pub(crate) cause: Option<crate::history::Trigger>,
+    /// The steps taken, while they are logged (see [`Core::log_steps`]).
+    pub(crate) steps: Option<Box<crate::steps::StepLog>>,
 }
 
 /// Receives the duration of every hook call (for a latency histogram).
@@ -111,6 +113,7 @@ impl Core {
             batch: Batch::default(),
             history_steps: 0,
             cause: None,
+            steps: None,
         };
         let mut failures = Vec::new();
         for tenant_config in &config.tenants {

@@ -23,6 +23,7 @@ use crate::error::EventError;
 use crate::event::GatewayEvent;
 use crate::hook::{FollowUp, Hook, session_hook};
 use crate::invoke::Invoked;
+use crate::steps::StepKind;
 use crate::tenant::MAX_QUEUED_EVENTS;
 use crate::timers::FiredTimer;
 
@@ -38,11 +39,18 @@ impl Core {
             self.fire_due(at - 1);
         }
         self.state.now = self.state.now.max(at);
-        if let Some((tenant, hook)) = self.prepare(event)? {
-            self.call(tenant, hook);
-            self.run_follow_ups();
-        }
-        Ok(())
+        self.open_step(StepKind::Event);
+        let handled = match self.prepare(event) {
+            Ok(Some((tenant, hook))) => {
+                self.call(tenant, hook);
+                self.run_follow_ups();
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        self.close_step();
+        handled
     }
 
     /// Reports the result of an attempt that [`Outbound::attempt`] left pending.
@@ -69,10 +77,24 @@ impl Core {
             let earliest = [wake, timer, retry].into_iter().flatten().min();
             match earliest {
                 None => return,
-                Some(at) if wake == Some(at) => self.wake_due(at),
-                Some(at) if timer == Some(at) => self.fire_timer(limit),
-                Some(_) => self.retry_due(limit),
+                Some(at) if wake == Some(at) => {
+                    self.open_step(StepKind::Shared { due: at });
+                    self.wake_due(at);
+                }
+                Some(at) if timer == Some(at) => {
+                    if self.steps.is_some()
+                        && let Some((due, seq)) = self.state.timers.first()
+                    {
+                        self.open_step(StepKind::Timer { due, seq });
+                    }
+                    self.fire_timer(limit);
+                }
+                Some(at) => {
+                    self.open_step(StepKind::Shared { due: at });
+                    self.retry_due(limit);
+                }
             }
+            self.close_step();
         }
     }
 
@@ -227,6 +249,7 @@ impl Core {
     /// While the tenant is backed off, hooks are queued and delivered in order when it
     /// is back, before the hook that brings it back.
     pub(crate) fn call(&mut self, tenant: TenantId, hook: Hook) {
+        self.step_calls(tenant);
         let backed_off = self.tenants[tenant.0 as usize].backed_off(self.state.now);
         if backed_off || !self.drain_queued(tenant) {
             self.defer(tenant, hook);

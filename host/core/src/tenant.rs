@@ -61,7 +61,7 @@ pub(crate) struct Tenant {
     source: Option<std::path::PathBuf>,
     config: String,
     defaults: Arc<str>,
-    limits: Limits,
+    pub(crate) limits: Limits,
     webhooks: Arc<[String]>,
     pub(crate) interests: Interests,
     pub(crate) live: Option<Instance<HostState>>,

@@ -71,6 +71,18 @@ impl TimerStore {
         self.insert(key, tenant, due, seq, payload, redeliveries);
     }
 
+    /// The set order the next timer set will get.
+    #[inline]
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// The due time and set order of the timer that fires next.
+    #[inline]
+    pub fn first(&self) -> Option<(u64, u64)> {
+        self.order.first().map(|(due, seq, _)| (*due, *seq))
+    }
+
     /// Cancels `key`; returns whether it was pending.
     pub fn cancel(&mut self, key: TimerKey) -> bool {
         match self.entries.remove(&key) {

@@ -63,6 +63,13 @@ enum Command {
         /// events come in long runs.
         #[arg(long)]
         batch: bool,
+        /// Worker threads, each with its own plugin instances, sessions split among
+        /// them; the transcript is the same, byte for byte. Default: one per core for
+        /// the built-in plugin, one for a tenant's own component (which may keep state
+        /// across sessions). A scenario read from a pipe, with `webhook_response`
+        /// lines, or with --batch replays on one thread.
+        #[arg(long)]
+        threads: Option<usize>,
         /// Print counts and timings to stderr when done.
         #[arg(long)]
         stats: bool,
@@ -277,9 +284,20 @@ fn run(cli: Cli) -> Result<()> {
             plugin,
             tail_ms,
             batch,
+            threads,
             stats,
             scenario: path,
-        } => replay::run(&config, plugin.as_deref(), &path, tail_ms, batch, stats),
+        } => replay::run(
+            &config,
+            plugin.as_deref(),
+            &path,
+            replay::Flags {
+                tail_ms,
+                batch,
+                threads,
+                stats,
+            },
+        ),
         Command::Serve {
             config,
             plugin,
@@ -462,10 +480,40 @@ fn start_with(
     plugin: Option<&Path>,
     outbound: Box<dyn Outbound + Send>,
 ) -> Result<(Core, HostConfig)> {
-    let config = HostConfig::load(config_path)?;
-    let runtime = start::runtime_for(&config)?;
-    let component = start::default_component(&runtime, plugin, DEFAULT_PLUGIN)?;
-    let core = Core::new(runtime, &config, component, outbound)
+    let loaded = Loaded::load(config_path, plugin)?;
+    let core = loaded
+        .core(outbound)
         .with_context(|| format!("{}", config_path.display()))?;
-    Ok((core, config))
+    Ok((core, loaded.config))
+}
+
+/// A configuration with its runtime and default component, compiled once: what
+/// starts any number of cores (one per replay worker).
+struct Loaded {
+    config: HostConfig,
+    runtime: std::sync::Arc<Runtime>,
+    component: std::sync::Arc<autoclose_core::PluginComponent>,
+}
+
+impl Loaded {
+    fn load(config_path: &Path, plugin: Option<&Path>) -> Result<Loaded> {
+        let config = HostConfig::load(config_path)?;
+        let runtime = start::runtime_for(&config)?;
+        let component = start::default_component(&runtime, plugin, DEFAULT_PLUGIN)?;
+        Ok(Loaded {
+            config,
+            runtime,
+            component,
+        })
+    }
+
+    /// A core with every tenant started.
+    fn core(&self, outbound: Box<dyn Outbound + Send>) -> Result<Core, autoclose_core::CoreError> {
+        Core::new(
+            self.runtime.clone(),
+            &self.config,
+            self.component.clone(),
+            outbound,
+        )
+    }
 }

@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -92,7 +93,7 @@ fn replay_into(
     plugin: Option<&Path>,
     log: &Log,
     transcript: &mut impl Transcript,
-    progress: impl Fn(usize),
+    progress: &dyn Fn(usize),
 ) -> Result<usize> {
     let receiver = ScriptedReceiver::default();
     let (mut core, _) = super::start(config, plugin, receiver.clone())?;
@@ -112,6 +113,48 @@ fn replay_into(
         )
     })?;
     Ok(summary.events)
+}
+
+/// Runs `pass` for every configuration, as many at once as there are cores: each
+/// replay has its own core, so they share nothing. The results come in the order of
+/// the configurations; `progress` is told the lines done by all of them together.
+fn each_config<T: Send>(
+    configs: &[PathBuf],
+    pass: impl Fn(&Path, &dyn Fn(usize)) -> Result<T> + Sync,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<Vec<T>> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let done: Vec<AtomicUsize> = configs.iter().map(|_| AtomicUsize::new(0)).collect();
+    let (pass, done) = (&pass, &done);
+    let mut results = Vec::with_capacity(configs.len());
+    for (first, chunk) in (0..).step_by(cores).zip(configs.chunks(cores)) {
+        let answers: Vec<Result<T>> = std::thread::scope(|scope| {
+            let running: Vec<_> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, config)| {
+                    scope.spawn(move || {
+                        let report = |lines: usize| {
+                            done[first + i].store(lines, Ordering::Relaxed);
+                            progress(done.iter().map(|d| d.load(Ordering::Relaxed)).sum());
+                        };
+                        pass(config, &report)
+                    })
+                })
+                .collect();
+            running
+                .into_iter()
+                .map(|r| {
+                    r.join()
+                        .unwrap_or_else(|_| bail!("a replay thread panicked"))
+                })
+                .collect()
+        });
+        for answer in answers {
+            results.push(answer?);
+        }
+    }
+    Ok(results)
 }
 
 /// Runs `request`: every configuration over the log, then again for the timelines of
@@ -140,33 +183,41 @@ pub fn run(request: &Request<'_>) -> Result<()> {
     let passes = request.configs.len() * 2;
     let bar = super::replay::progress_bar(log.lines * passes);
     // Lines of the passes already done, so that the bar runs once over all of them.
-    let done_before = std::cell::Cell::new(0);
+    let done_before = AtomicUsize::new(0);
     let progress = |done: usize| {
         if let Some(bar) = &bar {
-            bar.set_position((done_before.get() + done) as u64);
+            bar.set_position((done_before.load(Ordering::Relaxed) + done) as u64);
         }
     };
 
-    let mut tallies = Vec::new();
-    let mut events = 0;
-    for config in request.configs {
-        let started = Instant::now();
-        let mut tally = Tally::default();
-        events = replay_into(config, request.plugin, &log, &mut tally, progress)?;
-        tallies.push((tally, started.elapsed()));
-        done_before.set(done_before.get() + log.lines);
-    }
+    let counted = each_config(
+        request.configs,
+        |config, report| {
+            let started = Instant::now();
+            let mut tally = Tally::default();
+            let events = replay_into(config, request.plugin, &log, &mut tally, report)?;
+            Ok((tally, started.elapsed(), events))
+        },
+        &progress,
+    )?;
+    done_before.fetch_add(log.lines * request.configs.len(), Ordering::Relaxed);
+    let events = counted.last().map_or(0, |(_, _, events)| *events);
+    let tallies: Vec<(Tally, std::time::Duration)> =
+        counted.into_iter().map(|(t, took, _)| (t, took)).collect();
     let all: Vec<&Tally> = tallies.iter().map(|(t, _)| t).collect();
     let differ = differing(&all);
     let shown: Vec<_> = differ.iter().take(request.examples).collect();
     let mut timelines = Vec::new();
     if !shown.is_empty() {
-        for config in request.configs {
-            let mut recorder = Recorder::new(shown.iter().map(|(key, _)| key.clone()));
-            replay_into(config, request.plugin, &log, &mut recorder, progress)?;
-            timelines.push(recorder.timelines);
-            done_before.set(done_before.get() + log.lines);
-        }
+        timelines = each_config(
+            request.configs,
+            |config, report| {
+                let mut recorder = Recorder::new(shown.iter().map(|(key, _)| key.clone()));
+                replay_into(config, request.plugin, &log, &mut recorder, report)?;
+                Ok(recorder.timelines)
+            },
+            &progress,
+        )?;
     }
     if let Some(bar) = bar {
         bar.finish_and_clear();

@@ -10,6 +10,7 @@ use serde_json::Value;
 use autoclose_core::event::{ChannelNeed, GatewayEvent};
 
 mod fast;
+pub mod split;
 use autoclose_webhook::retry::AttemptResult;
 
 /// One checked scenario line.
@@ -165,6 +166,18 @@ struct Checker {
     /// Sessions whose channel is known, so a message without one can be refused here:
     /// per tenant, so that looking one up allocates nothing.
     with_channel: foldhash::HashMap<String, foldhash::HashSet<String>>,
+    /// For a part of a file checked on its own ([`split`]): the messages whose channel
+    /// this part does not give, kept to be looked up among the parts before it
+    /// instead of being refused. `None`: the whole file, refused at once.
+    unresolved: Option<Vec<Unresolved>>,
+}
+
+/// A message whose session's channel is not known in the part of the file it is in.
+#[derive(Debug)]
+struct Unresolved {
+    line: usize,
+    tenant: String,
+    session: String,
 }
 
 impl Checker {
@@ -173,6 +186,7 @@ impl Checker {
             previous: None,
             track_channels,
             with_channel: Default::default(),
+            unresolved: None,
         }
     }
 
@@ -186,9 +200,7 @@ impl Checker {
         if let Some((at, on)) = self.previous
             && at_ms < at
         {
-            return Err(error(format!(
-                "at_ms {at_ms} is earlier than {at} on line {on}: lines must be in time order"
-            )));
+            return Err(error(out_of_order(at_ms, at, on)));
         }
         self.previous = Some((at_ms, line));
         if let Item::Event(event) = &item
@@ -205,18 +217,43 @@ impl Checker {
                         .or_default()
                         .insert(event.session().to_owned());
                 }
-                ChannelNeed::Needs if !known => {
-                    return Err(error(format!(
-                        "message for session {:?} of tenant {:?}, whose channel is unknown: add a session_opened line before it or give the message a \"channel\"",
-                        event.session(),
-                        event.tenant()
-                    )));
-                }
+                ChannelNeed::Needs if !known => match &mut self.unresolved {
+                    None => return Err(error(unknown_channel(event))),
+                    Some(unresolved) => {
+                        // The first such message of a session is the one that would be
+                        // refused; the session counts as known here from then on.
+                        unresolved.push(Unresolved {
+                            line,
+                            tenant: event.tenant().to_owned(),
+                            session: event.session().to_owned(),
+                        });
+                        self.with_channel
+                            .entry(event.tenant().to_owned())
+                            .or_default()
+                            .insert(event.session().to_owned());
+                    }
+                },
                 _ => {}
             }
         }
         Ok(Some(ScenarioLine { line, at_ms, item }))
     }
+}
+
+/// Why a line at `at_ms` after one at `at` (line `on`) is refused.
+fn out_of_order(at_ms: u64, at: u64, on: usize) -> String {
+    format!("at_ms {at_ms} is earlier than {at} on line {on}: lines must be in time order")
+}
+
+/// Why a message whose session has no known channel is refused.
+fn unknown_channel(event: &GatewayEvent) -> String {
+    unknown_channel_of(event.tenant(), event.session())
+}
+
+fn unknown_channel_of(tenant: &str, session: &str) -> String {
+    format!(
+        "message for session {session:?} of tenant {tenant:?}, whose channel is unknown: add a session_opened line before it or give the message a \"channel\""
+    )
 }
 
 /// Parses one line into its time and item.

@@ -9,6 +9,8 @@ use autoclose_core::event::GatewayEvent;
 use autoclose_core::{Core, EventError};
 use autoclose_webhook::outbound::ScriptedReceiver;
 
+pub mod threads;
+
 /// Where a replay's actions go, and what sees the events with them: the JSON Lines
 /// transcript ([`JsonLines`]), or an analysis such as `whatif`'s.
 ///
@@ -40,6 +42,34 @@ impl<W: Write> Transcript for JsonLines<W> {
     }
 }
 
+/// A transcript that drops its first `skip` actions: what a replay on one thread
+/// writes after a replay on several threads wrote them and stopped
+/// ([`threads::Threaded::Stopped`]).
+pub struct Skipping<T> {
+    /// Actions still to drop.
+    pub skip: usize,
+    /// Where the rest go.
+    pub out: T,
+}
+
+impl<T: Transcript> Transcript for Skipping<T> {
+    fn event(&mut self, at_ms: u64, event: &GatewayEvent) {
+        self.out.event(at_ms, event);
+    }
+
+    fn action(&mut self, action: &Action) -> std::io::Result<()> {
+        if self.skip > 0 {
+            self.skip -= 1;
+            return Ok(());
+        }
+        self.out.action(action)
+    }
+
+    fn finish(&mut self) -> std::io::Result<()> {
+        self.out.finish()
+    }
+}
+
 /// How long after the last event replay keeps firing timers. Durations are capped at
 /// 7 days, so any cycle started by the last event ends well within this.
 pub const DEFAULT_TAIL_MS: u64 = 30 * 24 * 60 * 60 * 1000;
@@ -59,6 +89,9 @@ pub enum ReplayError {
     /// since it was checked, or could not be read again).
     #[error("{0} (the scenario changed after it was checked, or could not be read again)")]
     Scenario(#[from] ScenarioError),
+    /// A worker's plugins could not start.
+    #[error("cannot start the plugins of a replay worker: {0}")]
+    Start(#[from] autoclose_core::CoreError),
     /// The transcript could not be written.
     #[error("cannot write the transcript: {0}")]
     Write(#[from] std::io::Error),
