@@ -88,24 +88,30 @@ fn events_for_unknown_tenants_are_logged() {
         ),
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let out = cli(&[
-        "replay",
-        "--config",
-        "examples/config.json",
-        &scenario.display().to_string(),
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(out.stdout.is_empty());
-    let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains("no such tenant configured: event ignored") && stderr.contains("initech"),
-        "{stderr}"
-    );
-    assert_eq!(
-        stderr.matches("no such tenant configured").count(),
-        1,
-        "once per tenant at info: {stderr}"
-    );
+    // Once per tenant on one thread, and on two (whose cores share what they reported).
+    for threads in ["1", "2"] {
+        let out = cli(&[
+            "replay",
+            "--threads",
+            threads,
+            "--config",
+            "examples/config.json",
+            &scenario.display().to_string(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(out.stdout.is_empty());
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains("no such tenant configured: event ignored")
+                && stderr.contains("initech"),
+            "{stderr}"
+        );
+        assert_eq!(
+            stderr.matches("no such tenant configured").count(),
+            1,
+            "once per tenant at info, on {threads} threads: {stderr}"
+        );
+    }
 }
 
 /// A plugin's log records are bounded per hook (32, each cut at 1 KiB) and cannot

@@ -168,7 +168,7 @@ fn a_history_goes_with_its_session_and_comes_back_with_it_after_a_restart() {
         .sessions
         .iter()
         .find(|s| s.session == "s1")
-        .and_then(|s| s.history.clone())
+        .and_then(|s| s.history.as_deref().cloned())
         .expect("the session's record carries its history");
     assert_eq!(Some(&written), tested.history("acme", "s1"));
 

@@ -281,6 +281,10 @@ fn main() {
             };
             let before = database.as_ref().map(statistics);
             let urls: Vec<String> = servers.iter().map(|s| s.url("/v1/events")).collect();
+            let written = |servers: &[Server]| -> Option<u64> {
+                servers.iter().map(Server::written_bytes).sum()
+            };
+            let written_before = written(&servers);
             let run = load(&runtime, &urls, &plan, events);
             let sum = |prefix: &str| -> f64 {
                 servers
@@ -300,6 +304,15 @@ fn main() {
                 sum("autoclose_events_total{") as usize == events
             });
             let commits = sum("autoclose_commit_duration_seconds_count");
+            let commit_seconds = sum("autoclose_commit_duration_seconds_sum");
+            // What the store wrote to disk per event (redb: pages rewritten whole).
+            let disk = match (written_before, written(&servers)) {
+                (Some(before), Some(after)) if !postgres && after > before => format!(
+                    ", {:.1} KB written per event",
+                    (after - before) as f64 / events as f64 / 1000.0
+                ),
+                _ => String::new(),
+            };
             drop(servers);
             let per_event = match (&database, before) {
                 (Some(db), Some((xacts, rows))) => {
@@ -330,9 +343,10 @@ fn main() {
             };
             rows.push((
                 format!(
-                    "autoclose serve, {store}{node_text}{shards} shard{}{history_text} ({:.0} events per commit{per_event})",
+                    "autoclose serve, {store}{node_text}{shards} shard{}{history_text} ({:.0} events per commit, {:.2} ms a commit{disk}{per_event})",
                     if shards == 1 { "" } else { "s" },
-                    events as f64 / commits.max(1.0)
+                    events as f64 / commits.max(1.0),
+                    commit_seconds * 1e3 / commits.max(1.0)
                 ),
                 figures(&run),
             ));

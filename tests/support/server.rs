@@ -276,6 +276,18 @@ impl Server {
         }
     }
 
+    /// Bytes the server process has caused to be written to storage so far (Linux's
+    /// `write_bytes` in `/proc/PID/io`), `None` where the system does not say: what a
+    /// store's commits cost the disk.
+    pub fn written_bytes(&self) -> Option<u64> {
+        let io = std::fs::read_to_string(format!("/proc/{}/io", self.child.id())).ok()?;
+        io.lines()
+            .find_map(|line| line.strip_prefix("write_bytes:"))?
+            .trim()
+            .parse()
+            .ok()
+    }
+
     /// Sends `signal` (a `kill -s` name such as `TERM` or `HUP`).
     pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")

@@ -33,8 +33,10 @@ pub struct Core {
     pub(crate) follow_ups: VecDeque<FollowUp>,
     /// Follow-up hooks per tenant since the last event or timer.
     pub(crate) follow_up_counts: foldhash::HashMap<TenantId, u32>,
-    /// Unknown tenant names already reported at info.
-    pub(crate) unknown_tenants: std::collections::HashSet<String>,
+    /// Unknown tenant names already reported at info; shared by the cores of one
+    /// replay on several threads ([`Core::share_unknown_tenants`]), so that each is
+    /// reported once there too.
+    pub(crate) unknown_tenants: UnknownTenants,
     /// When backed-off tenants with queued hooks are due back.
     pub(crate) wakeups: std::collections::BTreeSet<(u64, TenantId)>,
     pub(crate) outbound: Box<dyn Outbound + Send>,
@@ -56,6 +58,9 @@ pub struct Core {
     /// The steps taken, while they are logged (see [`Core::log_steps`]).
     pub(crate) steps: Option<Box<crate::steps::StepLog>>,
 }
+
+/// Unknown tenant names reported at info, shareable between cores.
+pub type UnknownTenants = Arc<std::sync::Mutex<std::collections::HashSet<String>>>;
 
 /// Receives the duration of every hook call (for a latency histogram).
 pub type HookObserver = Box<dyn Fn(Duration) + Send>;
@@ -104,7 +109,7 @@ impl Core {
             follow_ups: VecDeque::new(),
             follow_up_counts: Default::default(),
             wakeups: std::collections::BTreeSet::new(),
-            unknown_tenants: std::collections::HashSet::new(),
+            unknown_tenants: UnknownTenants::default(),
             outbound,
             journal: None,
             hook_observer: None,
@@ -298,6 +303,12 @@ impl Core {
     /// The actions taken since the last call, in order.
     pub fn take_actions(&mut self) -> Vec<Action> {
         std::mem::take(&mut self.actions)
+    }
+
+    /// Reports unknown tenants once among all the cores given `reported`, not once per
+    /// core: what a replay split across cores wants of its log.
+    pub fn share_unknown_tenants(&mut self, reported: UnknownTenants) {
+        self.unknown_tenants = reported;
     }
 
     /// The actions taken since the last call, in order, drained from a buffer the

@@ -24,8 +24,14 @@ impl Core {
         let Some(&tenant) = self.tenant_ids.get(event.tenant()) else {
             // Once per unknown tenant at info (a misrouted gateway would flood the log),
             // every event at debug.
-            let first = self.unknown_tenants.len() < MAX_UNKNOWN_TENANTS_REMEMBERED
-                && self.unknown_tenants.insert(event.tenant().to_owned());
+            let first = {
+                let mut reported = self
+                    .unknown_tenants
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                reported.len() < MAX_UNKNOWN_TENANTS_REMEMBERED
+                    && reported.insert(event.tenant().to_owned())
+            };
             if first {
                 tracing::info!(
                     tenant = event.tenant(),

@@ -247,7 +247,7 @@ impl Core {
                 s.closed_at = record.closed_at.unwrap_or(0);
                 s.last_seq = record.last_seq;
                 s.last_id = record.last_id.clone();
-                s.history = record.history.map(Box::new);
+                s.history = record.history;
             }
             if record.closed {
                 self.closed_order
@@ -383,7 +383,7 @@ impl Core {
             closed_at: record.closed.then_some(record.closed_at),
             last_seq: record.last_seq,
             last_id: record.last_id.clone(),
-            history: record.history.as_deref().cloned(),
+            history: record.history.clone(),
             timers: self
                 .state
                 .timers

@@ -53,7 +53,7 @@ mod tenant;
 pub mod timers;
 pub mod view;
 
-pub use crate::core::{Core, HookObserver};
+pub use crate::core::{Core, HookObserver, UnknownTenants};
 pub use batch::MAX_BATCH_EVENTS;
 pub use bounds::{
     MAX_FOLLOW_UPS, MAX_TIME_MS, MAX_TIMER_REDELIVERIES, MAX_UNKNOWN_TENANTS_REMEMBERED,

@@ -101,7 +101,7 @@ impl Core {
             return;
         };
         change(
-            record.history.get_or_insert_with(Box::default),
+            std::sync::Arc::make_mut(record.history.get_or_insert_default()),
             capacity,
             at,
         );

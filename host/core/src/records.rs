@@ -55,7 +55,7 @@ pub struct SessionRecord {
     /// What happened to the session, for people (see [`crate::history`]); absent
     /// while the core keeps no history.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub history: Option<crate::history::History>,
+    pub history: Option<std::sync::Arc<crate::history::History>>,
 }
 
 /// The end user's presence as stored.

@@ -72,8 +72,10 @@ pub struct Session {
     /// same id again at once is a repeat (see `MessageEvent::id`).
     pub last_id: Option<String>,
     /// What happened to the session, for people, while the core keeps histories
-    /// (boxed: most cores do not, and then it costs a pointer).
-    pub history: Option<Box<crate::history::History>>,
+    /// (behind a pointer: most cores keep none, and then it costs one). Shared with
+    /// the store's record of the session until the commit, so that taking the
+    /// changes copies no history; a step added before that copies it then.
+    pub history: Option<std::sync::Arc<crate::history::History>>,
 }
 
 /// All sessions, addressable by handle or by (tenant, gateway id).

@@ -25,7 +25,7 @@ pub(crate) fn session(name: &str, timers: usize) -> SessionRecord {
         state: vec![1, 0, 2, 0],
         last_seq: Some(41),
         last_id: Some("m-41".into()),
-        history: Some(history()),
+        history: Some(std::sync::Arc::new(history())),
         timers: (0..timers)
             .map(|i| TimerRecord {
                 key: i as u32,

@@ -66,6 +66,8 @@ pub fn replay(
     progress: impl FnMut(usize),
 ) -> Result<Threaded, ReplayError> {
     let horizon = checked.last_at.saturating_add(tail_ms);
+    let unknown_tenants = autoclose_core::UnknownTenants::default();
+    let unknown_tenants = &unknown_tenants;
     std::thread::scope(|scope| {
         let mut lanes = Vec::with_capacity(workers);
         for index in 0..workers {
@@ -80,7 +82,7 @@ pub fn replay(
                     batch: Batch::default(),
                     steps: Vec::new(),
                 };
-                if let Err(error) = worker.run(path, owners, horizon, start) {
+                if let Err(error) = worker.run(path, owners, horizon, start, unknown_tenants) {
                     worker.batch.error = Some(error);
                     worker.send_batch();
                 }
@@ -147,6 +149,7 @@ struct Batch {
     end: Option<End>,
 }
 
+/// What a worker did, told with its last batch.
 #[derive(Clone, Copy, Debug)]
 struct End {
     events: usize,
@@ -154,6 +157,7 @@ struct End {
     end_ms: u64,
 }
 
+/// One worker: its sessions' lines through its own core, handed over as steps.
 struct Worker {
     index: u8,
     send: SyncSender<Batch>,
@@ -171,9 +175,11 @@ impl Worker {
         owners: &[u8],
         horizon: u64,
         start: &(dyn Fn() -> Result<Core, ReplayError> + Sync),
+        unknown_tenants: &autoclose_core::UnknownTenants,
     ) -> Result<(), ReplayError> {
         let mut core = start()?;
         core.log_steps();
+        core.share_unknown_tenants(unknown_tenants.clone());
         self.batch.limits = Some(core.timer_limits());
         let file = File::open(path)?;
         let mut reader = BufReader::with_capacity(1 << 16, file);
@@ -370,6 +376,7 @@ impl Lane {
                     let mut done = std::mem::replace(&mut self.batch, batch);
                     done.steps.clear();
                     done.bytes.clear();
+                    (done.limits, done.error, done.end) = (None, None, None);
                     // The worker may be gone; then the batch is freed here.
                     let _ = self.give_back.send(done);
                     self.next = 0;
@@ -398,12 +405,14 @@ impl Lane {
     }
 }
 
+/// What the merger says when a worker's channel closed without its last batch.
 fn lost_worker() -> ReplayError {
     ReplayError::Write(std::io::Error::other(
         "a replay worker stopped unexpectedly",
     ))
 }
 
+/// How the merge ended.
 enum Merged {
     Done {
         summary: ReplaySummary,
@@ -415,6 +424,7 @@ enum Merged {
     },
 }
 
+/// Puts the workers' steps into one core's order.
 struct Merger {
     lanes: Vec<Lane>,
     /// The set order one core would give the next timer.
