@@ -56,7 +56,7 @@ pub struct Core {
     /// histories are kept.
     pub(crate) cause: Option<crate::history::Trigger>,
     /// The steps taken, while they are logged (see [`Core::log_steps`]).
-    pub(crate) steps: Option<Box<crate::steps::StepLog>>,
+    pub(crate) steps: Option<Box<crate::step_log::StepLog>>,
 }
 
 /// Unknown tenant names reported at info, shareable between cores.

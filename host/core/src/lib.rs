@@ -48,6 +48,7 @@ pub mod sessions;
 pub mod split;
 pub mod start;
 mod state;
+mod step_log;
 pub mod steps;
 mod tenant;
 pub mod timers;

@@ -11,66 +11,12 @@
 //! (a failed hook, a tenant near its timer limit) is marked, so that the caller can
 //! fall back to one core.
 
-use std::ops::Range;
-
 use autoclose_runtime::TenantId;
 
 use crate::core::Core;
 
-/// What a step was.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StepKind {
-    /// An event handed to [`Core::handle`].
-    Event,
-    /// A timer due at `due`, set `seq`-th by this core (its place among timers due at
-    /// the same instant).
-    Timer {
-        /// When it was due.
-        due: u64,
-        /// The core's set order of the timer.
-        seq: u64,
-    },
-    /// A webhook retry or a backed-off tenant coming back: steps whose order depends
-    /// on deliveries and tenants shared by sessions.
-    Shared {
-        /// When it was due.
-        due: u64,
-    },
-}
-
-/// One step and what it did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Step {
-    /// What it was.
-    pub kind: StepKind,
-    /// How many actions it took: the next ones of [`Core::drain_actions`].
-    pub actions: usize,
-    /// The set order of the timers it set (and re-set), in order.
-    pub timers_set: Range<u64>,
-    /// The tenant whose plugin it called, if any.
-    pub tenant: Option<TenantId>,
-    /// That tenant's pending timers after the step.
-    pub tenant_timers: usize,
-    /// Whether a hook of that tenant failed in it: the tenant's back-off then holds
-    /// the tenant's other sessions too.
-    pub failed: bool,
-}
-
-/// The step being taken and the steps taken since the last drain.
-#[derive(Debug, Default)]
-pub(crate) struct StepLog {
-    steps: Vec<Step>,
-    open: Option<Open>,
-}
-
-#[derive(Debug)]
-struct Open {
-    kind: StepKind,
-    actions_from: usize,
-    seq_from: u64,
-    /// The tenant called, and its failed hooks when it was first called.
-    tenant: Option<(TenantId, u64)>,
-}
+use crate::step_log::Open;
+pub use crate::step_log::{Step, StepKind};
 
 impl Core {
     /// Keeps a log of steps from now on, read with [`Core::drain_steps`].
