@@ -718,17 +718,7 @@ fn a_pooling_allocator_is_a_config_option() {
 /// example scenario stays byte for byte the same.
 #[test]
 fn batch_changes_no_transcript() {
-    for (config, scenario) in [
-        ("examples/config.json", "examples/conversation.jsonl"),
-        (
-            "examples/multi-tenant/config.json",
-            "examples/multi-tenant/groups-and-channels.jsonl",
-        ),
-        (
-            "examples/multi-tenant/config.json",
-            "examples/multi-tenant/hold-and-queue.jsonl",
-        ),
-    ] {
+    for (config, scenario) in crate::EXAMPLE_REPLAYS {
         let plain = cli(&["replay", "--config", config, scenario]);
         let batched = cli(&["replay", "--batch", "--config", config, scenario]);
         assert!(plain.status.success(), "{}", text(&plain.stderr));

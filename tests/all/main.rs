@@ -31,6 +31,20 @@ mod threads;
 mod vendor;
 mod webhooks_http;
 
+/// The example configurations with their scenarios, as the README replays them: what
+/// every way of replaying (`--batch`, `--threads`) must leave byte for byte the same.
+const EXAMPLE_REPLAYS: [(&str, &str); 3] = [
+    ("examples/config.json", "examples/conversation.jsonl"),
+    (
+        "examples/multi-tenant/config.json",
+        "examples/multi-tenant/groups-and-channels.jsonl",
+    ),
+    (
+        "examples/multi-tenant/config.json",
+        "examples/multi-tenant/hold-and-queue.jsonl",
+    ),
+];
+
 /// Runs the CLI under test (the `autoclose` CLI built as a binary of this package) as a
 /// process in the repository's root with `args`.
 fn run_cli(args: &[&str]) -> std::process::Output {

@@ -73,17 +73,7 @@ fn same_on_threads(config: &str, scenario: &str, threads: &[usize]) -> String {
 
 #[test]
 fn the_examples_replay_the_same_on_several_threads() {
-    for (config, scenario) in [
-        ("examples/config.json", "examples/conversation.jsonl"),
-        (
-            "examples/multi-tenant/config.json",
-            "examples/multi-tenant/groups-and-channels.jsonl",
-        ),
-        (
-            "examples/multi-tenant/config.json",
-            "examples/multi-tenant/hold-and-queue.jsonl",
-        ),
-    ] {
+    for (config, scenario) in crate::EXAMPLE_REPLAYS {
         same_on_threads(config, scenario, &[2, 3]);
     }
 }

@@ -96,20 +96,11 @@ pub fn replay(
             limits: Vec::new(),
             written: 0,
             lines: checked.lines,
+            last_at: checked.last_at,
         }
-        .merge(out, progress);
-        let summary = match result? {
-            Merged::Done {
-                mut summary,
-                sessions,
-            } => {
-                summary.end_ms = summary.end_ms.max(checked.last_at);
-                Threaded::Done { summary, sessions }
-            }
-            Merged::Stopped { written, why } => Threaded::Stopped { written, why },
-        };
+        .merge(out, progress)?;
         out.flush()?;
-        Ok(summary)
+        Ok(result)
     })
 }
 
@@ -412,18 +403,6 @@ fn lost_worker() -> ReplayError {
     ))
 }
 
-/// How the merge ended.
-enum Merged {
-    Done {
-        summary: ReplaySummary,
-        sessions: usize,
-    },
-    Stopped {
-        written: usize,
-        why: String,
-    },
-}
-
 /// Puts the workers' steps into one core's order.
 struct Merger {
     lanes: Vec<Lane>,
@@ -435,6 +414,8 @@ struct Merger {
     written: usize,
     /// The scenario's lines, for the last progress report.
     lines: usize,
+    /// The time of the scenario's last line: virtual time ends no earlier.
+    last_at: u64,
 }
 
 impl Merger {
@@ -442,7 +423,7 @@ impl Merger {
         mut self,
         out: &mut impl Write,
         mut progress: impl FnMut(usize),
-    ) -> Result<Merged, ReplayError> {
+    ) -> Result<Threaded, ReplayError> {
         let mut reported = 0;
         loop {
             let mut best: Option<(usize, (u64, u8, u64))> = None;
@@ -461,7 +442,7 @@ impl Merger {
                 break;
             };
             if let Some(why) = self.shared(index) {
-                return Ok(Merged::Stopped {
+                return Ok(Threaded::Stopped {
                     written: self.written,
                     why,
                 });
@@ -499,6 +480,7 @@ impl Merger {
         }
         let mut summary = ReplaySummary {
             actions: self.written,
+            end_ms: self.last_at,
             ..ReplaySummary::default()
         };
         let mut sessions = 0;
@@ -510,7 +492,7 @@ impl Merger {
             }
         }
         progress(self.lines);
-        Ok(Merged::Done { summary, sessions })
+        Ok(Threaded::Done { summary, sessions })
     }
 
     /// Why lane `index`'s next step would have gone differently on one core, if it
