@@ -4,12 +4,15 @@
 //! The interface is deliberately narrow (load everything at start, then commit
 //! batches of whole records) so that another backend, for example one on a shared
 //! database that lets several sidecars split the work, needs only these two calls.
-//! [`redb::RedbStore`] is the default: an embedded file that needs no setup.
+//! [`redb::RedbStore`] is the default: an embedded file that needs no setup, with a
+//! commit log in front of it (`log`, folded into the file by `fold`).
 
 #![warn(missing_docs)]
 
 #[cfg(test)]
 mod conformance;
+mod fold;
+mod log;
 pub mod postgres;
 pub mod redb;
 pub mod settings;

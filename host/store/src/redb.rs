@@ -1,21 +1,32 @@
-//! The embedded store: one redb file.
+//! The embedded store: one redb file, with a commit log in front of it.
 //!
 //! Why redb: it is pure Rust (no C toolchain, nothing to install or run), its
-//! transactions are ACID with copy-on-write pages and checksums, a commit is durable
-//! when it returns (`Durability::Immediate`), and a process killed mid-write leaves
-//! the last committed state (it repairs itself on the next open). One writer at a
-//! time is all the server needs: it commits in groups from one thread.
+//! transactions are ACID with copy-on-write pages and checksums, and a process
+//! killed mid-write leaves the last committed state (it repairs itself on the next
+//! open).
+//!
+//! Why a log in front of it: a commit appends the batch's records to the log
+//! ([`crate::log`]) and syncs it, which is what makes it durable; the folder
+//! ([`crate::fold`]) writes them into the redb tables on its own thread, a couple of
+//! seconds' worth at a time, recording the last entry folded in the same transaction. An open
+//! folds whatever the log holds after that entry before anything is read, so the
+//! tables are all a reader ever needs.
 //!
 //! Records are JSON (versioned by [`RECORD_VERSION`]): a few hundred bytes each, easy
 //! to inspect, and a damaged one is reported with its table and key.
 
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use ::redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use autoclose_runtime::RequestId;
 use serde::de::DeserializeOwned;
 
+use crate::fold::{Folder, Pending};
+use crate::log::{self, Entry, Key, Log, Meta, Op};
 use crate::{Batch, Store, StoreError, Stored};
+use autoclose_core::history::History;
 use autoclose_core::records::{
     CallbackRecord, DeliveryRecord, HeldRecord, RECORD_VERSION, SessionRecord, Snapshot,
 };
@@ -28,16 +39,44 @@ const SESSIONS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("ses
 const DELIVERIES: TableDefinition<u64, &[u8]> = TableDefinition::new("deliveries");
 const CALLBACKS: TableDefinition<u64, &[u8]> = TableDefinition::new("callbacks");
 const HELD: TableDefinition<&str, &[u8]> = TableDefinition::new("held");
+/// Sessions' history steps, a run of them a row, by tenant, session, the first
+/// step's number and one past the last's; the value is the JSON array of the steps.
+/// A session record holds its history without the steps, so that a change writes
+/// the new steps only, and a fold writes one row a session for all its new steps.
+const STEPS: TableDefinition<(&str, &str, u64, u64), &[u8]> = TableDefinition::new("history_steps");
 
 const VERSION_KEY: &str = "version";
 const NEXT_REQUEST_KEY: &str = "next_request";
 const NEXT_CALLBACK_KEY: &str = "next_callback";
 const NOW_KEY: &str = "now";
+/// The last log entry whose records are in the tables.
+const FOLDED_KEY: &str = "folded";
 
 /// The store in `dir/autoclose.redb`.
 pub struct RedbStore {
-    db: Database,
+    db: Arc<Database>,
     path: PathBuf,
+    log: Log,
+    /// Why the log cannot be appended to any more (a write or sync failed).
+    broken: Option<String>,
+    folder: Folder,
+    /// What was written of each session's history: see [`Written`].
+    histories: HashMap<String, HashMap<String, Written>>,
+}
+
+/// What the log holds of a session's history, so that a commit writes only the
+/// steps added since (and removes those dropped since).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Written {
+    /// The session was written without a history.
+    Off,
+    /// Steps from `dropped` up to `end` (exclusive) are written.
+    Steps {
+        /// The first step kept.
+        dropped: u64,
+        /// One past the last step written.
+        end: u64,
+    },
 }
 
 impl RedbStore {
@@ -47,12 +86,41 @@ impl RedbStore {
         Self::open_file(dir, FILE_NAME)
     }
 
-    /// Opens (or creates) the store `dir/name`, as [`RedbStore::open`].
+    /// Opens (or creates) the store `dir/name`, as [`RedbStore::open`], and folds
+    /// what its log holds.
     pub fn open_file(dir: &Path, name: &str) -> Result<Self, StoreError> {
+        Self::open_with(dir, name, true)
+    }
+
+    /// Opens the store; with `fold` false nothing is folded after the open (the tests'
+    /// stand-in for a process killed before its first fold).
+    fn open_with(dir: &Path, name: &str, fold: bool) -> Result<Self, StoreError> {
         let (db, path) = create_database(dir, name)?;
-        let store = RedbStore { db, path };
-        store.check_version()?;
-        Ok(store)
+        let db = Arc::new(db);
+        check_version(&db, &path)?;
+        let next_seq = recover(&db, &path, dir, name)?;
+        let log = Log::start(dir, name, next_seq).map_err(|e| io(&path, "start the log", e))?;
+        let folding = (db.clone(), path.clone(), dir.to_owned(), name.to_owned());
+        let folder = Folder::start(move |pending: &Pending| {
+            let (db, path, dir, name) = &folding;
+            if !fold {
+                return Ok(());
+            }
+            fold_into(db, path, pending).map_err(|e| e.to_string())?;
+            if let Err(e) = log::remove_folded(dir, name, pending.last) {
+                tracing::warn!(store = %path.display(), "cannot remove folded log segments: {e}");
+            }
+            Ok(())
+        })
+        .map_err(|e| io(&path, "start the folder", e))?;
+        Ok(RedbStore {
+            db,
+            path,
+            log,
+            broken: None,
+            folder,
+            histories: HashMap::new(),
+        })
     }
 
     /// Where the file is.
@@ -61,50 +129,7 @@ impl RedbStore {
     }
 
     fn io(&self, operation: &'static str, e: impl std::fmt::Display) -> StoreError {
-        StoreError::Io {
-            path: self.path.clone(),
-            operation,
-            reason: e.to_string(),
-        }
-    }
-
-    /// Stamps a new store with the record version, or checks an existing one's.
-    fn check_version(&self) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.io("begin", e))?;
-        {
-            let mut meta = txn.open_table(META).map_err(|e| self.io("open meta", e))?;
-            let found = meta
-                .get(VERSION_KEY)
-                .map_err(|e| self.io("read meta", e))?
-                .map(|v| v.value());
-            match found {
-                Some(found) if found == u64::from(RECORD_VERSION) => {}
-                Some(found) => {
-                    return Err(StoreError::Version {
-                        path: self.path.clone(),
-                        found: u32::try_from(found).unwrap_or(u32::MAX),
-                        expected: RECORD_VERSION,
-                    });
-                }
-                None => {
-                    let empty = meta.is_empty().map_err(|e| self.io("read meta", e))?;
-                    if !empty {
-                        return Err(self.corrupt("meta", VERSION_KEY, "the version is missing"));
-                    }
-                    meta.insert(VERSION_KEY, u64::from(RECORD_VERSION))
-                        .map_err(|e| self.io("write meta", e))?;
-                }
-            }
-            // Create the other tables so that reads find them.
-            txn.open_table(SESSIONS)
-                .map_err(|e| self.io("open sessions", e))?;
-            txn.open_table(DELIVERIES)
-                .map_err(|e| self.io("open deliveries", e))?;
-            txn.open_table(CALLBACKS)
-                .map_err(|e| self.io("open callbacks", e))?;
-            txn.open_table(HELD).map_err(|e| self.io("open held", e))?;
-        }
-        txn.commit().map_err(|e| self.io("commit", e))
+        io(&self.path, operation, e)
     }
 
     fn corrupt(
@@ -113,12 +138,7 @@ impl RedbStore {
         key: &str,
         reason: impl std::fmt::Display,
     ) -> StoreError {
-        StoreError::Corrupt {
-            path: self.path.clone(),
-            table,
-            key: key.to_owned(),
-            reason: reason.to_string(),
-        }
+        corrupt(&self.path, table, key, reason)
     }
 
     fn decode<T: DeserializeOwned>(
@@ -128,6 +148,373 @@ impl RedbStore {
         bytes: &[u8],
     ) -> Result<T, StoreError> {
         serde_json::from_slice(bytes).map_err(|e| self.corrupt(table, key, e))
+    }
+}
+
+fn io(path: &Path, operation: &'static str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Io {
+        path: path.to_owned(),
+        operation,
+        reason: e.to_string(),
+    }
+}
+
+fn corrupt(
+    path: &Path,
+    table: &'static str,
+    key: &str,
+    reason: impl std::fmt::Display,
+) -> StoreError {
+    StoreError::Corrupt {
+        path: path.to_owned(),
+        table,
+        key: key.to_owned(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Stamps a new store with the record version, or checks an existing one's.
+fn check_version(db: &Database, path: &Path) -> Result<(), StoreError> {
+    let txn = db.begin_write().map_err(|e| io(path, "begin", e))?;
+    {
+        let mut meta = txn.open_table(META).map_err(|e| io(path, "open meta", e))?;
+        let found = meta
+            .get(VERSION_KEY)
+            .map_err(|e| io(path, "read meta", e))?
+            .map(|v| v.value());
+        match found {
+            Some(found) if found == u64::from(RECORD_VERSION) => {}
+            Some(found) => {
+                return Err(StoreError::Version {
+                    path: path.to_owned(),
+                    found: u32::try_from(found).unwrap_or(u32::MAX),
+                    expected: RECORD_VERSION,
+                });
+            }
+            None => {
+                let empty = meta.is_empty().map_err(|e| io(path, "read meta", e))?;
+                if !empty {
+                    return Err(corrupt(path, "meta", VERSION_KEY, "the version is missing"));
+                }
+                meta.insert(VERSION_KEY, u64::from(RECORD_VERSION))
+                    .map_err(|e| io(path, "write meta", e))?;
+            }
+        }
+        // Create the other tables so that reads find them.
+        txn.open_table(SESSIONS)
+            .map_err(|e| io(path, "open sessions", e))?;
+        txn.open_table(DELIVERIES)
+            .map_err(|e| io(path, "open deliveries", e))?;
+        txn.open_table(CALLBACKS)
+            .map_err(|e| io(path, "open callbacks", e))?;
+        txn.open_table(HELD).map_err(|e| io(path, "open held", e))?;
+        txn.open_table(STEPS)
+            .map_err(|e| io(path, "open history steps", e))?;
+    }
+    txn.commit().map_err(|e| io(path, "commit", e))
+}
+
+/// Folds the log entries after the last folded one into the tables, removes the
+/// segments, and gives the number the next entry gets.
+fn recover(db: &Database, path: &Path, dir: &Path, name: &str) -> Result<u64, StoreError> {
+    let folded = {
+        let txn = db.begin_read().map_err(|e| io(path, "begin", e))?;
+        let meta = txn.open_table(META).map_err(|e| io(path, "open meta", e))?;
+        meta.get(FOLDED_KEY)
+            .map_err(|e| io(path, "read meta", e))?
+            .map_or(0, |v| v.value())
+    };
+    let segments = log::segments(dir, name).map_err(|e| io(path, "list the log", e))?;
+    let mut pending = Pending::default();
+    let mut last = folded;
+    for (index, (_, segment_path)) in segments.iter().enumerate() {
+        let bytes = std::fs::read(segment_path).map_err(|e| io(segment_path, "read the log", e))?;
+        let segment = log::read_segment(segment_path, &bytes, index + 1 == segments.len())
+            .map_err(|d| corrupt(&d.path, "log", &format!("byte {}", d.offset), d.reason))?;
+        if let Some((at, cut)) = segment.torn {
+            tracing::warn!(
+                segment = %segment_path.display(),
+                at,
+                bytes = cut,
+                "the log ends in a torn write (a commit that never returned): cut off"
+            );
+        }
+        for entry in segment.entries {
+            if entry.seq <= folded {
+                continue;
+            }
+            if entry.seq != last + 1 {
+                return Err(corrupt(
+                    segment_path,
+                    "log",
+                    &format!("entry {}", entry.seq),
+                    format_args!(
+                        "the log jumps from entry {last} to entry {}: entries are missing",
+                        entry.seq
+                    ),
+                ));
+            }
+            last = entry.seq;
+            pending.absorb(entry);
+        }
+    }
+    if !pending.is_empty() {
+        fold_into(db, path, &pending)?;
+        tracing::info!(
+            store = %path.display(),
+            entries = last - folded,
+            "folded the commit log into the store"
+        );
+    }
+    for (_, segment_path) in &segments {
+        std::fs::remove_file(segment_path).map_err(|e| io(segment_path, "remove the log", e))?;
+    }
+    Ok(last + 1)
+}
+
+/// Writes `pending` into the tables in one transaction, with the last entry's
+/// number: all of it or none.
+fn fold_into(db: &Database, path: &Path, pending: &Pending) -> Result<(), StoreError> {
+    let txn = db.begin_write().map_err(|e| io(path, "begin", e))?;
+    {
+        let mut meta = txn.open_table(META).map_err(|e| io(path, "open meta", e))?;
+        for (key, value) in [
+            (NEXT_REQUEST_KEY, pending.meta.next_request),
+            (NOW_KEY, pending.meta.now),
+            (NEXT_CALLBACK_KEY, pending.meta.next_callback),
+            (FOLDED_KEY, pending.last),
+        ] {
+            meta.insert(key, value)
+                .map_err(|e| io(path, "write meta", e))?;
+        }
+        let mut sessions = txn
+            .open_table(SESSIONS)
+            .map_err(|e| io(path, "open sessions", e))?;
+        let mut deliveries = txn
+            .open_table(DELIVERIES)
+            .map_err(|e| io(path, "open deliveries", e))?;
+        let mut callbacks = txn
+            .open_table(CALLBACKS)
+            .map_err(|e| io(path, "open callbacks", e))?;
+        let mut held = txn.open_table(HELD).map_err(|e| io(path, "open held", e))?;
+        let mut steps = txn
+            .open_table(STEPS)
+            .map_err(|e| io(path, "open history steps", e))?;
+        for (key, value) in pending.sorted_records() {
+            let written = match key {
+                Key::Session(tenant, session) => {
+                    let key = (tenant.as_str(), session.as_str());
+                    match value {
+                        Some(value) => sessions.insert(key, value).map(drop),
+                        None => sessions.remove(key).map(drop),
+                    }
+                }
+                Key::Delivery(request) => match value {
+                    Some(value) => deliveries.insert(*request, value).map(drop),
+                    None => deliveries.remove(*request).map(drop),
+                },
+                Key::Callback(seq) => match value {
+                    Some(value) => callbacks.insert(*seq, value).map(drop),
+                    None => callbacks.remove(*seq).map(drop),
+                },
+                Key::Held(tenant) => match value {
+                    Some(value) => held.insert(tenant.as_str(), value).map(drop),
+                    None => held.remove(tenant.as_str()).map(drop),
+                },
+                Key::Step(..) | Key::Trim(..) => Ok(()),
+            };
+            written.map_err(|e| io(path, "write a record", e))?;
+        }
+        // A session's trim before its steps: a step written after a trim in the log
+        // is written after it here.
+        for ((tenant, session), pending) in pending.sorted_steps() {
+            let (tenant, session) = (tenant.as_str(), session.as_str());
+            if pending.trim > 0 {
+                // A run that ends at or below the bound goes; one across it stays
+                // (its steps below the bound are skipped when read).
+                let below = pending.trim;
+                steps
+                    .retain_in(
+                        (tenant, session, 0, 0)..(tenant, session, below, 0),
+                        |(_, _, _, end), _| end > below,
+                    )
+                    .map_err(|e| io(path, "remove history steps", e))?;
+            }
+            for run in runs(&pending.written) {
+                let (first, end) = (run[0].0, run[run.len() - 1].0 + 1);
+                let mut value =
+                    Vec::with_capacity(run.iter().map(|(_, v)| v.len() + 1).sum::<usize>() + 1);
+                value.push(b'[');
+                for (i, (_, step)) in run.iter().enumerate() {
+                    if i > 0 {
+                        value.push(b',');
+                    }
+                    value.extend_from_slice(step);
+                }
+                value.push(b']');
+                steps
+                    .insert((tenant, session, first, end), value.as_slice())
+                    .map_err(|e| io(path, "write history steps", e))?;
+            }
+        }
+    }
+    txn.commit().map_err(|e| io(path, "commit", e))
+}
+
+/// `written` (in order) cut where numbers are not consecutive: each part is a row.
+fn runs(written: &[(u64, Vec<u8>)]) -> impl Iterator<Item = &[(u64, Vec<u8>)]> {
+    written.chunk_by(|a, b| b.0 == a.0 + 1)
+}
+
+impl RedbStore {
+    /// The log entry of `batch`: its records in the order the batch gives them
+    /// (removals before the records written after them), each encoded once, and of
+    /// each session's history only the steps added since it was last written.
+    fn entry_of(&mut self, seq: u64, batch: &Batch) -> Entry {
+        let core = &batch.core;
+        let mut ops: Vec<Op> = Vec::with_capacity(
+            2 * core.forgotten.len()
+                + 2 * core.sessions.len()
+                + core.ended.len()
+                + core.deliveries.len()
+                + core.held.len()
+                + batch.callbacks_ended.len()
+                + batch.callbacks.len(),
+        );
+        for (tenant, session) in &core.forgotten {
+            ops.push((Key::Session(tenant.clone(), session.clone()), None));
+            ops.push(trim(tenant, session, u64::MAX));
+            if let Some(sessions) = self.histories.get_mut(tenant) {
+                sessions.remove(session);
+            }
+        }
+        for record in &core.sessions {
+            self.session_ops(record, &mut ops);
+        }
+        ops.extend(
+            core.ended
+                .iter()
+                .map(|request| (Key::Delivery(request.0), None)),
+        );
+        ops.extend(
+            core.deliveries
+                .iter()
+                .map(|record| (Key::Delivery(record.request.0), Some(encode(record)))),
+        );
+        ops.extend(core.held.iter().map(|record| {
+            let value = (!record.events.is_empty()).then(|| encode(record));
+            (Key::Held(record.tenant.clone()), value)
+        }));
+        ops.extend(
+            batch
+                .callbacks_ended
+                .iter()
+                .map(|seq| (Key::Callback(*seq), None)),
+        );
+        ops.extend(
+            batch
+                .callbacks
+                .iter()
+                .map(|record| (Key::Callback(record.seq), Some(encode(record)))),
+        );
+        Entry {
+            seq,
+            meta: Meta {
+                next_request: core.next_request.0,
+                now: core.now,
+                next_callback: batch.next_callback,
+            },
+            ops,
+        }
+    }
+
+    /// The ops of one session record: its steps added since the last write (all
+    /// the kept ones the first time this process writes the session), a trim when
+    /// steps were dropped, and the record without its steps.
+    fn session_ops(&mut self, record: &SessionRecord, ops: &mut Vec<Op>) {
+        let (tenant, session) = (&record.tenant, &record.session);
+        let known = self
+            .histories
+            .get(tenant)
+            .and_then(|sessions| sessions.get(session))
+            .copied();
+        let now = match &record.history {
+            None => {
+                if known != Some(Written::Off) {
+                    ops.push(trim(tenant, session, u64::MAX));
+                }
+                ops.push((
+                    Key::Session(tenant.clone(), session.clone()),
+                    Some(encode(record)),
+                ));
+                Written::Off
+            }
+            Some(history) => {
+                let end = history.dropped + history.steps.len() as u64;
+                let start = match known {
+                    Some(Written::Steps { dropped, end: was })
+                        if dropped <= history.dropped && was <= end =>
+                    {
+                        if history.dropped > dropped {
+                            ops.push(trim(tenant, session, history.dropped));
+                        }
+                        was.max(history.dropped)
+                    }
+                    _ => {
+                        // Not written by this process yet (or not as it is now):
+                        // every kept step is written again, so the rows there are go.
+                        ops.push(trim(tenant, session, u64::MAX));
+                        history.dropped
+                    }
+                };
+                for (n, step) in (history.dropped..).zip(&history.steps) {
+                    if n >= start {
+                        ops.push((
+                            Key::Step(tenant.clone(), session.clone(), n),
+                            Some(encode(step)),
+                        ));
+                    }
+                }
+                ops.push((
+                    Key::Session(tenant.clone(), session.clone()),
+                    Some(encode(&without_steps(record, history))),
+                ));
+                Written::Steps {
+                    dropped: history.dropped,
+                    end,
+                }
+            }
+        };
+        match self.histories.get_mut(tenant) {
+            Some(sessions) => {
+                sessions.insert(session.clone(), now);
+            }
+            None => {
+                self.histories
+                    .insert(tenant.clone(), HashMap::from([(session.clone(), now)]));
+            }
+        }
+    }
+}
+
+/// A trim of `session`'s steps below `below`.
+fn trim(tenant: &str, session: &str, below: u64) -> Op {
+    (
+        Key::Trim(tenant.to_owned(), session.to_owned()),
+        Some(below.to_le_bytes().to_vec()),
+    )
+}
+
+/// `record` with its history's steps left out (they are rows of their own).
+fn without_steps(record: &SessionRecord, history: &History) -> SessionRecord {
+    SessionRecord {
+        history: Some(Arc::new(History {
+            steps: VecDeque::new(),
+            dropped: history.dropped,
+            user_wrote_at: history.user_wrote_at,
+            timers: history.timers.clone(),
+        })),
+        ..record.clone()
     }
 }
 
@@ -150,6 +537,11 @@ fn encode<T: serde::Serialize>(record: &T) -> Vec<u8> {
 
 impl Store for RedbStore {
     fn load(&self) -> Result<Stored, StoreError> {
+        // Everything committed so far is in the tables before they are read.
+        self.folder.flush();
+        if let Some(reason) = self.folder.failure() {
+            return Err(self.io("fold the log", reason));
+        }
         let txn = self.db.begin_read().map_err(|e| self.io("begin", e))?;
         let meta = txn.open_table(META).map_err(|e| self.io("open meta", e))?;
         let read_meta = |key: &str| -> Result<u64, StoreError> {
@@ -181,6 +573,8 @@ impl Store for RedbStore {
             }
             stored.core.sessions.push(record);
         }
+
+        self.load_steps(&txn, &mut stored.core.sessions)?;
 
         let deliveries = txn
             .open_table(DELIVERIES)
@@ -235,76 +629,83 @@ impl Store for RedbStore {
     }
 
     fn commit(&mut self, batch: &Batch) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.io("begin", e))?;
-        {
-            let mut meta = txn.open_table(META).map_err(|e| self.io("open meta", e))?;
-            let mut put = |key: &str, value: u64| {
-                meta.insert(key, value)
-                    .map(|_| ())
-                    .map_err(|e| self.io("write meta", e))
+        if let Some(reason) = self.broken.clone().or_else(|| self.folder.failure()) {
+            return Err(self.io("commit", reason));
+        }
+        let entry = self.entry_of(self.log.next_seq(), batch);
+        if let Err(e) = self.log.append(&entry) {
+            // What a failed append left is cut off at the next open; nothing is
+            // appended after it.
+            let reason = format!("the log could not be written ({e}); restart to resume");
+            self.broken = Some(reason.clone());
+            return Err(self.io("append to the log", reason));
+        }
+        self.folder.fold(entry);
+        Ok(())
+    }
+}
+
+impl RedbStore {
+    /// Puts each session's history steps back into its record (`sessions` is in key
+    /// order, as the table gives it). Steps below a history's `dropped` are left over
+    /// from a trim and skipped; a gap in the kept ones is damage.
+    fn load_steps(
+        &self,
+        txn: &::redb::ReadTransaction,
+        sessions: &mut [SessionRecord],
+    ) -> Result<(), StoreError> {
+        let table = txn
+            .open_table(STEPS)
+            .map_err(|e| self.io("open history steps", e))?;
+        let mut at = 0;
+        for row in table.iter().map_err(|e| self.io("read history steps", e))? {
+            let (key, value) = row.map_err(|e| self.io("read history steps", e))?;
+            let (tenant, session, first, end) = key.value();
+            while at < sessions.len()
+                && (sessions[at].tenant.as_str(), sessions[at].session.as_str()) < (tenant, session)
+            {
+                at += 1;
+            }
+            let name = || format!("{tenant}/{session}/{first}..{end}");
+            let Some(record) = sessions
+                .get_mut(at)
+                .filter(|r| r.tenant == tenant && r.session == session)
+            else {
+                // Steps of a session the record of which is gone: nothing reads them.
+                continue;
             };
-            put(NEXT_REQUEST_KEY, batch.core.next_request.0)?;
-            put(NOW_KEY, batch.core.now)?;
-            put(NEXT_CALLBACK_KEY, batch.next_callback)?;
-
-            let mut sessions = txn
-                .open_table(SESSIONS)
-                .map_err(|e| self.io("open sessions", e))?;
-            // Removals first: a batch that forgets a session and then sees it again
-            // keeps the new record.
-            for (tenant, session) in &batch.core.forgotten {
-                sessions
-                    .remove((tenant.as_str(), session.as_str()))
-                    .map_err(|e| self.io("write sessions", e))?;
+            let Some(history) = record.history.as_mut() else {
+                continue;
+            };
+            let run: Vec<autoclose_core::history::Step> =
+                self.decode("history_steps", &name(), value.value())?;
+            if run.len() as u64 != end.saturating_sub(first) {
+                return Err(self.corrupt(
+                    "history_steps",
+                    &name(),
+                    format_args!(
+                        "{} steps where the key says {}",
+                        run.len(),
+                        end.saturating_sub(first)
+                    ),
+                ));
             }
-            for record in &batch.core.sessions {
-                sessions
-                    .insert(
-                        (record.tenant.as_str(), record.session.as_str()),
-                        encode(record).as_slice(),
-                    )
-                    .map_err(|e| self.io("write sessions", e))?;
-            }
-
-            let mut deliveries = txn
-                .open_table(DELIVERIES)
-                .map_err(|e| self.io("open deliveries", e))?;
-            for request in &batch.core.ended {
-                deliveries
-                    .remove(request.0)
-                    .map_err(|e| self.io("write deliveries", e))?;
-            }
-            for record in &batch.core.deliveries {
-                deliveries
-                    .insert(record.request.0, encode(record).as_slice())
-                    .map_err(|e| self.io("write deliveries", e))?;
-            }
-
-            let mut callbacks = txn
-                .open_table(CALLBACKS)
-                .map_err(|e| self.io("open callbacks", e))?;
-            let mut held = txn.open_table(HELD).map_err(|e| self.io("open held", e))?;
-            for record in &batch.core.held {
-                if record.events.is_empty() {
-                    held.remove(record.tenant.as_str())
-                        .map_err(|e| self.io("write held", e))?;
-                } else {
-                    held.insert(record.tenant.as_str(), encode(record).as_slice())
-                        .map_err(|e| self.io("write held", e))?;
+            for (n, step) in (first..).zip(run) {
+                if n < history.dropped {
+                    continue;
                 }
-            }
-            for seq in &batch.callbacks_ended {
-                callbacks
-                    .remove(*seq)
-                    .map_err(|e| self.io("write callbacks", e))?;
-            }
-            for record in &batch.callbacks {
-                callbacks
-                    .insert(record.seq, encode(record).as_slice())
-                    .map_err(|e| self.io("write callbacks", e))?;
+                let expected = history.dropped + history.steps.len() as u64;
+                if n != expected {
+                    return Err(self.corrupt(
+                        "history_steps",
+                        &name(),
+                        format_args!("step {expected} is missing"),
+                    ));
+                }
+                Arc::make_mut(history).steps.push_back(step);
             }
         }
-        txn.commit().map_err(|e| self.io("commit", e))
+        Ok(())
     }
 }
 
@@ -329,6 +730,182 @@ mod tests {
             RedbStore::open(&dir).expect("open")
         });
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn batch(sessions: Vec<SessionRecord>, forgotten: &[&str], now: u64) -> Batch {
+        Batch {
+            core: autoclose_core::records::Changes {
+                sessions,
+                forgotten: forgotten
+                    .iter()
+                    .map(|s| ("acme".to_owned(), (*s).to_owned()))
+                    .collect(),
+                deliveries: vec![crate::conformance::delivery(now)],
+                next_request: RequestId(now + 1),
+                now,
+                ..Default::default()
+            },
+            next_callback: 5,
+            ..Batch::default()
+        }
+    }
+
+    /// Commits three batches with nothing folded, as if the process was killed
+    /// after them: the tables are empty, everything is in the log.
+    fn killed_after_three_commits(dir: &Path) {
+        use crate::conformance::session;
+        let mut store = RedbStore::open_with(dir, FILE_NAME, false).expect("open");
+        store
+            .commit(&batch(vec![session("s1", 2), session("s2", 0)], &[], 10))
+            .expect("commit");
+        store
+            .commit(&batch(vec![session("s1", 1)], &["s2"], 20))
+            .expect("commit");
+        store
+            .commit(&batch(vec![session("s3", 0)], &[], 30))
+            .expect("commit");
+        drop(store);
+        let db = Database::create(dir.join(FILE_NAME)).expect("raw open");
+        let txn = db.begin_read().expect("read");
+        let sessions = txn.open_table(SESSIONS).expect("sessions");
+        assert_eq!(sessions.len().expect("len"), 0, "nothing folded");
+    }
+
+    fn assert_all_three_loaded(store: &RedbStore) {
+        use crate::conformance::session;
+        let stored = store.load().expect("load");
+        assert_eq!(
+            stored.core.sessions,
+            vec![session("s1", 1), session("s3", 0)]
+        );
+        let requests: Vec<u64> = stored.core.deliveries.iter().map(|d| d.request.0).collect();
+        assert_eq!(requests, vec![10, 20, 30]);
+        assert_eq!(stored.core.next_request, RequestId(31));
+        assert_eq!(stored.core.now, 30);
+        assert_eq!(stored.next_callback, 5);
+    }
+
+    #[test]
+    fn what_only_the_log_holds_is_folded_at_the_next_open() {
+        let dir = temp_dir("recover");
+        killed_after_three_commits(&dir);
+        let mut store = RedbStore::open(&dir).expect("open");
+        assert_all_three_loaded(&store);
+        assert_eq!(
+            log::segments(&dir, FILE_NAME).expect("list").len(),
+            1,
+            "folded segments removed, one new one"
+        );
+        // Numbering goes on after the folded entries.
+        assert_eq!(store.log.next_seq(), 4);
+        store
+            .commit(&batch(vec![crate::conformance::session("s4", 0)], &[], 40))
+            .expect("commit");
+        drop(store);
+        let store = RedbStore::open(&dir).expect("reopen");
+        assert_eq!(store.load().expect("load").core.sessions.len(), 3);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_torn_last_append_is_cut_off_and_the_rest_kept() {
+        let dir = temp_dir("torn");
+        killed_after_three_commits(&dir);
+        let segments = log::segments(&dir, FILE_NAME).expect("list");
+        let (_, last) = segments.last().expect("a segment");
+        let mut bytes = std::fs::read(last).expect("read");
+        let torn: Vec<u8> = bytes[..40].to_vec();
+        bytes.extend_from_slice(&torn);
+        std::fs::write(last, &bytes).expect("write");
+        let store = RedbStore::open(&dir).expect("open");
+        assert_all_three_loaded(&store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_damaged_log_stops_the_open_and_is_left_alone() {
+        let dir = temp_dir("damaged-log");
+        killed_after_three_commits(&dir);
+        let segments = log::segments(&dir, FILE_NAME).expect("list");
+        let (_, segment) = segments.last().expect("a segment");
+        let mut bytes = std::fs::read(segment).expect("read");
+        bytes[60] ^= 0x01;
+        std::fs::write(segment, &bytes).expect("write");
+        let error = RedbStore::open(&dir).err().expect("refused");
+        let text = error.to_string();
+        let name = segment.file_name().and_then(|n| n.to_str()).expect("name");
+        assert!(text.contains(name), "{text}");
+        assert!(text.contains("table log, key byte 0"), "{text}");
+        assert!(text.contains("checksum"), "{text}");
+        assert_eq!(std::fs::read(segment).expect("read"), bytes, "left alone");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// `name` after `pushed` more steps, keeping at most `capacity`.
+    fn grown(name: &str, pushed: u64, capacity: usize) -> SessionRecord {
+        let mut record = crate::conformance::session(name, 1);
+        let history = Arc::make_mut(record.history.as_mut().expect("a history"));
+        let step = history.steps[0].clone();
+        for i in 0..pushed {
+            let mut step = step.clone();
+            step.at = 10_000 + i;
+            history.push(capacity, step);
+        }
+        record
+    }
+
+    fn step_rows(dir: &Path, session: &str) -> Vec<std::ops::Range<u64>> {
+        let db = Database::create(dir.join(FILE_NAME)).expect("raw open");
+        let txn = db.begin_read().expect("read");
+        let steps = txn.open_table(STEPS).expect("steps");
+        steps
+            .iter()
+            .expect("iter")
+            .filter_map(|row| {
+                let (key, _) = row.expect("row");
+                let (_, s, first, end) = key.value();
+                (s == session).then_some(first..end)
+            })
+            .collect()
+    }
+
+    /// Histories growing past their bound and a forgotten session, folded as they
+    /// go (`fold`) or only at the next open: the same steps either way.
+    fn histories_are_written_step_by_step(fold: bool) {
+        let dir = temp_dir(if fold { "steps-folded" } else { "steps-log" });
+        let mut store = RedbStore::open_with(&dir, FILE_NAME, fold).expect("open");
+        store
+            .commit(&batch(vec![grown("s1", 1, 4), grown("s2", 2, 4)], &[], 10))
+            .expect("commit");
+        store
+            .commit(&batch(vec![grown("s1", 3, 4)], &[], 20))
+            .expect("commit");
+        store
+            .commit(&batch(vec![grown("s1", 6, 4)], &["s2"], 30))
+            .expect("commit");
+        drop(store);
+        let store = RedbStore::open(&dir).expect("reopen");
+        let stored = store.load().expect("load");
+        assert_eq!(stored.core.sessions, vec![grown("s1", 6, 4)]);
+        let history = stored.core.sessions[0].history.clone().expect("history");
+        assert_eq!((history.dropped, history.steps.len()), (4, 4));
+        drop(store);
+        // Rows wholly below the first kept step are removed; one across it may stay.
+        let rows = step_rows(&dir, "s1");
+        assert!(rows.iter().all(|r| r.end > 4), "{rows:?}");
+        let kept: Vec<u64> = rows.into_iter().flatten().filter(|n| *n >= 4).collect();
+        assert_eq!(kept, vec![4, 5, 6, 7]);
+        assert!(
+            step_rows(&dir, "s2").is_empty(),
+            "forgotten with the session"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn histories_are_written_step_by_step_and_trimmed() {
+        histories_are_written_step_by_step(true);
+        histories_are_written_step_by_step(false);
     }
 
     #[test]
