@@ -123,13 +123,19 @@ async fn element(client: &Client, css: &str) -> fantoccini::elements::Element {
         .unwrap_or_else(|e| panic!("{css}: {e}"))
 }
 
-/// Clicks the element `css` selects, once the page has it.
+/// Clicks the element `css` selects, once the page has it. An element found on the
+/// page a click before was leaving goes stale as the next page loads: it is looked up
+/// again there (a few times at most).
 async fn click(client: &Client, css: &str) {
-    element(client, css)
-        .await
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match element(client, css).await.click().await {
+            Ok(_) => return,
+            Err(e) if attempts < 5 && e.to_string().contains("stale element") => {}
+            Err(e) => panic!("clicking {css}: {e}"),
+        }
+    }
 }
 
 /// Types `text` into the element `css` selects, once the page has it.
