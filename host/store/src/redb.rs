@@ -76,6 +76,9 @@ enum Written {
         dropped: u64,
         /// One past the last step written.
         end: u64,
+        /// The host time of the last step written: a history that has another step
+        /// there is not the one written (it was replaced), and is written whole.
+        last_at: Option<u64>,
     },
 }
 
@@ -452,8 +455,13 @@ impl RedbStore {
             Some(history) => {
                 let end = history.dropped + history.steps.len() as u64;
                 let start = match known {
-                    Some(Written::Steps { dropped, end: was })
-                        if dropped <= history.dropped && was <= end =>
+                    Some(Written::Steps {
+                        dropped,
+                        end: was,
+                        last_at,
+                    }) if dropped <= history.dropped
+                        && was <= end
+                        && step_at(history, was) == last_at.filter(|_| was > history.dropped) =>
                     {
                         if history.dropped > dropped {
                             ops.push(trim(tenant, session, history.dropped));
@@ -482,6 +490,7 @@ impl RedbStore {
                 Written::Steps {
                     dropped: history.dropped,
                     end,
+                    last_at: history.steps.back().map(|step| step.at),
                 }
             }
         };
@@ -495,6 +504,15 @@ impl RedbStore {
             }
         }
     }
+}
+
+/// The host time of the step before step `end` of `history`, if it is kept.
+fn step_at(history: &History, end: u64) -> Option<u64> {
+    let index = end.checked_sub(history.dropped)?.checked_sub(1)?;
+    history
+        .steps
+        .get(usize::try_from(index).ok()?)
+        .map(|step| step.at)
 }
 
 /// A trim of `session`'s steps below `below`.
@@ -899,6 +917,28 @@ mod tests {
             step_rows(&dir, "s2").is_empty(),
             "forgotten with the session"
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_history_replaced_by_another_is_written_whole() {
+        let dir = temp_dir("steps-replaced");
+        let mut store = RedbStore::open(&dir).expect("open");
+        store
+            .commit(&batch(vec![grown("s1", 3, 8)], &[], 10))
+            .expect("commit");
+        // As many steps, or more, but other ones: none of the first may stay.
+        let mut replaced = grown("s1", 4, 8);
+        let history = Arc::make_mut(replaced.history.as_mut().expect("a history"));
+        for step in &mut history.steps {
+            step.at += 50_000;
+        }
+        store
+            .commit(&batch(vec![replaced.clone()], &[], 20))
+            .expect("commit");
+        drop(store);
+        let store = RedbStore::open(&dir).expect("reopen");
+        assert_eq!(store.load().expect("load").core.sessions, vec![replaced]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
